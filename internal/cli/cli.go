@@ -1,0 +1,101 @@
+// Package cli holds what every seatline binary's main shares: flags that
+// can also be set from SEATLINE_* environment variables, list flags, and
+// the logger.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/peterbourgon/ff/v3"
+)
+
+// EnvPrefix: flag --kafka-brokers is also SEATLINE_KAFKA_BROKERS.
+const EnvPrefix = "SEATLINE"
+
+// Parse parses args, then fills unset flags from the environment. It
+// prints usage (with the env name of every flag) for -h.
+func Parse(fs *flag.FlagSet, args []string, about string) error {
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "%s\n\nFlags (each also read from the environment variable shown):\n", about)
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(out, "  --%s %s\t[$%s]\n    \t%s", f.Name, name, EnvName(f.Name), strings.ReplaceAll(usage, "\n", "\n    \t"))
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				fmt.Fprintf(out, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(out)
+		})
+	}
+	return ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix))
+}
+
+// EnvName is the environment variable for a flag.
+func EnvName(flagName string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+}
+
+// List is a comma-separated flag value.
+type List []string
+
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set replaces the list (an env var or a repeated flag gives the whole list).
+func (l *List) Set(s string) error {
+	*l = (*l)[:0]
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+// Logger builds the process logger: format "text" or "json", level
+// debug|info|warn|error.
+func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level: must be debug, info, warn or error, got %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format: must be text or json, got %q", format)
+}
+
+// ExitCode: 0 for a clean stop, 2 for a usage or configuration error, 1
+// otherwise.
+func ExitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(*ConfigError)):
+		return 2
+	}
+	return 1
+}
+
+// ConfigError is a configuration mistake found at start-up.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "invalid configuration: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Fatal prints err and exits with ExitCode(err).
+func Fatal(prog string, err error) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+	}
+	os.Exit(ExitCode(err))
+}

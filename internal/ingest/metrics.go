@@ -1,0 +1,46 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the pipeline's Prometheus series.
+type Metrics struct {
+	Messages     prometheus.Counter     // messages read from the source
+	Filtered     prometheus.Counter     // records that are not Copilot seat/policy events
+	Rows         prometheus.Counter     // timeline rows acknowledged by ClickHouse
+	DeadLetters  *prometheus.CounterVec // by reason code
+	BatchSeconds prometheus.Histogram   // ClickHouse write latency per batch, retries included
+	WriteErrors  prometheus.Counter
+	Lag          prometheus.Gauge // messages behind the end of the source (Kafka: sum over partitions)
+	ClickHouseUp prometheus.Gauge
+	Committed    prometheus.Counter // source commits done
+}
+
+// NewMetrics registers the series on reg (nil: not registered anywhere).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_messages_total",
+			Help: "Messages read from the source."}),
+		Filtered: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_filtered_total",
+			Help: "Records skipped because they are not Copilot seat or policy events."}),
+		Rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_rows_written_total",
+			Help: "Timeline rows acknowledged by ClickHouse."}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_dead_letters_total",
+			Help: "Records written to ingest_errors, by reason."}, []string{"reason"}),
+		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatline_ingest_batch_write_seconds",
+			Help: "Time to get one batch acknowledged by ClickHouse, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_write_errors_total",
+			Help: "Failed ClickHouse write attempts (each is retried)."}),
+		Lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_ingest_lag_messages",
+			Help: "Messages between the consumer's position and the end of the source."}),
+		ClickHouseUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_clickhouse_up",
+			Help: "1 while the last ClickHouse write succeeded."}),
+		Committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_commits_total",
+			Help: "Source positions committed after ClickHouse acknowledged their rows."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed)
+	}
+	return m
+}

@@ -1,0 +1,201 @@
+// Package ingestd is the ingest worker: it wires a source, the pipeline,
+// the ClickHouse timeline and the HTTP endpoints together. cmd/ingest is
+// only flags around it.
+package ingestd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/kafkasrc"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// Config is everything the ingest worker needs.
+type Config struct {
+	Source     string // kafka
+	Kafka      kafkasrc.Config
+	ClickHouse timeline.Config
+	Pipeline   ingest.Config
+	HTTPAddr   string // /metrics, /healthz, /readyz; "" disables
+	LogFormat  string
+	LogLevel   string
+}
+
+// RegisterFlags binds cfg to fs. Defaults are those of each package's
+// Validate, repeated here so --help shows them.
+func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.Source, "source", "kafka", "where events come from: kafka")
+
+	k := &cfg.Kafka
+	fs.Var((*cli.List)(&k.Brokers), "kafka-brokers", "Kafka bootstrap brokers, comma-separated host:port")
+	fs.Var((*cli.List)(&k.Topics), "kafka-topics", "topics holding the audit stream, comma-separated")
+	fs.StringVar(&k.GroupID, "kafka-group", "seatline-ingest", "consumer group id (workers in one group share partitions)")
+	fs.StringVar(&k.ClientID, "kafka-client-id", "seatline", "Kafka client id")
+	fs.StringVar(&k.StartOffset, "kafka-start-offset", "first", "where a new group starts: first or last")
+	fs.StringVar(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: none)")
+	fs.StringVar(&k.SASLUsername, "kafka-sasl-username", "", "SASL username ($ConnectionString for Azure Event Hubs)")
+	fs.StringVar(&k.SASLPassword, "kafka-sasl-password", "", "SASL password (never logged; prefer the environment variable)")
+	fs.BoolVar(&k.TLS, "kafka-tls", false, "connect to Kafka with TLS")
+	fs.StringVar(&k.TLSCAFile, "kafka-tls-ca", "", "PEM CA bundle for Kafka's certificate (implies --kafka-tls)")
+	fs.StringVar(&k.TLSCertFile, "kafka-tls-cert", "", "client certificate PEM for mutual TLS")
+	fs.StringVar(&k.TLSKeyFile, "kafka-tls-key", "", "client key PEM for mutual TLS")
+	fs.BoolVar(&k.TLSInsecure, "kafka-tls-insecure-skip-verify", false, "do not verify Kafka's certificate (testing only)")
+	fs.IntVar(&k.MaxBytes, "kafka-max-bytes", 16<<20, "largest fetch in bytes (must exceed the largest message)")
+	fs.DurationVar(&k.SessionTimeout, "kafka-session-timeout", 30*time.Second, "group session timeout")
+
+	c := &cfg.ClickHouse
+	fs.Var((*cli.List)(&c.Addrs), "clickhouse-addr", "ClickHouse native-protocol address(es), comma-separated host:port (default 127.0.0.1:9000)")
+	fs.StringVar(&c.Database, "clickhouse-database", "seatline", "database (created if missing)")
+	fs.StringVar(&c.Username, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (never logged; prefer the environment variable)")
+	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "connect to ClickHouse with TLS (secure native port, usually 9440)")
+	fs.StringVar(&c.TLSCAFile, "clickhouse-tls-ca", "", "PEM CA bundle for ClickHouse's certificate")
+	fs.BoolVar(&c.TLSInsecure, "clickhouse-tls-insecure-skip-verify", false, "do not verify ClickHouse's certificate (testing only)")
+
+	p := &cfg.Pipeline
+	fs.IntVar(&p.BatchRows, "batch-rows", 10000, "write a batch when it holds this many rows")
+	fs.DurationVar(&p.BatchWait, "batch-wait", 500*time.Millisecond, "write a batch at the latest this long after its first message")
+	fs.IntVar(&p.MaxEventBytes, "max-event-bytes", 1<<20, "larger events become dead letters")
+	fs.DurationVar(&p.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, time allowed to flush and commit")
+	fs.StringVar((*string)(&p.PII), "pii", "keep", "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
+	fs.StringVar(&p.PIISalt, "pii-salt", "", "salt for --pii hash (never logged)")
+
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz (empty: off)")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// Validate checks every part and names the first bad field.
+func (c *Config) Validate() error {
+	if c.Source != "kafka" {
+		return &cli.ConfigError{Err: fmt.Errorf("source: must be kafka, got %q", c.Source)}
+	}
+	for _, v := range []func() error{c.Kafka.Validate, c.ClickHouse.Validate, c.Pipeline.Validate} {
+		if err := v(); err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			return &cli.ConfigError{Err: fmt.Errorf("http-addr: %q is not host:port", c.HTTPAddr)}
+		}
+	}
+	return nil
+}
+
+// Run ingests until ctx ends (SIGTERM), then flushes and commits.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log.Info("starting ingest", "source", cfg.Source, "brokers", cfg.Kafka.Brokers, "topics", cfg.Kafka.Topics,
+		"group", cfg.Kafka.GroupID, "sasl", cfg.Kafka.SASLMechanism, "kafka_tls", cfg.Kafka.TLS,
+		"clickhouse", cfg.ClickHouse.Addrs, "database", cfg.ClickHouse.Database,
+		"batch_rows", cfg.Pipeline.BatchRows, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)
+
+	store, err := timeline.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+
+	src, err := kafkasrc.Open(cfg.Kafka, log)
+	if err != nil {
+		return &cli.ConfigError{Err: err}
+	}
+	defer func() {
+		done := make(chan struct{})
+		go func() { _ = src.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			log.Warn("kafka: leaving the group took over 10s; exiting anyway")
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ingest.NewMetrics(reg)
+	pipe, err := ingest.New(cfg.Pipeline, src, store, log, metrics)
+	if err != nil {
+		return &cli.ConfigError{Err: err}
+	}
+
+	if cfg.HTTPAddr != "" {
+		srv, err := serveHTTP(cfg.HTTPAddr, reg, pipe, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go watchLag(lagCtx, src, metrics, log)
+
+	err = pipe.Run(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("stopped cleanly: every row read was written and committed")
+	return nil
+}
+
+func watchLag(ctx context.Context, src *kafkasrc.Source, m *ingest.Metrics, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lag, err := src.Lag(ctx)
+		if err != nil {
+			log.Debug("kafka lag check failed", "err", err)
+			continue
+		}
+		m.Lag.Set(float64(lag))
+	}
+}
+
+func serveHTTP(addr string, reg *prometheus.Registry, pipe *ingest.Pipeline, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !pipe.Ready() {
+			http.Error(w, "ClickHouse writes are failing; the stream is held", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
+	return srv, nil
+}

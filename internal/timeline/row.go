@@ -1,0 +1,88 @@
+// Package timeline writes and reads the seat-lifecycle timeline in
+// ClickHouse: timeline rows, dead letters, and the schema migrations that
+// create their tables.
+package timeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/seatline/seatline/pkg/events"
+)
+
+// Enrichment is the state of a row's seat-detail lookup. Values match the
+// Enum8 in schema/migrations/0001_timeline.sql.
+type Enrichment int8
+
+const (
+	EnrichmentPending       Enrichment = 1 // a seat change not yet looked up on GitHub
+	EnrichmentEnriched      Enrichment = 2
+	EnrichmentFailed        Enrichment = 3
+	EnrichmentNotApplicable Enrichment = 4 // policy and plan events: no seat to look up
+)
+
+func (e Enrichment) String() string {
+	switch e {
+	case EnrichmentPending:
+		return "pending"
+	case EnrichmentEnriched:
+		return "enriched"
+	case EnrichmentFailed:
+		return "failed"
+	case EnrichmentNotApplicable:
+		return "not_applicable"
+	}
+	return "pending"
+}
+
+// Row is one seat_events row: an audit event plus where it came from.
+type Row struct {
+	Event          events.Event
+	Source         string // kafka | s3 | file
+	SourcePosition string // topic/partition/offset[#record], key#line, …
+	IngestedAt     time.Time
+	Enrichment     Enrichment
+	EnrichedAt     *time.Time
+	Version        uint64 // 0 for ingest; enrichment writes a higher one
+}
+
+// NewRow makes the ingest-time row for an event.
+func NewRow(ev events.Event, source, position string, now time.Time) Row {
+	state := EnrichmentPending
+	if !ev.Transition.SeatChange() || ev.User == "" {
+		state = EnrichmentNotApplicable
+	}
+	return Row{Event: ev, Source: source, SourcePosition: position, IngestedAt: now, Enrichment: state}
+}
+
+// MaxDeadLetterRaw caps the bytes of a dead letter kept in ClickHouse; the
+// original's length and SHA-256 are always kept.
+const MaxDeadLetterRaw = 64 << 10
+
+// DeadLetter is input that could not become a timeline row.
+type DeadLetter struct {
+	ReceivedAt time.Time
+	Source     string
+	Position   string
+	ReasonCode string // stable code, e.g. events.ReasonWrongType
+	Reason     string // human detail
+	DocumentID string // when it could be read
+	Raw        []byte // capped to MaxDeadLetterRaw
+	RawLength  uint64
+	RawSHA256  string
+}
+
+// NewDeadLetter records raw (copying at most MaxDeadLetterRaw bytes of it).
+func NewDeadLetter(source, position, code, reason string, raw []byte, now time.Time) DeadLetter {
+	sum := sha256.Sum256(raw)
+	keep := raw
+	if len(keep) > MaxDeadLetterRaw {
+		keep = keep[:MaxDeadLetterRaw]
+	}
+	return DeadLetter{
+		ReceivedAt: now, Source: source, Position: position,
+		ReasonCode: code, Reason: reason,
+		Raw: append([]byte(nil), keep...), RawLength: uint64(len(raw)), RawSHA256: hex.EncodeToString(sum[:]),
+	}
+}

@@ -1,0 +1,241 @@
+package timeline
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatline/seatline/schema"
+)
+
+// Config says how to reach ClickHouse. Zero values take the defaults noted.
+type Config struct {
+	Addrs       []string      // host:port of the native protocol; default 127.0.0.1:9000
+	Database    string        // default "seatline"; created if missing
+	Username    string        // default "default"
+	Password    string        // never logged
+	TLS         bool          // use TLS (ClickHouse's secure native port, usually 9440)
+	TLSCAFile   string        // PEM bundle to trust instead of the system roots
+	TLSInsecure bool          // skip certificate verification: only by explicit choice
+	DialTimeout time.Duration // default 5s
+	ReadTimeout time.Duration // default 60s
+}
+
+// Validate fills defaults and reports the first invalid field by name.
+func (c *Config) Validate() error {
+	if len(c.Addrs) == 0 {
+		c.Addrs = []string{"127.0.0.1:9000"}
+	}
+	for _, a := range c.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("clickhouse-addr: %q is not host:port", a)
+		}
+	}
+	if c.Database == "" {
+		c.Database = "seatline"
+	}
+	if strings.ContainsAny(c.Database, " `\"'.;") {
+		return fmt.Errorf("clickhouse-database: %q is not a plain database name", c.Database)
+	}
+	if c.Username == "" {
+		c.Username = "default"
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 60 * time.Second
+	}
+	if c.TLSCAFile != "" {
+		if _, err := os.Stat(c.TLSCAFile); err != nil {
+			return fmt.Errorf("clickhouse-tls-ca: %v", err)
+		}
+	}
+	return nil
+}
+
+// Store is a connection pool to the timeline database.
+type Store struct {
+	conn driver.Conn
+	cfg  Config
+}
+
+// Open connects (creating the database if it does not exist) and checks the
+// server answers. It does not apply migrations: call Migrate.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	conn, err := dial(cfg, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	err = conn.Ping(ctx)
+	if isUnknownDatabase(err) {
+		conn.Close()
+		// Create it from the default database, then reconnect.
+		boot, err := dial(cfg, "default")
+		if err != nil {
+			return nil, err
+		}
+		err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database)
+		boot.Close()
+		if err != nil {
+			return nil, Explain(cfg, err)
+		}
+		if conn, err = dial(cfg, cfg.Database); err != nil {
+			return nil, err
+		}
+		err = conn.Ping(ctx)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, Explain(cfg, err)
+	}
+	return &Store{conn: conn, cfg: cfg}, nil
+}
+
+func dial(cfg Config, database string) (driver.Conn, error) {
+	opt := &clickhouse.Options{
+		Addr:        cfg.Addrs,
+		Auth:        clickhouse.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
+		DialTimeout: cfg.DialTimeout,
+		ReadTimeout: cfg.ReadTimeout,
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		ClientInfo:  clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "seatline", Version: "1"}}},
+	}
+	if cfg.TLS {
+		tc := &tls.Config{InsecureSkipVerify: cfg.TLSInsecure} //nolint:gosec // only by explicit flag
+		if cfg.TLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("clickhouse-tls-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("clickhouse-tls-ca: %s holds no PEM certificate", cfg.TLSCAFile)
+			}
+			tc.RootCAs = pool
+		}
+		opt.TLS = tc
+	}
+	conn, err := clickhouse.Open(opt)
+	if err != nil {
+		return nil, Explain(cfg, err)
+	}
+	return conn, nil
+}
+
+func isUnknownDatabase(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == 81
+}
+
+// Explain turns a driver error into one that says what happened and what to
+// do. It never includes the password.
+func Explain(cfg Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	addr := strings.Join(cfg.Addrs, ",")
+	var ex *clickhouse.Exception
+	switch {
+	case errors.As(err, &ex) && (ex.Code == 516 || ex.Code == 192 || ex.Code == 193):
+		return fmt.Errorf("ClickHouse at %s refused user %q: %s; check --clickhouse-user and --clickhouse-password", addr, cfg.Username, ex.Message)
+	case errors.As(err, &ex):
+		return fmt.Errorf("ClickHouse at %s: %w", addr, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	default:
+		return &UnavailableError{Addr: addr, Err: err}
+	}
+}
+
+// UnavailableError means ClickHouse could not be reached or dropped the
+// connection: retrying later can help.
+type UnavailableError struct {
+	Addr string
+	Err  error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("cannot reach ClickHouse at %s: %v; is clickhouse-server running?", e.Addr, e.Err)
+}
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Conn exposes the driver connection for queries (views, reports, tests).
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Config returns the validated configuration (for messages; never log Password).
+func (s *Store) Config() Config { return s.cfg }
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error { return Explain(s.cfg, s.conn.Ping(ctx)) }
+
+// Migrate applies every migration not yet recorded in schema_migrations.
+// Each statement is idempotent (IF NOT EXISTS), so two workers starting at
+// once are safe: both may apply a migration, neither fails.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
+		(version UInt32, name String, applied_at DateTime)
+		ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
+		return Explain(s.cfg, fmt.Errorf("create schema_migrations: %w", err))
+	}
+	applied := map[uint32]bool{}
+	rows, err := s.conn.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return Explain(s.cfg, err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Explain(s.cfg, err)
+	}
+	migs, err := schema.Migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range migs {
+		if applied[uint32(m.Version)] {
+			continue
+		}
+		for i, stmt := range m.Statements {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return Explain(s.cfg, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err))
+			}
+		}
+		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			uint32(m.Version), m.Name, time.Now().UTC()); err != nil {
+			return Explain(s.cfg, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion is the highest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v uint32
+	if err := s.conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, Explain(s.cfg, err)
+	}
+	return int(v), nil
+}

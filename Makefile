@@ -1,0 +1,40 @@
+# seatline — see README.md. `make demo` and `make test` do all set-up on a
+# fresh Debian machine (they install ClickHouse through apt when missing).
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+FUZZTIME  ?= 15s
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: all build deps test unit lint fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+deps:
+	@bash scripts/deps.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Short fuzz runs of the decoder (coverage-guided; longer: make fuzz FUZZTIME=5m).
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/events
+	$(GO) test -run='^$$' -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) ./pkg/events
+
+test: deps lint build
+	$(GO) test -count=1 -timeout 40m $(PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+demo: deps build
+	$(GO) run ./internal/cmd/demo
+
+bench: deps build
+	$(GO) run ./internal/cmd/bench
+
+clean:
+	rm -rf $(BIN)

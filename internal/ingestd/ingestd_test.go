@@ -147,10 +147,10 @@ func TestPoisonBecomesDeadLetters(t *testing.T) {
 		nil, // wrong type, set below
 		huge,
 		invalidUTF8,
-		[]byte(`{"action":"copilot.cfb_seat_added","@timestamp":1732406400000}`),                                    // no _document_id
-		[]byte(`{"action":"copilot.cfb_seat_added","_document_id":"badts","@timestamp":"yesterday"}`),              // wrong timestamp type
-		[]byte(`[{"action":"copilot.cfb_seat_added"`),                                                              // broken array
-		[]byte(`"copilot.cfb_seat_added"`),                                                                         // not an object
+		[]byte(`{"action":"copilot.cfb_seat_added","@timestamp":1732406400000}`),                      // no _document_id
+		[]byte(`{"action":"copilot.cfb_seat_added","_document_id":"badts","@timestamp":"yesterday"}`), // wrong timestamp type
+		[]byte(`[{"action":"copilot.cfb_seat_added"`),                                                 // broken array
+		[]byte(`"copilot.cfb_seat_added"`),                                                            // not an object
 	}
 	poison[1] = []byte(strings.Replace(string(ev("wrong-type", "copilot.cfb_seat_added", "acme", "x", t0, "")), `"actor_id":901`, `"actor_id":"nine"`, 1))
 	var good [][]byte

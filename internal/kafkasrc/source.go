@@ -54,7 +54,7 @@ func Open(cfg Config, log *slog.Logger) (*Source, error) {
 		CommitInterval:        0, // synchronous: a commit returns once the broker has it
 		StartOffset:           start,
 		SessionTimeout:        cfg.SessionTimeout,
-		HeartbeatInterval:     3 * time.Second,
+		HeartbeatInterval:     min(3*time.Second, cfg.SessionTimeout/10),
 		RebalanceTimeout:      cfg.SessionTimeout,
 		WatchPartitionChanges: true,
 		ReadBackoffMin:        50 * time.Millisecond,

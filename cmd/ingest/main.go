@@ -15,6 +15,9 @@ import (
 )
 
 func main() {
+	// First, so a SIGTERM during start-up is a clean stop, not a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	var cfg ingestd.Config
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	ingestd.RegisterFlags(fs, &cfg)
@@ -25,8 +28,6 @@ func main() {
 	if err != nil {
 		cli.Fatal("ingest", &cli.ConfigError{Err: err})
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	err = ingestd.Run(ctx, cfg, log)
 	stop()
 	cli.Fatal("ingest", err)

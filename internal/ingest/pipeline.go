@@ -270,6 +270,7 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 			}
 			p.metrics.WriteErrors.Inc()
 			attempts++
+			p.log.Debug("ClickHouse write attempt failed", "attempt", attempts, "err", err)
 			if !failing {
 				failing, failedSince = true, p.now()
 				p.ready.Store(false)

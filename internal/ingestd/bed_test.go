@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/seatline/seatline/internal/ingestd"
 	"github.com/seatline/seatline/internal/kafkasrc"
@@ -33,10 +34,12 @@ type bed struct {
 	store *timeline.Store
 }
 
-func newBed(t *testing.T, partitions int) *bed {
+func newBed(t *testing.T, partitions int) *bed { return newBedWith(t, partitions) }
+
+func newBedWith(t *testing.T, partitions int, kafkaOpts ...kfake.Opt) *bed {
 	t.Helper()
 	ch := testenv.SharedClickHouse(t)
-	b := &bed{ch: ch, db: testenv.NewDatabase(t, ch), kafka: testenv.NewKafka(t), topic: "audit"}
+	b := &bed{ch: ch, db: testenv.NewDatabase(t, ch), kafka: testenv.NewKafka(t, kafkaOpts...), topic: "audit"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := b.kafka.CreateTopic(ctx, b.topic, partitions); err != nil {
@@ -55,7 +58,7 @@ func newBed(t *testing.T, partitions int) *bed {
 }
 
 func (b *bed) config(group string) ingestd.Config {
-	cfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "info"}
+	cfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "debug"}
 	cfg.Kafka.Brokers = b.kafka.Brokers()
 	cfg.Kafka.Topics = []string{b.topic}
 	cfg.Kafka.GroupID = group
@@ -96,7 +99,7 @@ func (b *bed) run(t *testing.T, cfg ingestd.Config, logTo io.Writer) func() erro
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(logTo, nil))) }()
+	go func() { done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))) }()
 	stopped := false
 	var result error
 	stop := func() error {

@@ -1,0 +1,249 @@
+package ingestd_test
+
+import (
+	"context"
+	"math/rand"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/testenv"
+)
+
+// stream is a generated audit stream and what the timeline must hold after it.
+type stream struct {
+	lines     [][]byte
+	seatIDs   map[string]bool // distinct seat-event document ids
+	malformed int
+}
+
+func genStream(n int, seed int64, seatFraction float64) stream {
+	g := auditgen.New(auditgen.Config{Seed: seed, SeatFraction: seatFraction, DuplicateFraction: 0.02, MalformedFraction: 0.002,
+		Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Step: 50 * time.Millisecond})
+	s := stream{seatIDs: map[string]bool{}}
+	for i := 0; i < n; i++ {
+		r := g.Next()
+		s.lines = append(s.lines, r.Line)
+		switch r.Kind {
+		case auditgen.KindSeat, auditgen.KindDuplicate:
+			s.seatIDs[r.DocumentID] = true
+		case auditgen.KindMalformed:
+			s.malformed++
+		}
+	}
+	return s
+}
+
+// checkExact asserts the deduplicated timeline holds exactly s's seat events
+// and the dead letters exactly its malformed lines.
+func (b *bed) checkExact(t *testing.T, s stream) {
+	t.Helper()
+	rows, err := b.store.Conn().Query(context.Background(), "SELECT document_id, count() FROM seat_timeline GROUP BY document_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var id string
+		var n uint64
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("document %s visible %d times", id, n)
+		}
+		if !s.seatIDs[id] {
+			t.Errorf("document %s in the timeline was never produced", id)
+		}
+		seen++
+	}
+	if seen != len(s.seatIDs) {
+		t.Fatalf("timeline holds %d events, produced %d: %d lost", seen, len(s.seatIDs), len(s.seatIDs)-seen)
+	}
+	if n := b.count(t, "SELECT count() FROM dead_letters"); n != uint64(s.malformed) {
+		t.Fatalf("dead letters = %d, want %d", n, s.malformed)
+	}
+}
+
+// TestKill9MidStream kills the ingest process with SIGKILL at random moments
+// while a stream is being produced, restarts it each time, and checks that
+// the deduplicated timeline ends up exactly right: nothing lost, nothing
+// visible twice.
+func TestKill9MidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long crash test: run without -short")
+	}
+	ch := testenv.SharedClickHouse(t)
+	_ = ch
+	b := newBedWith(t, 4, kfake.GroupMinSessionTimeout(time.Second))
+	bin, err := testenv.Build(context.Background(), "./cmd/ingest", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 200_000
+	s := genStream(total, 42, 0.3)
+	t.Logf("stream: %d events, %d distinct seat events, %d malformed", total, len(s.seatIDs), s.malformed)
+
+	// Produce in chunks over a few seconds while the worker runs.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	produced := make(chan struct{})
+	go func() {
+		defer wg.Done()
+		defer close(produced)
+		p := testenv.NewProducer(b.kafka.Brokers(), b.topic)
+		defer p.Close()
+		// About 25 s of stream, so every kill lands mid-stream.
+		for i := 0; i < len(s.lines); i += 4_000 {
+			if err := p.Write(context.Background(), s.lines[i:min(i+4_000, len(s.lines))]...); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+
+	args := append(b.args("crash"), "--kafka-session-timeout", "2s", "--batch-rows", "5000")
+	rng := rand.New(rand.NewSource(7))
+	kills := 0
+	var last *testenv.Process
+	for {
+		proc, err := testenv.StartProcess(bin, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = proc
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("output of pid %d:\n%s", proc.PID(), proc.Output())
+			}
+		})
+		if kills >= 5 && closed(produced) || kills >= 10 {
+			break // enough crashes; this one finishes the stream
+		}
+		// Kill only once this worker is writing, at a random moment after.
+		before := b.count(t, "SELECT count() FROM seat_events")
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if b.count(t, "SELECT count() FROM seat_events") > before {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rng.Intn(1500)) * time.Millisecond)
+		if done, err := proc.Exited(); done {
+			t.Fatalf("ingest exited by itself: %v\n%s", err, proc.Output())
+		}
+		proc.Kill()
+		kills++
+		t.Logf("kill -9 #%d (pid %d): %d raw rows stored before this worker, %d at the kill", kills, proc.PID(), before, b.count(t, "SELECT count() FROM seat_events"))
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = syscall.Kill(last.PID(), syscall.SIGQUIT) // goroutine dump into its output
+			time.Sleep(time.Second)
+		}
+	})
+	b.waitCaughtUp(t, "crash", 2*time.Minute)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(last.Output(), "starting ingest") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := last.Stop(30 * time.Second); err != nil {
+		t.Fatalf("final clean stop: %v\n%s", err, last.Output())
+	}
+	if !strings.Contains(last.Output(), "stopped cleanly") {
+		t.Errorf("final run did not report a clean stop:\n%s", last.Output())
+	}
+	b.checkExact(t, s)
+	t.Logf("after %d kills: raw rows %d, visible %d", kills, b.count(t, "SELECT count() FROM seat_events"), len(s.seatIDs))
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestClickHouseOutage stops ClickHouse for 10 s in the middle of a stream:
+// the worker holds the stream, commits nothing, resumes by itself, and the
+// timeline ends up exact.
+func TestClickHouseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long outage test: run without -short")
+	}
+	b := newBed(t, 4)
+	s := genStream(60_000, 11, 0.2)
+	var logs syncLog
+	stop := b.run(t, b.config("outage"), &logs)
+
+	p := testenv.NewProducer(b.kafka.Brokers(), b.topic)
+	defer p.Close()
+	ctx := context.Background()
+	chunk := len(s.lines) / 20
+	for i := 0; i < 20; i++ {
+		if err := p.Write(ctx, s.lines[i*chunk:(i+1)*chunk]...); err != nil {
+			t.Fatal(err)
+		}
+		if i == 6 {
+			t.Logf("%s stopping ClickHouse", time.Now().Format("15:04:05.000"))
+			if err := b.ch.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s ClickHouse stopped", time.Now().Format("15:04:05.000"))
+			go func() {
+				time.Sleep(10 * time.Second)
+				if err := b.ch.Restart(context.Background()); err != nil {
+					t.Error(err)
+				}
+				t.Logf("%s ClickHouse restarted", time.Now().Format("15:04:05.000"))
+			}()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if rest := s.lines[20*chunk:]; len(rest) > 0 {
+		if err := p.Write(ctx, rest...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitCaughtUp(t, "outage", 2*time.Minute)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b.checkExact(t, s)
+	out := logs.String()
+	if n := strings.Count(out, "ClickHouse write failed"); n != 1 {
+		t.Errorf("want the outage logged once, got %d times:\n%s", n, out)
+	}
+	if n := strings.Count(out, "ClickHouse writes resumed"); n != 1 {
+		t.Errorf("want the recovery logged once, got %d times", n)
+	}
+	if testing.Verbose() {
+		os.Stderr.WriteString(out)
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.String()
+}

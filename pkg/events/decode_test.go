@@ -1,0 +1,520 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// realOrgAddMember is the real streamed event from shared/reference/github-facts.md.
+const realOrgAddMember = `{"@timestamp":1692655003441,"_document_id":"l-qlCkgECpbC74A-ELsoJA","action":"org.add_member","actor":"github-actor","actor_id":34525324,"business":"big-biz","business_id":23462,"created_at":1692655003441,"operation_type":"create","org":"github-org","org_id":34151345,"permission":"admin","user":"github_user","user_agent":"Mozilla/5.0 ...","user_id":4562345}`
+
+// seatEvent600 is a typical ~600-byte Copilot seat event.
+const seatEvent600 = `{"@timestamp":1709251200123,"_document_id":"Zq3mWv0x9bT1kR7yLp2s4A","action":"copilot.cfb_seat_added","actor":"octo-admin","actor_id":583231,"actor_is_bot":false,"actor_location":{"country_code":"US"},"actor_ip":"203.0.113.17","business":"acme-corp","business_id":4242,"created_at":1709251200123,"operation_type":"create","org":"acme-platform","org_id":91234567,"user":"monalisa","user_id":1048576,"user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36","request_id":"C0DE:3A1F:8B2E41:9D3C77:65E1A2B0","hashed_token":"","programmatic_access_type":"","external_identity_nameid":"monalisa@acme.example","request_access_security_header":null}`
+
+// noiseEvent600 is a typical ~600-byte non-Copilot event (git.clone).
+const noiseEvent600 = `{"@timestamp":1709251200123,"_document_id":"Xk2mWv0x9bT1kR7yLp2s4B","action":"git.clone","actor":"dev-ramirez","actor_id":7712093,"actor_is_bot":false,"actor_location":{"country_code":"BR"},"actor_ip":"198.51.100.23","business":"acme-corp","business_id":4242,"created_at":1709251200123,"operation_type":"access","org":"acme-platform","org_id":91234567,"repo":"acme-platform/payments-service","repo_id":612345678,"repository":"acme-platform/payments-service","repository_public":false,"transport_protocol":1,"transport_protocol_name":"http","user_agent":"git/2.43.0 (Linux; x86_64) libgit2/1.7.1","hashed_token":"r2HbYvLJhPqQ5mK8sT0wXzA4cE7fG1iJ9kL3nO6pR5U=","programmatic_access_type":"OAuth access token","token_id":881234509,"request_id":"C0DE:3A1F:8B2E41:9D3C77:65E1A2B9"}`
+
+func mustParse(t *testing.T, rec string) Event {
+	t.Helper()
+	ev, err := Parse([]byte(rec), 0)
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", rec, err)
+	}
+	return ev
+}
+
+func TestParseSeatEvent(t *testing.T) {
+	ev := mustParse(t, "  \r\n"+seatEvent600+"\n")
+	want := Event{
+		DocumentID: "Zq3mWv0x9bT1kR7yLp2s4A",
+		Timestamp:  time.UnixMilli(1709251200123).UTC(),
+		CreatedAt:  time.UnixMilli(1709251200123).UTC(),
+		Action:     "copilot.cfb_seat_added",
+		Transition: TransitionAssigned,
+		Actor:      "octo-admin", ActorID: 583231,
+		User: "monalisa", UserID: 1048576,
+		Org: "acme-platform", OrgID: 91234567,
+		Business: "acme-corp", BusinessID: 4242,
+		OperationType:          "create",
+		ActorIP:                "203.0.113.17",
+		ActorCountry:           "US",
+		UserAgent:              "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+		RequestID:              "C0DE:3A1F:8B2E41:9D3C77:65E1A2B0",
+		ExternalIdentityNameID: "monalisa@acme.example",
+	}
+	if string(ev.Raw) != seatEvent600 {
+		t.Errorf("Raw = %q, want the trimmed record", ev.Raw)
+	}
+	ev.Raw = nil
+	if fmt.Sprintf("%+v", ev) != fmt.Sprintf("%+v", want) {
+		t.Errorf("got  %+v\nwant %+v", ev, want)
+	}
+	if ev.Timestamp.Location() != time.UTC {
+		t.Errorf("timestamp not UTC")
+	}
+}
+
+func TestParseRealOrgAddMember(t *testing.T) {
+	rec := []byte(realOrgAddMember)
+	if MaybeSeatEvent(rec) {
+		t.Errorf("MaybeSeatEvent(org.add_member) = true, want false")
+	}
+	ev, err := Parse(rec, 0)
+	if !errors.Is(err, ErrNotSeatEvent) {
+		t.Fatalf("err = %v, want ErrNotSeatEvent", err)
+	}
+	if ev.Action != "org.add_member" || string(ev.Raw) != realOrgAddMember {
+		t.Errorf("filtered event = %q %q", ev.Action, ev.Raw)
+	}
+	if _, isInvalid := ReasonOf(err); isInvalid {
+		t.Errorf("ErrNotSeatEvent must not be an InvalidError")
+	}
+}
+
+func TestEveryKnownActionClassifies(t *testing.T) {
+	for _, a := range KnownActions() {
+		want, _ := Classify(a)
+		rec := fmt.Sprintf(`{"@timestamp":1709251200000,"_document_id":"abc","action":%q,"user":"u","org":"o"}`, a)
+		if !MaybeSeatEvent([]byte(rec)) {
+			t.Errorf("MaybeSeatEvent false for known action %s", a)
+		}
+		ev := mustParse(t, rec)
+		if ev.Transition != want || ev.Action != a {
+			t.Errorf("%s: transition %v, want %v", a, ev.Transition, want)
+		}
+	}
+}
+
+func TestUnknownCopilotActionKept(t *testing.T) {
+	ev := mustParse(t, `{"@timestamp":1709251200000,"_document_id":"x","action":"copilot.brand_new_thing","surprise":{"a":[1,{"b":null}]},"another":"field"}`)
+	if ev.Transition != TransitionOther {
+		t.Errorf("transition = %v, want other", ev.Transition)
+	}
+}
+
+func TestNonCopilotActionFiltered(t *testing.T) {
+	for _, a := range []string{"git.clone", "repo.create", "business.add_seat", "copilot", "Copilot.cfb_seat_added", "xcopilot.y"} {
+		rec := fmt.Sprintf(`{"@timestamp":1709251200000,"_document_id":"abc","action":%q}`, a)
+		if _, err := Parse([]byte(rec), 0); !errors.Is(err, ErrNotSeatEvent) {
+			t.Errorf("%s: err = %v, want ErrNotSeatEvent", a, err)
+		}
+	}
+	// A non-Copilot action is filtered even when other fields are broken.
+	rec := `{"@timestamp":"yesterday","action":"git.clone","actor_id":"abc","actor":5}`
+	if _, err := Parse([]byte(rec), 0); !errors.Is(err, ErrNotSeatEvent) {
+		t.Errorf("broken non-Copilot event: err = %v, want ErrNotSeatEvent", err)
+	}
+}
+
+func TestParseActionSpecificFields(t *testing.T) {
+	ev := mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"copilot.plan_changed","old_plan":"business","plan":"enterprise"}`)
+	if ev.Transition != TransitionPlanChanged || ev.OldValue != "business" || ev.NewValue != "enterprise" || ev.Plan != "enterprise" {
+		t.Errorf("plan event: %+v", ev)
+	}
+	ev = mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"copilot.cfb_seat_management_changed","old_value":"assign_selected","new_value":"assign_all"}`)
+	if ev.Transition != TransitionPolicyChanged || ev.OldValue != "assign_selected" || ev.NewValue != "assign_all" {
+		t.Errorf("policy event: %+v", ev)
+	}
+	ev = mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"copilot.cfb_seat_cancelled","seat_assignment":"user:hubot"}`)
+	if ev.Transition != TransitionCancelled || ev.SeatAssignment != "user:hubot" {
+		t.Errorf("cancel event: %+v", ev)
+	}
+	ev = mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"copilot.access_revoked","reason":"payment_failed","plan":"business","owner":"acme","owner_type":"Business"}`)
+	if ev.Transition != TransitionAccessRevoked || ev.Reason != "payment_failed" || ev.Plan != "business" || ev.NewValue != "" || ev.Owner != "acme" || ev.OwnerType != "Business" {
+		t.Errorf("access_revoked: %+v", ev)
+	}
+	// Detail fields of other types are kept as compact JSON, never rejected.
+	ev = mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"copilot.enterprise_enablement_changed","old_value":false,"new_value":{ "a" : 1 },"seat_assignment":12,"reason":"esc\"aped"}`)
+	if ev.OldValue != "false" || ev.NewValue != `{"a":1}` || ev.SeatAssignment != "12" || ev.Reason != `esc"aped` {
+		t.Errorf("lenient details: %q %q %q %q", ev.OldValue, ev.NewValue, ev.SeatAssignment, ev.Reason)
+	}
+	// Brief-style names.
+	for a, want := range map[string]Transition{
+		"copilot.seat_assignment_created":   TransitionAssigned,
+		"copilot.seat_assignment_cancelled": TransitionUnassigned,
+		"copilot.seat_assignment_updated":   TransitionUpdated,
+		"business.add_seats":                TransitionAssigned,
+		"business.remove_seats":             TransitionUnassigned,
+	} {
+		ev := mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"`+a+`","business":"acme","business_id":7}`)
+		if ev.Transition != want || ev.Business != "acme" || ev.BusinessID != 7 {
+			t.Errorf("%s: %+v", a, ev)
+		}
+	}
+}
+
+func TestParseNumbers(t *testing.T) {
+	// Integral floats are accepted (some shippers re-encode numbers).
+	ev := mustParse(t, `{"@timestamp":1.692655003441e12,"created_at":1692655003441.0,"_document_id":"f","action":"copilot.cfb_seat_added","actor_id":3.4525324E7,"user_id":-0,"org_id":null,"repo_id":12,"token_id":9007199254740993}`)
+	if ev.Timestamp.UnixMilli() != 1692655003441 || ev.CreatedAt.UnixMilli() != 1692655003441 || ev.ActorID != 34525324 || ev.OrgID != 0 || ev.TokenID != 9007199254740993 {
+		t.Errorf("numbers: %+v", ev)
+	}
+	// Nulls for optional fields.
+	ev = mustParse(t, `{"@timestamp":1692655003441,"_document_id":"n","action":"copilot.x","created_at":null,"actor":null,"actor_id":null,"actor_is_bot":null,"actor_location":null,"user":null,"owner":null}`)
+	if !ev.CreatedAt.IsZero() || ev.Actor != "" || ev.ActorID != 0 {
+		t.Errorf("nulls: %+v", ev)
+	}
+	// Timestamp bounds.
+	mustParse(t, `{"@timestamp":946684800000,"_document_id":"n","action":"copilot.x"}`)
+	mustParse(t, `{"@timestamp":4102444799999,"_document_id":"n","action":"copilot.x"}`)
+}
+
+func TestParseInvalid(t *testing.T) {
+	const ok = `"_document_id":"d","action":"copilot.cfb_seat_added"`
+	tests := []struct {
+		name, rec string
+		max       int
+		reason    Reason
+		field     string
+		msg       string // exact Error() when set
+	}{
+		{name: "oversize", rec: `{` + ok + `,"@timestamp":1709251200000}`, max: 20, reason: ReasonOversize,
+			msg: "oversize: 81 bytes exceeds the limit of 20"},
+		{name: "invalid utf8", rec: "{" + ok + ",\"user\":\"a\xffb\",\"@timestamp\":1709251200000}", reason: ReasonInvalidUTF8,
+			msg: "invalid_utf8: invalid UTF-8 at byte offset 63"},
+		{name: "truncated", rec: `{` + ok + `,"@timestamp":17092`, reason: ReasonMalformedJSON},
+		{name: "garbage", rec: `copilot. hello`, reason: ReasonMalformedJSON},
+		{name: "empty", rec: " \n\t", reason: ReasonMalformedJSON, msg: "malformed_json: empty record"},
+		{name: "trailing data", rec: `{` + ok + `,"@timestamp":1709251200000} {}`, reason: ReasonMalformedJSON},
+		{name: "array", rec: `["copilot.cfb_seat_added"]`, reason: ReasonNotObject, msg: "not_an_object: got array"},
+		{name: "string", rec: `"copilot.x"`, reason: ReasonNotObject},
+		{name: "number", rec: `12`, reason: ReasonNotObject},
+		{name: "null", rec: `null`, reason: ReasonNotObject},
+		{name: "actor_id string", rec: `{` + ok + `,"@timestamp":1709251200000,"actor_id":"abc"}`, reason: ReasonWrongType, field: "actor_id",
+			msg: `wrong_type: field "actor_id": expected integer, got string`},
+		{name: "user_id fraction", rec: `{` + ok + `,"@timestamp":1709251200000,"user_id":1.5}`, reason: ReasonWrongType, field: "user_id",
+			msg: `wrong_type: field "user_id": expected integer, got number with a fraction 1.5`},
+		{name: "org_id huge", rec: `{` + ok + `,"@timestamp":1709251200000,"org_id":123456789012345678901234}`, reason: ReasonWrongType, field: "org_id"},
+		{name: "business_id bool", rec: `{` + ok + `,"@timestamp":1709251200000,"business_id":true}`, reason: ReasonWrongType, field: "business_id"},
+		{name: "repo_id object", rec: `{` + ok + `,"@timestamp":1709251200000,"repo_id":{}}`, reason: ReasonWrongType, field: "repo_id"},
+		{name: "token_id array", rec: `{` + ok + `,"@timestamp":1709251200000,"token_id":[1]}`, reason: ReasonWrongType, field: "token_id"},
+		{name: "actor number", rec: `{` + ok + `,"@timestamp":1709251200000,"actor":5}`, reason: ReasonWrongType, field: "actor",
+			msg: `wrong_type: field "actor": expected string, got number`},
+		{name: "action number", rec: `{"_document_id":"d","action":5,"@timestamp":1709251200000}`, reason: ReasonWrongType, field: "action"},
+		{name: "document id number", rec: `{"_document_id":5,"action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonWrongType, field: "_document_id"},
+		{name: "bot string", rec: `{` + ok + `,"@timestamp":1709251200000,"actor_is_bot":"yes"}`, reason: ReasonWrongType, field: "actor_is_bot",
+			msg: `wrong_type: field "actor_is_bot": expected boolean, got string`},
+		{name: "location string", rec: `{` + ok + `,"@timestamp":1709251200000,"actor_location":"US"}`, reason: ReasonWrongType, field: "actor_location",
+			msg: `wrong_type: field "actor_location": expected object, got string`},
+		{name: "country number", rec: `{` + ok + `,"@timestamp":1709251200000,"actor_location":{"country_code":1}}`, reason: ReasonWrongType, field: "actor_location.country_code"},
+		{name: "timestamp string", rec: `{` + ok + `,"@timestamp":"1709251200000"}`, reason: ReasonWrongType, field: "@timestamp",
+			msg: `wrong_type: field "@timestamp": expected integer, got string`},
+		{name: "missing document id", rec: `{"action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id",
+			msg: `missing_field: "_document_id"`},
+		{name: "empty document id", rec: `{"_document_id":"","action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id"},
+		{name: "null document id", rec: `{"_document_id":null,"action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id"},
+		{name: "missing action", rec: `{"_document_id":"d","@timestamp":1709251200000,"user":"copilot.x"}`, reason: ReasonMissingField, field: "action"},
+		{name: "missing timestamp", rec: `{` + ok + `}`, reason: ReasonMissingField, field: "@timestamp"},
+		{name: "null timestamp", rec: `{` + ok + `,"@timestamp":null}`, reason: ReasonMissingField, field: "@timestamp"},
+		{name: "timestamp seconds", rec: `{` + ok + `,"@timestamp":12}`, reason: ReasonInvalidTimestamp, field: "@timestamp",
+			msg: `invalid_timestamp: field "@timestamp": 12 is not a Unix time in milliseconds between 2000 and 2100`},
+		{name: "timestamp 2100", rec: `{` + ok + `,"@timestamp":4102444800000}`, reason: ReasonInvalidTimestamp, field: "@timestamp"},
+		{name: "timestamp negative", rec: `{` + ok + `,"@timestamp":-1709251200000}`, reason: ReasonInvalidTimestamp, field: "@timestamp"},
+		{name: "timestamp fraction", rec: `{` + ok + `,"@timestamp":1709251200000.5}`, reason: ReasonWrongType, field: "@timestamp"},
+		{name: "created_at bad", rec: `{` + ok + `,"@timestamp":1709251200000,"created_at":1709251200}`, reason: ReasonInvalidTimestamp, field: "created_at"},
+		{name: "created_at string", rec: `{` + ok + `,"@timestamp":1709251200000,"created_at":"2024-03-01T00:00:00Z"}`, reason: ReasonWrongType, field: "created_at"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.rec), tc.max)
+			var ie *InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("err = %v, want *InvalidError", err)
+			}
+			if ie.Reason != tc.reason || ie.Field != tc.field {
+				t.Errorf("got %s/%q (%v), want %s/%q", ie.Reason, ie.Field, err, tc.reason, tc.field)
+			}
+			if tc.msg != "" && err.Error() != tc.msg {
+				t.Errorf("Error() = %q\n          want %q", err.Error(), tc.msg)
+			}
+			if r, ok := ReasonOf(fmt.Errorf("wrapped: %w", err)); !ok || r != tc.reason {
+				t.Errorf("ReasonOf = %v %v", r, ok)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldsAccepted(t *testing.T) {
+	rec := `{"@timestamp":1709251200000,"_document_id":"u","action":"copilot.cfb_seat_added","actor_is_agent":true,"owner":"acme","owner_type":"Organization","new_field_2030":[{"x":"y"}],"request_access_security_header":null,"permission":"admin","actor_location":{"country_code":"IN","city":"Pune","lat":18.5}}`
+	ev := mustParse(t, rec)
+	if !ev.ActorIsAgent || ev.ActorCountry != "IN" || string(ev.Raw) != rec {
+		t.Errorf("%+v", ev)
+	}
+}
+
+func TestMaybeSeatEvent(t *testing.T) {
+	cases := map[string]bool{
+		seatEvent600:                                   true,
+		noiseEvent600:                                  false,
+		realOrgAddMember:                               false,
+		`{"action":"business.add_seats"}`:              true,
+		`{"action":"business.remove_seats"}`:           true,
+		`{"action":"business.set_seats","x":"_seats"}`: false,
+		`{"action":"\u0063opilot.x"}`:                  true,
+		`{"action":"copilot\u002Ex"}`:                  true,
+		`{"ua":"a\u0026b\\u0063"}`:                     false,
+		`{"ua":"a\"b\\"}`:                              false,
+		`\u00`:                                         false,
+		`_seats`:                                       false,
+		``:                                             false,
+	}
+	for rec, want := range cases {
+		if got := MaybeSeatEvent([]byte(rec)); got != want {
+			t.Errorf("MaybeSeatEvent(%s) = %v, want %v", rec, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { MaybeSeatEvent([]byte(noiseEvent600)) }); n != 0 {
+		t.Errorf("MaybeSeatEvent allocates %v times", n)
+	}
+}
+
+// TestMaybeSeatEventNeverMisses generates events with random actions, key
+// orders, escapes and padding, and checks that every accepted event passes
+// the pre-filter.
+func TestMaybeSeatEventNeverMisses(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	actions := append(KnownActions(), "copilot.new_thing", "copilot.", "git.clone", "repo.create", "business.add_seat", "org.add_member")
+	accepted := 0
+	for i := 0; i < 20000; i++ {
+		action := actions[r.IntN(len(actions))]
+		rec := genEvent(r, action)
+		ev, err := Parse(rec, 0)
+		if err == nil {
+			accepted++
+			if !MaybeSeatEvent(rec) {
+				t.Fatalf("pre-filter rejected an accepted event: %s", rec)
+			}
+			if ev.Action != action {
+				t.Fatalf("action %q decoded as %q", action, ev.Action)
+			}
+		} else if !errors.Is(err, ErrNotSeatEvent) {
+			t.Fatalf("generated event rejected: %v: %s", err, rec)
+		}
+	}
+	if accepted < 10000 {
+		t.Errorf("only %d accepted", accepted)
+	}
+}
+
+// genEvent builds one valid event for action with random key order, random
+// \u escapes in the action, random number forms and random extra fields.
+func genEvent(r *rand.Rand, action string) []byte {
+	var act strings.Builder
+	for _, c := range []byte(action) {
+		if r.IntN(8) == 0 {
+			fmt.Fprintf(&act, `\u%04x`, c)
+		} else if r.IntN(8) == 0 {
+			fmt.Fprintf(&act, `\u%04X`, c)
+		} else {
+			act.WriteByte(c)
+		}
+	}
+	ts := int64(minTimestampMs) + r.Int64N(maxTimestampMs-minTimestampMs)
+	fields := []string{
+		`"_document_id":"` + strconv.FormatUint(r.Uint64(), 36) + `"`,
+		`"action":"` + act.String() + `"`,
+		`"@timestamp":` + strconv.FormatInt(ts, 10),
+	}
+	if r.IntN(2) == 0 {
+		fields = append(fields, `"created_at":`+strconv.FormatFloat(float64(ts), 'e', -1, 64))
+	}
+	opt := []string{
+		`"actor":"a` + strconv.Itoa(r.IntN(1000)) + `"`,
+		`"actor_id":` + strconv.Itoa(r.IntN(1e9)),
+		`"user_id":null`,
+		`"org":"acme-platform"`,
+		`"actor_is_bot":true`,
+		`"actor_location":{"country_code":"FR"}`,
+		`"user_agent":"Mozilla/5.0 \"quoted\" \\ back"`,
+		`"unknown_` + strconv.Itoa(r.IntN(100)) + `":{"deep":[1,2,{"copilot":"x"}]}`,
+		`"repo":"acme/business_seats"`,
+	}
+	for _, o := range opt {
+		if r.IntN(2) == 0 {
+			fields = append(fields, o)
+		}
+	}
+	r.Shuffle(len(fields), func(i, j int) { fields[i], fields[j] = fields[j], fields[i] })
+	return []byte("{" + strings.Join(fields, ",") + "}")
+}
+
+func TestRecords(t *testing.T) {
+	type rec struct {
+		i int
+		s string
+	}
+	collect := func(payload string) ([]rec, error) {
+		var out []rec
+		err := Records([]byte(payload), func(i int, b []byte) { out = append(out, rec{i, string(b)}) })
+		return out, err
+	}
+	tests := []struct {
+		name, payload string
+		want          []rec
+		batchErr      bool
+	}{
+		{name: "empty", payload: ""},
+		{name: "blank", payload: " \n\r\n "},
+		{name: "single", payload: `{"a":1}`, want: []rec{{0, `{"a":1}`}}},
+		{name: "single newline", payload: "{\"a\":1}\r\n", want: []rec{{0, `{"a":1}`}}},
+		{name: "leading blank lines", payload: "\n\n  {\"a\":1}", want: []rec{{2, `{"a":1}`}}},
+		{name: "ndjson", payload: "{\"a\":1}\n\n{\"b\":2}\r\n  \n{\"c\":3}\n", want: []rec{{0, `{"a":1}`}, {2, `{"b":2}`}, {4, `{"c":3}`}}},
+		{name: "truncated last line", payload: "{\"a\":1}\n{\"b\":2}\n{\"c\":", want: []rec{{0, `{"a":1}`}, {1, `{"b":2}`}, {2, `{"c":`}}},
+		{name: "truncated first line", payload: "{\"a\":\n{\"b\":2}", want: []rec{{0, `{"a":`}, {1, `{"b":2}`}}},
+		{name: "pretty printed", payload: "{\n  \"a\": 1,\n  \"b\": [1,\n 2]\n}\n", want: []rec{{0, "{\n  \"a\": 1,\n  \"b\": [1,\n 2]\n}"}}},
+		{name: "array", payload: ` [ {"a":"x,]}"} , {"b":[1,2,{"c":"\"]"}]},3 ,"s"] `, want: []rec{{0, `{"a":"x,]}"}`}, {1, `{"b":[1,2,{"c":"\"]"}]}`}, {2, `3`}, {3, `"s"`}}},
+		{name: "empty array", payload: `[]`},
+		{name: "array newlines", payload: "[\n{\"a\":1},\n{\"b\":2}\n]\n", want: []rec{{0, `{"a":1}`}, {1, `{"b":2}`}}},
+		{name: "truncated array", payload: `[{"a":1},{"b":`, batchErr: true},
+		{name: "array trailing", payload: `[{"a":1}] {"b":2}`, batchErr: true},
+		{name: "array ndjson", payload: "[{\"a\":1}]\n[{\"b\":2}]", batchErr: true},
+		{name: "array garbage", payload: `[copilot.]`, batchErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := collect(tc.payload)
+			if tc.batchErr {
+				var ie *InvalidError
+				if !errors.As(err, &ie) || ie.Reason != ReasonMalformedBatch {
+					t.Fatalf("err = %v, want malformed_batch", err)
+				}
+				if len(got) != 0 {
+					t.Errorf("fn called on a malformed batch: %v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordsThenParseSeedFile(t *testing.T) {
+	data, err := os.ReadFile("testdata/seed_events.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	err = Records(data, func(i int, rec []byte) {
+		_, err := Parse(rec, 0)
+		switch r, invalid := ReasonOf(err); {
+		case err == nil:
+			counts["ok"]++
+		case errors.Is(err, ErrNotSeatEvent):
+			counts["filtered"]++
+		case invalid:
+			counts[string(r)]++
+		default:
+			t.Errorf("line %d: unexpected error %v", i, err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"ok": 10, "filtered": 1, "wrong_type": 1, "missing_field": 1, "invalid_timestamp": 1, "malformed_json": 1, "not_an_object": 1}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("counts = %v, want %v", counts, want)
+	}
+}
+
+func BenchmarkMaybeSeatEvent(b *testing.B) {
+	rec := []byte(noiseEvent600)
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		if MaybeSeatEvent(rec) {
+			b.Fatal("noise passed")
+		}
+	}
+}
+
+func BenchmarkMaybeSeatEventSeat(b *testing.B) {
+	rec := []byte(seatEvent600)
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		if !MaybeSeatEvent(rec) {
+			b.Fatal("seat rejected")
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	rec := []byte(seatEvent600)
+	b.SetBytes(int64(len(rec)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(rec, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRecordsNDJSON(b *testing.B) {
+	var buf bytes.Buffer
+	for i := 0; i < 100; i++ {
+		buf.WriteString(noiseEvent600)
+		buf.WriteByte('\n')
+	}
+	payload := buf.Bytes()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		_ = Records(payload, func(int, []byte) {})
+	}
+}
+
+func BenchmarkRecordsArray(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(noiseEvent600)
+	}
+	buf.WriteByte(']')
+	payload := buf.Bytes()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		_ = Records(payload, func(int, []byte) {})
+	}
+}
+
+func TestValidJSONDepth(t *testing.T) {
+	for _, n := range []int{maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1} {
+		b := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Errorf("depth %d: validJSON %v, json.Valid %v", n, got, want)
+		}
+	}
+}
+
+func BenchmarkValidJSON(b *testing.B) {
+	rec := []byte(noiseEvent600)
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		if !validJSON(rec) {
+			b.Fatal("invalid")
+		}
+	}
+}
+
+func BenchmarkJSONValidStdlib(b *testing.B) {
+	rec := []byte(noiseEvent600)
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		if !json.Valid(rec) {
+			b.Fatal("invalid")
+		}
+	}
+}

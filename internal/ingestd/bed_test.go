@@ -99,7 +99,9 @@ func (b *bed) run(t *testing.T, cfg ingestd.Config, logTo io.Writer) func() erro
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))) }()
+	go func() {
+		done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}()
 	stopped := false
 	var result error
 	stop := func() error {

@@ -36,7 +36,8 @@ func (e Enrichment) String() string {
 	return "pending"
 }
 
-// Row is one seat_events row: an audit event plus where it came from.
+// Row is one seat_events row: an audit event plus where it came from and,
+// once enriched, what GitHub's API said about the seat.
 type Row struct {
 	Event          events.Event
 	Source         string // kafka | s3 | file
@@ -44,7 +45,56 @@ type Row struct {
 	IngestedAt     time.Time
 	Enrichment     Enrichment
 	EnrichedAt     *time.Time
+	Attempts       uint8  // enrichment lookups tried so far
+	EnrichError    string // why the last lookup failed
+	Seat           SeatDetail
 	Version        uint64 // 0 for ingest; enrichment writes a higher one
+}
+
+// SeatStatus is the seat's state when it was looked up. Values match the
+// Enum8 in schema/migrations/0001_timeline.sql.
+type SeatStatus int8
+
+const (
+	SeatUnknown             SeatStatus = 0
+	SeatActive              SeatStatus = 1
+	SeatPendingCancellation SeatStatus = 2
+	SeatAbsent              SeatStatus = 3 // 404: no seat in that org
+	SeatPolicyBlocked       SeatStatus = 4 // 422: all-members policy, Copilot disabled, pending invitation
+)
+
+func (s SeatStatus) String() string {
+	return [...]string{"unknown", "active", "pending_cancellation", "absent", "policy_blocked"}[min(int(s), 4)]
+}
+
+// TeamKind says where an assigning team lives.
+type TeamKind int8
+
+const (
+	TeamNone       TeamKind = 0
+	TeamOrg        TeamKind = 1
+	TeamEnterprise TeamKind = 2
+)
+
+// SeatDetail is a seat as the REST API described it.
+type SeatDetail struct {
+	Status              SeatStatus
+	PlanType            string
+	TeamSlug, TeamName  string
+	TeamKind            TeamKind
+	BillableUntil       *time.Time // pending_cancellation_date: billable until this day
+	CreatedAt           *time.Time
+	LastActivityAt      *time.Time // nil: never used, or telemetry off
+	LastActivityEditor  string
+	LastAuthenticatedAt *time.Time
+}
+
+// LagSeconds is how long after the event the seat was looked up.
+func (r *Row) LagSeconds() int64 {
+	if r.EnrichedAt == nil {
+		return 0
+	}
+	return int64(r.EnrichedAt.Sub(r.Event.Timestamp) / time.Second)
 }
 
 // NewRow makes the ingest-time row for an event.

@@ -3,6 +3,7 @@ package timeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -11,7 +12,10 @@ const insertRows = `INSERT INTO seat_events (document_id, event_time, event_ms, 
 	business, business_id, org, org_id, user, user_id, actor, actor_id, actor_is_bot, actor_is_agent,
 	operation_type, programmatic_access_type, request_id, actor_ip, actor_country, user_agent,
 	seat_assignment, old_value, new_value, reason, source, source_position, ingested_at,
-	enrichment, enriched_at, version, raw)`
+	enrichment, enriched_at, enrichment_lag_s, enrichment_attempts, enrichment_error,
+	seat_status, plan_type, assigning_team_slug, assigning_team_name, assigning_team_kind,
+	billable_until, seat_created_at, last_activity_at, last_activity_editor, last_authenticated_at,
+	version, raw)`
 
 const insertDeadLetters = `INSERT INTO ingest_errors (received_at, source, position, reason_code, reason,
 	document_id, raw, raw_length, raw_sha256)`
@@ -70,7 +74,10 @@ func appendRow(b driver.Batch, r *Row) error {
 		ev.Actor, uint64(ev.ActorID), b2u(ev.ActorIsBot), b2u(ev.ActorIsAgent),
 		ev.OperationType, ev.ProgrammaticAccessType, ev.RequestID, ev.ActorIP, ev.ActorCountry, ev.UserAgent,
 		ev.SeatAssignment, ev.OldValue, ev.NewValue, ev.Reason, r.Source, r.SourcePosition, r.IngestedAt.UTC(),
-		int8(r.Enrichment), r.EnrichedAt, r.Version, string(ev.Raw),
+		int8(r.Enrichment), utcPtr(r.EnrichedAt), r.LagSeconds(), r.Attempts, r.EnrichError,
+		int8(r.Seat.Status), r.Seat.PlanType, r.Seat.TeamSlug, r.Seat.TeamName, int8(r.Seat.TeamKind),
+		utcPtr(r.Seat.BillableUntil), utcPtr(r.Seat.CreatedAt), utcPtr(r.Seat.LastActivityAt), r.Seat.LastActivityEditor, utcPtr(r.Seat.LastAuthenticatedAt),
+		r.Version, string(ev.Raw),
 	)
 }
 
@@ -79,6 +86,14 @@ func createdMs(r *Row) uint64 {
 		return 0
 	}
 	return uint64(r.Event.CreatedAt.UnixMilli())
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func b2u(b bool) uint8 {

@@ -47,6 +47,22 @@ CREATE TABLE IF NOT EXISTS seat_events
     ingested_at DateTime,
     enrichment Enum8('pending' = 1, 'enriched' = 2, 'failed' = 3, 'not_applicable' = 4),
     enriched_at Nullable(DateTime),
+    -- The seat as GitHub's REST API described it at enriched_at. A lookup
+    -- long after the event describes the seat *now*, not then: enrichment_lag_s
+    -- (enriched_at - event time) makes that visible.
+    enrichment_lag_s Int64,
+    enrichment_attempts UInt8,
+    enrichment_error String,
+    seat_status Enum8('unknown' = 0, 'active' = 1, 'pending_cancellation' = 2, 'absent' = 3, 'policy_blocked' = 4),
+    plan_type String,
+    assigning_team_slug String,
+    assigning_team_name String,
+    assigning_team_kind Enum8('none' = 0, 'org' = 1, 'enterprise' = 2),
+    billable_until Nullable(Date),
+    seat_created_at Nullable(DateTime),
+    last_activity_at Nullable(DateTime),
+    last_activity_editor String,
+    last_authenticated_at Nullable(DateTime),
     version UInt64,
     raw String
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,9 @@ type Config struct {
 	// first. Defaults: 10,000 rows, 500 ms.
 	BatchRows int
 	BatchWait time.Duration
+	// BatchIdleAge: a batch at least this old is written as soon as the
+	// source has been quiet for 20 ms (default 200 ms; never above BatchWait).
+	BatchIdleAge time.Duration
 	// MaxEventBytes: a larger record is a dead letter (default 1 MiB).
 	MaxEventBytes int
 	// ShutdownTimeout bounds the final flush after a stop signal (default 30 s).
@@ -28,6 +32,9 @@ type Config struct {
 	// PII and PIISalt: what to do with actor_ip and user_agent (default keep).
 	PII     PII
 	PIISalt string
+	// Writers: batches written to ClickHouse at once (default 2); commits
+	// stay in order whatever the number.
+	Writers int
 	// RetryMaxInterval caps the backoff between ClickHouse write attempts (default 10 s).
 	RetryMaxInterval time.Duration
 }
@@ -46,6 +53,13 @@ func (c *Config) Validate() error {
 	if c.BatchWait < 0 {
 		return fmt.Errorf("batch-wait: must be positive, got %s", c.BatchWait)
 	}
+	if c.BatchIdleAge == 0 {
+		c.BatchIdleAge = 200 * time.Millisecond
+	}
+	if c.BatchIdleAge < 0 {
+		return fmt.Errorf("batch-idle-age: must be positive, got %s", c.BatchIdleAge)
+	}
+	c.BatchIdleAge = min(c.BatchIdleAge, c.BatchWait)
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = events.DefaultMaxEventBytes
 	}
@@ -60,6 +74,12 @@ func (c *Config) Validate() error {
 	}
 	if !c.PII.valid() {
 		return fmt.Errorf("pii: must be keep, hash or drop, got %q", c.PII)
+	}
+	if c.Writers == 0 {
+		c.Writers = 2
+	}
+	if c.Writers < 0 || c.Writers > 16 {
+		return fmt.Errorf("writers: must be 1 to 16, got %d", c.Writers)
 	}
 	if c.RetryMaxInterval == 0 {
 		c.RetryMaxInterval = 10 * time.Second
@@ -82,6 +102,13 @@ type Pipeline struct {
 	now     func() time.Time
 
 	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
+
+	outage struct { // shared by concurrent writers
+		sync.Mutex
+		failing  bool
+		since    time.Time
+		attempts int
+	}
 }
 
 // New checks cfg and builds a pipeline. metrics may be nil.
@@ -107,13 +134,26 @@ func (p *Pipeline) Ready() bool { return p.ready.Load() }
 type batch struct {
 	rows     []timeline.Row
 	dead     []timeline.DeadLetter
-	last     map[string]Message // last message per stream, payload dropped
+	last     map[string]Message // last message of each stream but cur's, payload dropped
+	cur      Message            // the latest message, payload dropped
 	messages int
 	filtered int
-	started  time.Time
+	started  time.Time    // first message; also the ingested_at of every row in the batch
+	seen     atomic.Int64 // messages, for the idle check on the timer goroutine
 }
 
 func (b *batch) size() int { return len(b.rows) + len(b.dead) }
+
+// positions is the last message of every stream in the batch: what Commit acknowledges.
+func (b *batch) positions() []Message {
+	out := make([]Message, 0, len(b.last)+1)
+	for s, m := range b.last {
+		if s != b.cur.Stream {
+			out = append(out, m)
+		}
+	}
+	return append(out, b.cur)
+}
 
 // Run reads until ctx ends (a stop signal) or a finite source ends. After
 // ctx ends it still writes and commits what it has read, for at most
@@ -143,6 +183,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
+// idleTick: how often a filling batch checks whether the source went
+// quiet. A batch that is at least BatchIdleAge old is written as soon as no
+// message arrived for a tick, so the end of a burst is not held for the
+// whole BatchWait, while a trickle still makes at most a few inserts a second.
+const idleTick = 20 * time.Millisecond
+
 func (p *Pipeline) readLoop(ctx, wctx context.Context, out chan<- *batch) error {
 	b := p.newBatch()
 	var bctx context.Context = ctx
@@ -153,6 +199,7 @@ func (p *Pipeline) readLoop(ctx, wctx context.Context, out chan<- *batch) error 
 		if b.messages == 0 {
 			return true
 		}
+		p.metrics.Filtered.Add(float64(b.filtered))
 		select {
 		case out <- b:
 		case <-wctx.Done():
@@ -166,7 +213,7 @@ func (p *Pipeline) readLoop(ctx, wctx context.Context, out chan<- *batch) error 
 		msg, err := p.src.Next(bctx)
 		if err != nil {
 			if ctx.Err() == nil && bctx.Err() != nil && errors.Is(err, bctx.Err()) {
-				// The batch's time is up.
+				// The batch's time is up, or the source went quiet.
 				if !flush() {
 					return wctx.Err()
 				}
@@ -180,7 +227,7 @@ func (p *Pipeline) readLoop(ctx, wctx context.Context, out chan<- *batch) error 
 		}
 		if b.messages == 0 {
 			b.started = p.now()
-			bctx, cancel = context.WithDeadline(ctx, b.started.Add(p.cfg.BatchWait))
+			bctx, cancel = p.batchContext(ctx, b)
 		}
 		p.add(b, msg)
 		if b.size() >= p.cfg.BatchRows {
@@ -191,19 +238,47 @@ func (p *Pipeline) readLoop(ctx, wctx context.Context, out chan<- *batch) error 
 	}
 }
 
+// batchContext ends at the batch's deadline, or earlier once the batch is
+// BatchIdleAge old and no message arrived for an idleTick.
+func (p *Pipeline) batchContext(ctx context.Context, b *batch) (context.Context, context.CancelFunc) {
+	bctx, cancel := context.WithDeadline(ctx, b.started.Add(p.cfg.BatchWait))
+	var seen int64 = -1
+	var timer *time.Timer
+	var check func()
+	check = func() {
+		if bctx.Err() != nil {
+			return
+		}
+		n := b.seen.Load()
+		if n == seen && time.Since(b.started) >= p.cfg.BatchIdleAge {
+			cancel()
+			return
+		}
+		seen = n
+		timer.Reset(idleTick)
+	}
+	timer = time.AfterFunc(time.Hour, check) // armed only once timer is set
+	timer.Reset(idleTick)
+	return bctx, func() { timer.Stop(); cancel() }
+}
+
 func (p *Pipeline) newBatch() *batch { return &batch{last: make(map[string]Message, 8)} }
 
 // add splits a message into records and turns each into a row, a dead
-// letter, or nothing (not a Copilot event).
+// letter, or nothing (not a Copilot event). It runs for every message of
+// the stream, most of them not Copilot: keep it cheap.
 func (p *Pipeline) add(b *batch, msg Message) {
+	if b.messages > 0 && msg.Stream != b.cur.Stream {
+		b.last[b.cur.Stream] = b.cur
+	}
 	b.messages++
-	p.metrics.Messages.Inc()
-	now := p.now()
-	if err := events.Records(msg.Payload, func(i int, rec []byte) { p.record(b, &msg, i, rec, now) }); err != nil {
-		p.deadLetter(b, msg.Position(), err, msg.Payload, now)
+	b.seen.Add(1)
+	p.metrics.Messages.Inc() // live: progress and lag dashboards read it
+	if err := events.Records(msg.Payload, func(i int, rec []byte) { p.record(b, &msg, i, rec, b.started) }); err != nil {
+		p.deadLetter(b, msg.Position(), err, msg.Payload, b.started)
 	}
 	msg.Payload = nil // the batch keeps the position only
-	b.last[msg.Stream] = msg
+	b.cur = msg
 }
 
 func (p *Pipeline) record(b *batch, msg *Message, i int, rec []byte, now time.Time) {
@@ -211,7 +286,6 @@ func (p *Pipeline) record(b *batch, msg *Message, i int, rec []byte, now time.Ti
 	// that the byte filter rules out is skipped without decoding.
 	if len(rec) <= p.cfg.MaxEventBytes && !events.MaybeSeatEvent(rec) {
 		b.filtered++
-		p.metrics.Filtered.Inc()
 		return
 	}
 	pos := msg.Position()
@@ -221,7 +295,6 @@ func (p *Pipeline) record(b *batch, msg *Message, i int, rec []byte, now time.Ti
 	ev, err := events.Parse(rec, p.cfg.MaxEventBytes)
 	if errors.Is(err, events.ErrNotSeatEvent) {
 		b.filtered++
-		p.metrics.Filtered.Inc()
 		return
 	}
 	if err == nil {
@@ -247,58 +320,51 @@ func (p *Pipeline) deadLetter(b *batch, pos string, err error, raw []byte, now t
 	return &b.dead[len(b.dead)-1]
 }
 
-// writeLoop writes batches in order and commits each after ClickHouse has
-// acknowledged it. While ClickHouse is down it retries the same batch, so
-// the reader blocks (backpressure) and nothing is committed.
-func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
-	var failing bool
-	var failedSince time.Time
-	attempts := 0
-	for b := range in {
-		start := p.now()
-		bo := backoff.NewExponentialBackOff()
-		bo.InitialInterval = 100 * time.Millisecond
-		bo.MaxInterval = p.cfg.RetryMaxInterval
-		bo.MaxElapsedTime = 0 // never give up while running: losing the batch is not an option
-		err := backoff.Retry(func() error {
-			err := p.store.Write(ctx, b.rows, b.dead)
-			if err == nil {
-				return nil
-			}
-			if ctx.Err() != nil {
-				return backoff.Permanent(err)
-			}
-			p.metrics.WriteErrors.Inc()
-			attempts++
-			p.log.Debug("ClickHouse write attempt failed", "attempt", attempts, "err", err)
-			if !failing {
-				failing, failedSince = true, p.now()
-				p.ready.Store(false)
-				p.metrics.ClickHouseUp.Set(0)
-				p.log.Warn("ClickHouse write failed; holding the stream, committing nothing, retrying with backoff",
-					"err", err, "rows", len(b.rows), "dead_letters", len(b.dead))
-			}
-			return err
-		}, backoff.WithContext(bo, ctx))
-		if err != nil {
-			for range in { // drain so the reader is not stuck
-			}
-			return fmt.Errorf("stopped with %d rows not written (their source positions are not committed and will be read again): %w", len(b.rows)+len(b.dead), err)
-		}
-		if failing {
-			p.log.Info("ClickHouse writes resumed", "down_for", p.now().Sub(failedSince).Round(time.Millisecond).String(), "failed_attempts", attempts)
-			failing, attempts = false, 0
-		}
-		p.ready.Store(true)
-		p.metrics.ClickHouseUp.Set(1)
-		p.metrics.BatchSeconds.Observe(p.now().Sub(start).Seconds())
-		p.metrics.Rows.Add(float64(len(b.rows)))
+// inflight is a batch being written; done gets the write's result.
+type inflight struct {
+	b    *batch
+	done chan error
+}
 
-		last := make([]Message, 0, len(b.last))
-		for _, m := range b.last {
-			last = append(last, m)
+// writeLoop writes up to Writers batches at once (ClickHouse works on one
+// insert while the next is encoded) and commits them strictly in order,
+// each only after it and every batch before it were acknowledged. While
+// ClickHouse is down the writes retry, the queue fills, the reader blocks
+// (backpressure) and nothing is committed.
+func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
+	queue := make(chan *inflight, p.cfg.Writers-1) // with the one the committer holds: Writers in flight
+	committed := make(chan error, 1)
+	go func() { committed <- p.commitLoop(ctx, queue) }()
+	var err error
+	for b := range in {
+		f := &inflight{b: b, done: make(chan error, 1)} // buffered: a writer never blocks on it
+		go func() { f.done <- p.write(ctx, f.b) }()
+		select {
+		case queue <- f:
+		case err = <-committed: // a write failed for good (ctx ended): commit nothing more
 		}
-		if err := p.commit(ctx, last); err != nil {
+		if err != nil {
+			break
+		}
+	}
+	close(queue)
+	for range in { // drain so the reader is not stuck
+	}
+	if err == nil {
+		err = <-committed
+	}
+	return err
+}
+
+// commitLoop commits batches in the order they were read, each once its
+// write succeeded. It stops at the first write that failed for good.
+func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error {
+	for f := range queue {
+		if err := <-f.done; err != nil {
+			return fmt.Errorf("stopped with %d rows not written (their source positions are not committed and will be read again): %w",
+				len(f.b.rows)+len(f.b.dead), err)
+		}
+		if err := p.commit(ctx, f.b.positions()); err != nil {
 			// Rows are stored; an uncommitted position is only read again and
 			// deduplicated, so this is not data loss.
 			p.log.Warn("source commit failed; those messages will be delivered again (deduplicated)", "err", err)
@@ -306,6 +372,53 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 		}
 		p.metrics.Committed.Inc()
 	}
+	return nil
+}
+
+// write stores one batch, retrying with backoff until ClickHouse takes it
+// or ctx ends. Concurrent writers share the outage state, so an outage is
+// logged once when it starts and once when it ends.
+func (p *Pipeline) write(ctx context.Context, b *batch) error {
+	start := p.now()
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = p.cfg.RetryMaxInterval
+	bo.MaxElapsedTime = 0 // never give up while running: losing the batch is not an option
+	err := backoff.Retry(func() error {
+		err := p.store.Write(ctx, b.rows, b.dead)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return backoff.Permanent(err)
+		}
+		p.metrics.WriteErrors.Inc()
+		p.outage.Lock()
+		p.outage.attempts++
+		p.log.Debug("ClickHouse write attempt failed", "attempt", p.outage.attempts, "err", err)
+		if !p.outage.failing {
+			p.outage.failing, p.outage.since = true, p.now()
+			p.ready.Store(false)
+			p.metrics.ClickHouseUp.Set(0)
+			p.log.Warn("ClickHouse write failed; holding the stream, committing nothing, retrying with backoff",
+				"err", err, "rows", len(b.rows), "dead_letters", len(b.dead))
+		}
+		p.outage.Unlock()
+		return err
+	}, backoff.WithContext(bo, ctx))
+	if err != nil {
+		return err
+	}
+	p.outage.Lock()
+	if p.outage.failing {
+		p.log.Info("ClickHouse writes resumed", "down_for", p.now().Sub(p.outage.since).Round(time.Millisecond).String(), "failed_attempts", p.outage.attempts)
+		p.outage.failing, p.outage.attempts = false, 0
+	}
+	p.outage.Unlock()
+	p.ready.Store(true)
+	p.metrics.ClickHouseUp.Set(1)
+	p.metrics.BatchSeconds.Observe(p.now().Sub(start).Seconds())
+	p.metrics.Rows.Add(float64(len(b.rows)))
 	return nil
 }
 

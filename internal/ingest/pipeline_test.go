@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 
 // memSource is a finite in-memory source: one stream, offsets 0..n-1.
 type memSource struct {
-	mu        sync.Mutex
+	mu        *sync.Mutex
 	msgs      [][]byte
 	next      int
 	committed int64 // highest committed offset, -1 before any
@@ -64,18 +64,26 @@ func (s *memSource) Close() error { return nil }
 // recordingStore writes to real ClickHouse and records what was acknowledged.
 type recordingStore struct {
 	*timeline.Store
+	mu   *sync.Mutex // shared with memSource: one ordered log
 	log  *[]string
 	fail int // fail this many writes first
 }
 
 func (r *recordingStore) Write(ctx context.Context, rows []timeline.Row, dead []timeline.DeadLetter) error {
-	if r.fail > 0 {
+	r.mu.Lock()
+	fail := r.fail > 0
+	if fail {
 		r.fail--
+	}
+	r.mu.Unlock()
+	if fail {
 		return &timeline.UnavailableError{Addr: "test", Err: errors.New("injected")}
 	}
 	if err := r.Store.Write(ctx, rows, dead); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	last := int64(-1)
 	for _, row := range rows {
 		var off int64
@@ -104,14 +112,15 @@ func TestCommitsOnlyAfterWritesAndRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log []string
-	src := &memSource{committed: -1, log: &log}
+	var mu sync.Mutex
+	src := &memSource{mu: &mu, committed: -1, log: &log}
 	for i := 0; i < 5000; i++ {
 		src.msgs = append(src.msgs, seatLine(i))
 		if i%10 == 0 {
 			src.msgs = append(src.msgs, []byte(`{"action":"repo.create","_document_id":"n","@timestamp":1}`))
 		}
 	}
-	rs := &recordingStore{Store: store, log: &log, fail: 3}
+	rs := &recordingStore{Store: store, mu: &mu, log: &log, fail: 3}
 	p, err := ingest.New(ingest.Config{BatchRows: 1000, BatchWait: time.Second, RetryMaxInterval: 50 * time.Millisecond, PII: ingest.PIIHash, PIISalt: "pepper"}, src, rs, nil, nil)
 	if err != nil {
 		t.Fatal(err)

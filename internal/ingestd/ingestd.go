@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ type Config struct {
 	ClickHouse timeline.Config
 	Pipeline   ingest.Config
 	HTTPAddr   string // /metrics, /healthz, /readyz; "" disables
+	PProf      bool   // also serve /debug/pprof/ on HTTPAddr
 	LogFormat  string
 	LogLevel   string
 }
@@ -68,12 +70,14 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	p := &cfg.Pipeline
 	fs.IntVar(&p.BatchRows, "batch-rows", 10000, "write a batch when it holds this many rows")
 	fs.DurationVar(&p.BatchWait, "batch-wait", 500*time.Millisecond, "write a batch at the latest this long after its first message")
+	fs.DurationVar(&p.BatchIdleAge, "batch-idle-age", 200*time.Millisecond, "a batch this old is written as soon as the source is quiet for 20ms")
 	fs.IntVar(&p.MaxEventBytes, "max-event-bytes", 1<<20, "larger events become dead letters")
 	fs.DurationVar(&p.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, time allowed to flush and commit")
 	fs.StringVar((*string)(&p.PII), "pii", "keep", "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
 	fs.StringVar(&p.PIISalt, "pii-salt", "", "salt for --pii hash (never logged)")
 
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz (empty: off)")
+	fs.BoolVar(&cfg.PProf, "pprof", false, "serve Go's /debug/pprof/ profiles on --http-addr (for diagnosing CPU or memory use)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -138,7 +142,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, reg, pipe, log)
+		srv, err := serveHTTP(cfg.HTTPAddr, cfg.PProf, reg, pipe, log)
 		if err != nil {
 			return err
 		}
@@ -175,7 +179,7 @@ func watchLag(ctx context.Context, src *kafkasrc.Source, m *ingest.Metrics, log 
 	}
 }
 
-func serveHTTP(addr string, reg *prometheus.Registry, pipe *ingest.Pipeline, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, pprofOn bool, reg *prometheus.Registry, pipe *ingest.Pipeline, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
@@ -190,6 +194,12 @@ func serveHTTP(addr string, reg *prometheus.Registry, pipe *ingest.Pipeline, log
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

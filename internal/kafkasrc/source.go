@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -17,9 +18,20 @@ import (
 // partition concurrently; the pipeline sees one ordered stream per
 // partition and commits per partition.
 type Source struct {
-	cfg    Config
-	reader *kafka.Reader
-	client *kafka.Client
+	cfg     Config
+	reader  *kafka.Reader
+	client  *kafka.Client
+	mu      sync.Mutex
+	streams map[streamKey]string // "topic/partition", made once per partition
+	parts   map[string]streamKey // and back, for Commit
+
+	lastKey  streamKey // Next's goroutine only
+	lastName string
+}
+
+type streamKey struct {
+	topic     string
+	partition int
 }
 
 // Open validates cfg and joins the consumer group (lazily, on the first Next).
@@ -67,9 +79,11 @@ func Open(cfg Config, log *slog.Logger) (*Source, error) {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	return &Source{
-		cfg:    cfg,
-		reader: kafka.NewReader(rc),
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport},
+		cfg:     cfg,
+		reader:  kafka.NewReader(rc),
+		client:  &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport},
+		streams: map[streamKey]string{},
+		parts:   map[string]streamKey{},
 	}, nil
 }
 
@@ -85,24 +99,40 @@ func (s *Source) Next(ctx context.Context) (ingest.Message, error) {
 		}
 		return ingest.Message{}, fmt.Errorf("kafka brokers %v: %w", s.cfg.Brokers, err)
 	}
-	return ingest.Message{
-		Stream:  m.Topic + "/" + strconv.Itoa(m.Partition),
-		Offset:  m.Offset,
-		Payload: m.Value,
-		Handle:  kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset},
-	}, nil
+	return ingest.Message{Stream: s.stream(m.Topic, m.Partition), Offset: m.Offset, Payload: m.Value}, nil
+}
+
+// stream names a partition without allocating per message. Next and Commit
+// run on different goroutines, hence the lock.
+func (s *Source) stream(topic string, partition int) string {
+	k := streamKey{topic, partition}
+	if k == s.lastKey { // Next's goroutine only: consecutive messages share a partition
+		return s.lastName
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, ok := s.streams[k]
+	if !ok {
+		name = topic + "/" + strconv.Itoa(partition)
+		s.streams[k], s.parts[name] = name, k
+	}
+	s.lastKey, s.lastName = k, name
+	return name
 }
 
 // Commit implements ingest.Source.
 func (s *Source) Commit(ctx context.Context, last []ingest.Message) error {
 	msgs := make([]kafka.Message, 0, len(last))
+	s.mu.Lock()
 	for _, m := range last {
-		km, ok := m.Handle.(kafka.Message)
+		k, ok := s.parts[m.Stream]
 		if !ok {
-			return fmt.Errorf("kafka commit: message %s is not from this source", m.Position())
+			s.mu.Unlock()
+			return fmt.Errorf("kafka commit: %s is not a partition this source read", m.Position())
 		}
-		msgs = append(msgs, km)
+		msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: m.Offset})
 	}
+	s.mu.Unlock()
 	return s.reader.CommitMessages(ctx, msgs...)
 }
 

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -365,14 +366,14 @@ func Parse(rec []byte, maxBytes int) (Event, error) {
 		if validJSON(rec) {
 			return Event{}, &InvalidError{Reason: ReasonNotObject, Detail: "got " + jsonTypeName(rec[0])}
 		}
-		return Event{}, malformedJSON(json.Unmarshal(rec, new(struct{})))
+		return Event{}, malformedJSON(rec)
 	}
 
 	var w wireEvent
 	decErr := json.Unmarshal(rec, &w)
 	var typeErr *json.UnmarshalTypeError
 	if decErr != nil && !errors.As(decErr, &typeErr) {
-		return Event{}, malformedJSON(decErr)
+		return Event{}, malformedJSON(rec)
 	}
 	// Filter before reporting other problems: a record with a valid
 	// non-Copilot action is not ours to dead-letter.
@@ -552,8 +553,12 @@ func wrongType(e *json.UnmarshalTypeError) error {
 	return &InvalidError{Reason: ReasonWrongType, Field: e.Field, Detail: "expected " + want + ", got " + got}
 }
 
-func malformedJSON(err error) error {
-	var se *json.SyntaxError
+// malformedJSON describes why rec is not JSON. It runs only for bad input,
+// so it can afford the standard library's decoder, whose syntax errors carry
+// the exact byte offset (the fast decoder's do not).
+func malformedJSON(rec []byte) error {
+	err := stdjson.Unmarshal(rec, new(any))
+	var se *stdjson.SyntaxError
 	if errors.As(err, &se) {
 		return &InvalidError{Reason: ReasonMalformedJSON,
 			Detail: fmt.Sprintf("%s (at byte offset %d)", se.Error(), se.Offset)}
@@ -700,9 +705,9 @@ func splitArray(p []byte, fn func(int, []byte)) error {
 		}
 	}
 	if !ok || skipSpace(p, i) != len(p) {
-		err := json.Unmarshal(p, new(struct{}))
+		err := stdjson.Unmarshal(p, new(any)) // error path only: exact offsets
 		detail := "not a valid JSON array"
-		var se *json.SyntaxError
+		var se *stdjson.SyntaxError
 		if errors.As(err, &se) {
 			detail = fmt.Sprintf("not a valid JSON array: %s (at byte offset %d)", se.Error(), se.Offset)
 		}

@@ -1,0 +1,643 @@
+// Command bench is `make bench`: it measures the ingest worker on a private
+// local stack (ClickHouse and a kfake Kafka broker on loopback) and prints
+// one line per figure as
+//
+//	BENCH <name> <value> <unit>
+//
+// with every other line prefixed by "# ". Figures:
+//
+//   - kafka_drain_events_per_s: a kafka-go group reader (kafkasrc's settings)
+//     that only fetches the whole mixed topic: the ceiling on this broker.
+//   - kafka_mixed_events_per_s: bin/ingest consuming the same topic (2% seat
+//     events), from its first message to everything written and committed.
+//   - kafka_mixed_ratio_to_drain: the two above (target ≥ 0.8).
+//   - kafka_seat_rows_per_s: a 100% seat-event topic, ClickHouse rows per
+//     second (target ≥ 50,000).
+//   - e2e_p99_ms: produce-to-visible latency at 1,000 events/s, default batch
+//     settings (target ≤ 1000).
+//   - peak_rss_mb: VmHWM of the worker in the mixed run (target ≤ 256).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/benchkit"
+	"github.com/seatline/seatline/internal/kafkasrc"
+	"github.com/seatline/seatline/internal/testenv"
+)
+
+const e2eTopic = "bench-e2e"
+
+type options struct {
+	events      int
+	seatEvents  int
+	e2eRate     int
+	e2eDuration time.Duration
+	ingest      string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.events, "events", 1000000, "events in the mixed (2% seat) stream for the throughput runs")
+	flag.IntVar(&o.seatEvents, "seat-events", 0, "events in the 100% seat stream (0: 2/5 of --events, at most 200,000)")
+	flag.IntVar(&o.e2eRate, "e2e-rate", 1000, "events per second in the latency run")
+	flag.DurationVar(&o.e2eDuration, "e2e-duration", 30*time.Second, "length of the latency run")
+	flag.StringVar(&o.ingest, "ingest", "", "ingest binary (default: bin/ingest, else built from ./cmd/ingest)")
+	flag.Parse()
+	if o.seatEvents == 0 {
+		o.seatEvents = min(200000, o.events*2/5)
+	}
+	if o.events < 1000 || o.seatEvents < 1000 || o.e2eRate <= 0 || o.e2eDuration < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: --events and --seat-events must be ≥ 1000, --e2e-rate > 0, --e2e-duration ≥ 1s")
+		os.Exit(2)
+	}
+
+	// Output piped into head must not kill us before we clean up.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{opt: o, t0: time.Now()}
+	err := b.run(ctx)
+	b.cleanup.Run()
+	if b.tmp != "" {
+		os.RemoveAll(b.tmp)
+	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Println("# interrupted: every process stopped, temp dir removed")
+		os.Exit(130)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "bench failed: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("# done in %s; every process stopped, temp dir removed\n", time.Since(b.t0).Round(time.Second))
+}
+
+type bench struct {
+	opt     options
+	t0      time.Time
+	tmp     string
+	cleanup benchkit.Cleanup
+	st      *benchkit.Stack
+	bin     string
+	misses  []string
+}
+
+// target records a figure's target; a miss gets a "# " line.
+func (b *bench) target(name string, value float64, ok bool, want string) {
+	if !ok {
+		msg := fmt.Sprintf("%s = %s misses its target %s", name, trimFloat(value), want)
+		fmt.Printf("# MISS: %s\n", msg)
+		b.misses = append(b.misses, msg)
+	}
+}
+
+func trimFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func figure(name, value, unit string) { fmt.Printf("BENCH %s %s %s\n", name, value, unit) }
+
+func (b *bench) run(ctx context.Context) error {
+	var err error
+	if b.tmp, err = os.MkdirTemp("", "seatline-bench-"); err != nil {
+		return err
+	}
+	b.bin = b.opt.ingest
+	if b.bin == "" {
+		var built bool
+		if b.bin, built, err = benchkit.IngestBinary(ctx, b.tmp); err != nil {
+			return err
+		}
+		if built {
+			fmt.Println("# bin/ingest not found: built ./cmd/ingest")
+		}
+	}
+	st, err := benchkit.StartStack(ctx, filepath.Join(b.tmp, "clickhouse"))
+	if err != nil {
+		return err
+	}
+	b.st = st
+	b.cleanup.Add(func() { st.Close() })
+
+	fmt.Printf("# seatline bench, %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("# machine: %d cores, %s, %s, ClickHouse %s\n", runtime.NumCPU(), memTotal(), runtime.Version(), st.ClickHouseVersion(ctx))
+	fmt.Printf("# load average at start: %s (other processes on this machine share its cores)\n", loadAvg())
+	fmt.Printf("# ingest binary: %s\n", b.bin)
+	if names := benchkit.ScrubEnv(); len(names) > 0 {
+		fmt.Printf("# ignoring %s (the bench runs ingest with its defaults)\n", strings.Join(names, ", "))
+	}
+
+	const mixedTopic, seatTopic = "bench-mixed", "bench-seat"
+	// All topics first: kafka-go's shared default transport caches metadata
+	// (6s), so a topic created after the first write is "unknown" to the
+	// next producer for a while.
+	for _, t := range []string{mixedTopic, seatTopic, e2eTopic} {
+		if err := st.Kafka.CreateTopic(ctx, t, 4); err != nil {
+			return err
+		}
+	}
+	mixed, err := b.produce(ctx, mixedTopic, b.opt.events, auditgen.Config{Seed: 1, SeatFraction: 0.02, Users: 5000})
+	if err != nil {
+		return err
+	}
+	seat, err := b.produce(ctx, seatTopic, b.opt.seatEvents, auditgen.Config{Seed: 2, SeatFraction: 1, Users: 20000})
+	if err != nil {
+		return err
+	}
+
+	// Ceiling: fetch only.
+	drainRate, err := b.drain(ctx, mixedTopic, mixed.n)
+	if err != nil {
+		return err
+	}
+	figure("kafka_drain_events_per_s", fmt.Sprintf("%.0f", drainRate), "events/s")
+
+	// The real worker on the same topic.
+	r, err := b.ingestRun(ctx, "mixed", mixedTopic, mixed.n)
+	if err != nil {
+		return err
+	}
+	if int(r.rows) < mixed.seat {
+		return fmt.Errorf("mixed run wrote %.0f rows, want %d (one per seat event)", r.rows, mixed.seat)
+	}
+	mixedRate := (float64(mixed.n) - r.firstSeen) / r.elapsed.Seconds()
+	fmt.Printf("# mixed: %d messages, %.0f rows written, %.0f dead letters; %.0f messages in %s from the first /metrics poll seeing any (%.0f by then, not counted) to lag 0\n",
+		mixed.n, r.rows, r.dead, float64(mixed.n)-r.firstSeen, r.elapsed.Round(time.Millisecond), r.firstSeen)
+	figure("kafka_mixed_events_per_s", fmt.Sprintf("%.0f", mixedRate), "events/s")
+	ratio := mixedRate / drainRate
+	figure("kafka_mixed_ratio_to_drain", fmt.Sprintf("%.3f", ratio), "ratio")
+	b.target("kafka_mixed_ratio_to_drain", math.Round(ratio*1000)/1000, ratio >= 0.8, "≥ 0.8")
+
+	// 100% seat events.
+	s, err := b.ingestRun(ctx, "seat", seatTopic, seat.n)
+	if err != nil {
+		return err
+	}
+	if int(s.rows) < seat.seat {
+		return fmt.Errorf("seat run wrote %.0f rows, want %d", s.rows, seat.seat)
+	}
+	seatRate := (s.rows - s.firstRows) / s.elapsed.Seconds()
+	fmt.Printf("# seat: %d messages, %.0f rows written; %.0f rows in %s from the first /metrics poll seeing a message (%.0f messages read, %.0f rows written by then) to lag 0\n",
+		seat.n, s.rows, s.rows-s.firstRows, s.elapsed.Round(time.Millisecond), s.firstSeen, s.firstRows)
+	figure("kafka_seat_rows_per_s", fmt.Sprintf("%.0f", seatRate), "rows/s")
+	b.target("kafka_seat_rows_per_s", math.Round(seatRate), seatRate >= 50000, "≥ 50000")
+
+	// Latency at a steady rate.
+	p99, err := b.e2e(ctx)
+	if err != nil {
+		return err
+	}
+	figure("e2e_p99_ms", fmt.Sprintf("%.1f", p99), "ms")
+	b.target("e2e_p99_ms", math.Round(p99*10)/10, p99 <= 1000, "≤ 1000")
+
+	fmt.Println("# peak_rss_mb: VmHWM of the ingest process at the end of the mixed run, just before SIGTERM")
+	figure("peak_rss_mb", fmt.Sprintf("%.1f", r.peakRSS), "MiB")
+	b.target("peak_rss_mb", math.Round(r.peakRSS*10)/10, r.peakRSS <= 256, "≤ 256")
+
+	if len(b.misses) == 0 {
+		fmt.Println("# every figure meets its target")
+	} else {
+		fmt.Printf("# %d figure(s) miss their target: %s\n", len(b.misses), strings.Join(b.misses, "; "))
+	}
+	return nil
+}
+
+// ---- streams ----
+
+type stream struct {
+	n, seat int
+}
+
+// produce writes n generated events to topic.
+func (b *bench) produce(ctx context.Context, topic string, n int, cfg auditgen.Config) (stream, error) {
+	g := auditgen.New(cfg)
+	p := testenv.NewProducer(b.st.Kafka.Brokers(), topic)
+	defer p.Close()
+	s := stream{n: n}
+	minLen, maxLen, sum, outside := math.MaxInt, 0, 0, 0
+	t0 := time.Now()
+	const chunk = 20000
+	lines := make([][]byte, 0, chunk)
+	for i := 0; i < n; i += chunk {
+		lines = lines[:0]
+		for j := i; j < min(n, i+chunk); j++ {
+			r := g.Next()
+			if r.Kind == auditgen.KindSeat {
+				s.seat++
+			}
+			l := len(r.Line)
+			minLen, maxLen, sum = min(minLen, l), max(maxLen, l), sum+l
+			if l < 400 || l > 900 {
+				outside++
+			}
+			lines = append(lines, r.Line)
+		}
+		if err := p.Write(ctx, lines...); err != nil {
+			return s, err
+		}
+	}
+	fmt.Printf("# topic %s: %d events (%d seat/policy, %.1f%%), %d–%d bytes (mean %d, %d outside 400–900), produced in %s\n",
+		topic, n, s.seat, 100*float64(s.seat)/float64(n), minLen, maxLen, sum/n, outside, time.Since(t0).Round(time.Millisecond))
+	return s, p.Close()
+}
+
+// ---- drain ----
+
+// drain reads the whole topic with a consumer-group reader configured like
+// internal/kafkasrc, fetching only, and returns events per second from the
+// first message to the last.
+func (b *bench) drain(ctx context.Context, topic string, n int) (float64, error) {
+	kc := kafkasrc.Config{Brokers: b.st.Kafka.Brokers(), Topics: []string{topic}, GroupID: "bench-drain"}
+	if err := kc.Validate(); err != nil {
+		return 0, err
+	}
+	dialer, err := kc.Dialer()
+	if err != nil {
+		return 0, err
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:               kc.Brokers,
+		GroupID:               kc.GroupID,
+		GroupTopics:           kc.Topics,
+		Dialer:                dialer,
+		MinBytes:              kc.MinBytes, // 1
+		MaxBytes:              kc.MaxBytes, // 16 MiB
+		MaxWait:               kc.MaxWait,  // 250 ms
+		QueueCapacity:         1000,
+		CommitInterval:        0,
+		StartOffset:           kafka.FirstOffset,
+		SessionTimeout:        kc.SessionTimeout,
+		HeartbeatInterval:     3 * time.Second,
+		RebalanceTimeout:      kc.SessionTimeout,
+		WatchPartitionChanges: true,
+		ReadBackoffMin:        50 * time.Millisecond,
+		ReadBackoffMax:        time.Second,
+	})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var first, last time.Time
+	var bytes int
+	for i := 0; i < n; i++ {
+		m, err := r.FetchMessage(rctx)
+		if err != nil {
+			return 0, fmt.Errorf("drain: after %d of %d messages: %w", i, n, err)
+		}
+		bytes += len(m.Value)
+		if i == 0 {
+			first = time.Now()
+		}
+	}
+	last = time.Now()
+	el := last.Sub(first)
+	fmt.Printf("# drain: %d messages (%.0f MB) fetched in %s by a kafka-go group reader (MinBytes 1, MaxBytes 16 MiB, MaxWait 250ms, QueueCapacity 1000)\n",
+		n, float64(bytes)/1e6, el.Round(time.Millisecond))
+	return float64(n-1) / el.Seconds(), nil
+}
+
+// ---- ingest runs ----
+
+type runResult struct {
+	elapsed   time.Duration
+	rows      float64
+	dead      float64
+	peakRSS   float64
+	messages  float64
+	firstSeen float64 // messages_total at the first poll that saw > 0 (the clock's start)
+	firstRows float64 // rows_written_total at that poll
+	// readRate is messages per second between the first poll that saw
+	// messages and the first that saw all of them; tail is the time from
+	// the latter to lag 0 (the last batch's wait, write and commit).
+	readRate float64
+	tail     time.Duration
+	// CPU seconds used while the clock ran (ingest: since it started).
+	cpuIngest, cpuClickHouse, cpuBench float64
+	batches, batchSeconds              float64
+}
+
+// ingestRun starts bin/ingest (default batch settings) on topic with a new
+// group and database, and times it from its first consumed message to
+// everything consumed and committed (messages_total ≥ n and group lag 0).
+func (b *bench) ingestRun(ctx context.Context, name, topic string, n int) (runResult, error) {
+	var res runResult
+	group, db := "bench-"+name, "bench_"+name
+	in, err := benchkit.StartIngest(b.bin, benchkit.IngestArgs(b.st, topic, group, db), filepath.Join(b.tmp, "ingest-"+name+".log"))
+	if err != nil {
+		return res, err
+	}
+	defer in.Close() // no-op once stopped
+
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var firstAt, readAt time.Time
+	var chCPU0, selfCPU0 float64
+	deadline := time.Now().Add(10 * time.Minute)
+	scrapeFails := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-tick.C:
+		}
+		if err := in.CheckAlive(); err != nil {
+			return res, err
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%s run: not caught up after 10 minutes\n%s", name, in.LogTail(10))
+		}
+		m, err := in.Metrics(ctx)
+		now := time.Now()
+		if err != nil {
+			// The HTTP server comes up after migrations; later failures count.
+			if !firstAt.IsZero() {
+				if scrapeFails++; scrapeFails > 20 {
+					return res, fmt.Errorf("%s run: /metrics: %w", name, err)
+				}
+			}
+			continue
+		}
+		scrapeFails = 0
+		if firstAt.IsZero() {
+			if m.Messages == 0 {
+				continue
+			}
+			// The clock starts at the first poll that sees a consumed
+			// message; what was consumed by then is not counted.
+			firstAt = now
+			res.firstSeen, res.firstRows = m.Messages, m.Rows
+			chCPU0, selfCPU0 = benchkit.CPUSeconds(b.st.CH.PID()), benchkit.CPUSeconds(-1)
+		}
+		if m.Messages < float64(n) {
+			continue
+		}
+		if readAt.IsZero() {
+			readAt = now
+			if d := readAt.Sub(firstAt); d > 0 {
+				res.readRate = (m.Messages - res.firstSeen) / d.Seconds()
+			}
+		}
+		lag, err := b.st.Lag(ctx, group, topic)
+		if err != nil || lag > 0 {
+			continue
+		}
+		res.elapsed, res.tail = time.Since(firstAt), time.Since(readAt)
+		res.cpuIngest = benchkit.CPUSeconds(in.Proc.PID())
+		res.cpuClickHouse = benchkit.CPUSeconds(b.st.CH.PID()) - chCPU0
+		res.cpuBench = benchkit.CPUSeconds(-1) - selfCPU0
+		break
+	}
+	if res.peakRSS, err = in.Proc.PeakRSSMiB(); err != nil {
+		return res, err
+	}
+	m, err := in.Metrics(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.rows, res.dead, res.messages = m.Rows, m.DeadLetters, m.Messages
+	res.batches, res.batchSeconds = m.BatchCount, m.BatchSum
+	if err := in.Stop(60 * time.Second); err != nil {
+		return res, err
+	}
+	fmt.Printf("# %s: read phase %.0f messages/s (first /metrics poll seeing messages → first seeing all %d); then %s to lag 0 (last batch's batch-wait, write, commit)\n",
+		name, res.readRate, n, res.tail.Round(time.Millisecond))
+	fmt.Printf("# %s: %.0f ClickHouse batch writes, mean %.0f ms; CPU while timed: ingest %.2fs (incl. start-up), clickhouse-server %.2fs, bench+kfake %.2fs, over %.2fs wall on %d cores\n",
+		name, res.batches, 1000*res.batchSeconds/max(1, res.batches), res.cpuIngest, res.cpuClickHouse, res.cpuBench, res.elapsed.Seconds(), runtime.NumCPU())
+	fmt.Printf("# %s: ingest (pid %d) exited 0 on SIGTERM, logged \"stopped cleanly\"\n", name, in.Proc.PID())
+	return res, nil
+}
+
+// ---- end-to-end latency ----
+
+// e2e produces a mixed 2% stream at --e2e-rate for --e2e-duration while
+// bin/ingest (default batch settings) consumes it, and records, for every
+// seat event, the time from just before the producer's write to the first
+// poll of seat_events that returned it. It returns the p99 in ms.
+func (b *bench) e2e(ctx context.Context) (float64, error) {
+	const topic, group, db = e2eTopic, "bench-e2e", "bench_e2e"
+	in, err := benchkit.StartIngest(b.bin, benchkit.IngestArgs(b.st, topic, group, db), filepath.Join(b.tmp, "ingest-e2e.log"))
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	p := testenv.NewProducer(b.st.Kafka.Brokers(), topic)
+	defer p.Close()
+
+	rate, dur := b.opt.e2eRate, b.opt.e2eDuration
+	n := int(float64(rate) * dur.Seconds())
+	g := auditgen.New(auditgen.Config{Seed: 3, SeatFraction: 0.02, Users: 2000,
+		Start: time.Now().UTC(), Step: time.Second / time.Duration(rate)})
+	lines := make([][]byte, n)
+	seatAt := map[int]string{} // index → document id
+	for i := range lines {
+		r := g.Next()
+		lines[i] = r.Line
+		if r.Kind == auditgen.KindSeat {
+			seatAt[i] = r.DocumentID
+		}
+	}
+
+	// Warm-up: one seat event must be visible before the clock runs, so
+	// process start, migrations and the group join are not measured.
+	store, err := b.st.Store(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	warm := auditgen.New(auditgen.Config{Seed: 4, SeatFraction: 1, Start: time.Now().UTC()}).Next()
+	if err := p.Write(ctx, warm.Line); err != nil {
+		return 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	for {
+		if err := in.CheckAlive(); err != nil {
+			cancel()
+			return 0, err
+		}
+		var c uint64
+		qerr := store.Conn().QueryRow(wctx, "SELECT count() FROM seat_events WHERE document_id = ?", warm.DocumentID).Scan(&c)
+		if qerr == nil && c > 0 {
+			break
+		}
+		if err := benchkit.Sleep(wctx, 50*time.Millisecond); err != nil {
+			cancel()
+			return 0, fmt.Errorf("e2e warm-up: the first event never became visible: %v (last query error %v)", err, qerr)
+		}
+	}
+	cancel()
+
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	seenAt := map[string]time.Time{}
+	pending := map[string]bool{}
+
+	// Producer: a ticker paces writes; each tick sends what is due.
+	prodDone := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		t0 := time.Now()
+		sent := 0
+		for sent < n {
+			select {
+			case <-ctx.Done():
+				prodDone <- ctx.Err()
+				return
+			case <-tick.C:
+			}
+			due := min(n, int(time.Since(t0).Seconds()*float64(rate)))
+			if due <= sent {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			for i := sent; i < due; i++ {
+				if id, ok := seatAt[i]; ok {
+					sentAt[id] = now
+					pending[id] = true
+				}
+			}
+			mu.Unlock()
+			if err := p.Write(ctx, lines[sent:due]...); err != nil {
+				prodDone <- err
+				return
+			}
+			sent = due
+		}
+		prodDone <- nil
+	}()
+
+	// Poller: every 20 ms, ask for the pending seat events.
+	produced := false
+	var doneAt time.Time
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	queries := 0
+	var queryTime time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case err := <-prodDone:
+			if err != nil {
+				return 0, fmt.Errorf("e2e producer: %w", err)
+			}
+			produced, doneAt = true, time.Now()
+		case <-tick.C:
+		}
+		mu.Lock()
+		ids := make([]string, 0, len(pending))
+		for id := range pending {
+			ids = append(ids, id)
+		}
+		mu.Unlock()
+		if len(ids) == 0 {
+			if produced {
+				break
+			}
+			continue
+		}
+		if produced && time.Since(doneAt) > 30*time.Second {
+			return 0, fmt.Errorf("e2e: %d of %d seat events not visible 30s after the last was produced\n%s", len(ids), len(seatAt), in.LogTail(10))
+		}
+		if err := in.CheckAlive(); err != nil {
+			return 0, err
+		}
+		q0 := time.Now()
+		rows, err := store.Conn().Query(ctx, "SELECT document_id FROM seat_events WHERE has(?, document_id)", ids)
+		if err != nil {
+			return 0, fmt.Errorf("e2e poll: %w", err)
+		}
+		var got []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			got = append(got, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("e2e poll: %w", err)
+		}
+		now := time.Now()
+		queries++
+		queryTime += now.Sub(q0)
+		mu.Lock()
+		for _, id := range got {
+			if pending[id] {
+				delete(pending, id)
+				seenAt[id] = now
+			}
+		}
+		mu.Unlock()
+	}
+	if err := in.Stop(60 * time.Second); err != nil {
+		return 0, err
+	}
+
+	lat := make([]float64, 0, len(seenAt))
+	for id, t := range seenAt {
+		lat = append(lat, float64(t.Sub(sentAt[id]).Microseconds())/1000)
+	}
+	sort.Float64s(lat)
+	if len(lat) == 0 {
+		return 0, errors.New("e2e: no seat events measured")
+	}
+	fmt.Printf("# e2e: %d events at %d/s for %s, %d seat/policy events measured, ingest at default batch settings (batch-wait 500ms, batch-rows 10000)\n",
+		n, rate, dur, len(lat))
+	fmt.Printf("# e2e: %d polls of seat_events, mean query %.1f ms; latency from before the producer's write to the end of the first poll that returned the row\n",
+		queries, float64(queryTime.Microseconds())/1000/float64(max(1, queries)))
+	fmt.Printf("# e2e_p50_ms %.1f  p90 %.1f  max %.1f\n", quantile(lat, 0.50), quantile(lat, 0.90), lat[len(lat)-1])
+	return quantile(lat, 0.99), nil
+}
+
+// quantile of sorted xs, nearest rank.
+func quantile(xs []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(xs)))) - 1
+	return xs[max(0, min(len(xs)-1, i))]
+}
+
+// ---- machine ----
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "? RAM"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return fmt.Sprintf("%.1f GiB RAM", kb/(1<<20))
+		}
+	}
+	return "? RAM"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -14,7 +14,8 @@ type Metrics struct {
 	WriteErrors  prometheus.Counter
 	Lag          prometheus.Gauge // messages behind the end of the source (Kafka: sum over partitions)
 	ClickHouseUp prometheus.Gauge
-	Committed    prometheus.Counter // source commits done
+	Committed    prometheus.Counter     // source commits done
+	Enrichment   *prometheus.CounterVec // inline seat lookups by outcome: enriched, pending, failed
 }
 
 // NewMetrics registers the series on reg (nil: not registered anywhere).
@@ -38,9 +39,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while the last ClickHouse write succeeded."}),
 		Committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_commits_total",
 			Help: "Source positions committed after ClickHouse acknowledged their rows."}),
+		Enrichment: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_enrichment_total",
+			Help: "Timeline rows by the outcome of their inline seat lookup."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed)
+		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed, m.Enrichment)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/seatline/seatline/internal/enrich"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
 )
@@ -87,6 +88,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Enricher completes the seat details of a batch's rows within its own
+// budget (*enrich.Enricher); rows it cannot complete stay pending.
+type Enricher interface {
+	Enrich(ctx context.Context, rows []timeline.Row) enrich.Stats
+}
+
 // Writer stores batches: *timeline.Store.
 type Writer interface {
 	Write(ctx context.Context, rows []timeline.Row, dead []timeline.DeadLetter) error
@@ -94,12 +101,13 @@ type Writer interface {
 
 // Pipeline moves messages from a Source into the timeline.
 type Pipeline struct {
-	cfg     Config
-	src     Source
-	store   Writer
-	log     *slog.Logger
-	metrics *Metrics
-	now     func() time.Time
+	cfg      Config
+	src      Source
+	store    Writer
+	log      *slog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+	enricher Enricher // nil: rows stay pending for cmd/enrich
 
 	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
 
@@ -126,6 +134,9 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 	p.ready.Store(true)
 	return p, nil
 }
+
+// SetEnricher turns on inline enrichment (before Run).
+func (p *Pipeline) SetEnricher(e Enricher) { p.enricher = e }
 
 // Ready reports whether the last ClickHouse write succeeded (for /readyz).
 func (p *Pipeline) Ready() bool { return p.ready.Load() }
@@ -380,6 +391,13 @@ func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error
 // logged once when it starts and once when it ends.
 func (p *Pipeline) write(ctx context.Context, b *batch) error {
 	start := p.now()
+	if p.enricher != nil && len(b.rows) > 0 {
+		// Bounded by the enricher's own budget; never retried with the write.
+		st := p.enricher.Enrich(ctx, b.rows)
+		p.metrics.Enrichment.WithLabelValues("enriched").Add(float64(st.Enriched))
+		p.metrics.Enrichment.WithLabelValues("pending").Add(float64(st.StillPending))
+		p.metrics.Enrichment.WithLabelValues("failed").Add(float64(st.Failed))
+	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = p.cfg.RetryMaxInterval

@@ -19,9 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/enrich"
+	"github.com/seatline/seatline/internal/ghflags"
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/kafkasrc"
 	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/ghclient"
 )
 
 // Config is everything the ingest worker needs.
@@ -30,6 +33,8 @@ type Config struct {
 	Kafka      kafkasrc.Config
 	ClickHouse timeline.Config
 	Pipeline   ingest.Config
+	GitHub     ghflags.Flags // inline enrichment; off without credentials
+	Enrich     enrich.Config
 	HTTPAddr   string // /metrics, /healthz, /readyz; "" disables
 	PProf      bool   // also serve /debug/pprof/ on HTTPAddr
 	LogFormat  string
@@ -76,6 +81,10 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar((*string)(&p.PII), "pii", "keep", "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
 	fs.StringVar(&p.PIISalt, "pii-salt", "", "salt for --pii hash (never logged)")
 
+	ghflags.Register(fs, &cfg.GitHub, 0)
+	fs.DurationVar(&cfg.Enrich.Budget, "enrich-budget", 300*time.Millisecond, "inline enrichment: time one batch may spend on GitHub lookups")
+	fs.IntVar(&cfg.Enrich.MaxRequests, "enrich-max-requests", 25, "inline enrichment: GitHub requests one batch may make")
+
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz (empty: off)")
 	fs.BoolVar(&cfg.PProf, "pprof", false, "serve Go's /debug/pprof/ profiles on --http-addr (for diagnosing CPU or memory use)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
@@ -87,8 +96,13 @@ func (c *Config) Validate() error {
 	if c.Source != "kafka" {
 		return &cli.ConfigError{Err: fmt.Errorf("source: must be kafka, got %q", c.Source)}
 	}
-	for _, v := range []func() error{c.Kafka.Validate, c.ClickHouse.Validate, c.Pipeline.Validate} {
+	for _, v := range []func() error{c.Kafka.Validate, c.ClickHouse.Validate, c.Pipeline.Validate, c.Enrich.Validate} {
 		if err := v(); err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+	}
+	if c.GitHub.Enabled() {
+		if _, err := c.GitHub.Config(); err != nil {
 			return &cli.ConfigError{Err: err}
 		}
 	}
@@ -139,6 +153,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pipe, err := ingest.New(cfg.Pipeline, src, store, log, metrics)
 	if err != nil {
 		return &cli.ConfigError{Err: err}
+	}
+
+	if cfg.GitHub.Enabled() {
+		ghcfg, err := cfg.GitHub.Config()
+		if err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+		gh, err := ghclient.New(ghcfg, log)
+		if err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+		enricher, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, cfg.Enrich)
+		if err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+		pipe.SetEnricher(enricher)
+		log.Info("inline enrichment on", "github", ghcfg.BaseURL, "budget", cfg.Enrich.Budget.String(), "max_requests", cfg.Enrich.MaxRequests)
+	} else {
+		log.Info("inline enrichment off (no --github-token or --github-app-id): seat rows stay pending for cmd/enrich")
 	}
 
 	if cfg.HTTPAddr != "" {

@@ -1,0 +1,261 @@
+// Package enrich completes timeline rows with Copilot seat details from
+// GitHub's REST API: what the seat looked like (plan, granting team,
+// billable-until, activity) when it was looked up. The ingest path uses it
+// inline within a small budget per batch; cmd/enrich uses it to complete
+// rows left pending.
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/ghclient"
+)
+
+// Config bounds what one Enrich call may spend.
+type Config struct {
+	// Budget: the longest one call may take (default 300 ms). Rows not
+	// looked up by then stay pending.
+	Budget time.Duration
+	// MaxRequests: GitHub requests one call may make (default 25), shared
+	// between the orgs of the batch. Cached answers are free.
+	MaxRequests int
+	// MaxAttempts: after this many failed lookups a row is marked failed
+	// (default 10; cmd/enrich keeps retrying failed rows less often).
+	MaxAttempts int
+}
+
+// Validate fills defaults and names the first invalid field.
+func (c *Config) Validate() error {
+	if c.Budget == 0 {
+		c.Budget = 300 * time.Millisecond
+	}
+	if c.Budget < 0 {
+		return fmt.Errorf("enrich-budget: must be positive, got %s", c.Budget)
+	}
+	if c.MaxRequests == 0 {
+		c.MaxRequests = 25
+	}
+	if c.MaxRequests < 0 {
+		return fmt.Errorf("enrich-max-requests: must be positive, got %d", c.MaxRequests)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+	if c.MaxAttempts < 0 || c.MaxAttempts > 255 {
+		return fmt.Errorf("enrich-max-attempts: must be 1 to 255, got %d", c.MaxAttempts)
+	}
+	return nil
+}
+
+// Enricher fills seat details into rows through one shared seat cache.
+type Enricher struct {
+	lookup *ghclient.Lookup
+	gh     *ghclient.Client
+	cfg    Config
+	now    func() time.Time
+
+	ent struct { // enterprise-team seats by enterprise, for events with no org
+		sync.Mutex
+		lists map[string]*entList
+	}
+}
+
+type entList struct {
+	at    time.Time
+	seats map[string]ghclient.Seat // login → its enterprise-team seat
+}
+
+// entTTL: how long an enterprise seat list answers for enterprise-team seats.
+const entTTL = 10 * time.Minute
+
+// New makes an Enricher over lookup (org seats) and gh (enterprise seat
+// lists, for seats granted by enterprise teams, whose events name no org).
+func New(lookup *ghclient.Lookup, gh *ghclient.Client, cfg Config) (*Enricher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Enricher{lookup: lookup, gh: gh, cfg: cfg, now: time.Now}
+	e.ent.lists = map[string]*entList{}
+	return e, nil
+}
+
+// enterpriseSeats answers for users of an enterprise's enterprise teams
+// from its seat list (cached; one listing at a time per Enricher).
+func (e *Enricher) enterpriseSeats(ctx context.Context, enterprise string, logins []string) map[string]ghclient.Result {
+	e.ent.Lock()
+	defer e.ent.Unlock()
+	l := e.ent.lists[enterprise]
+	if l == nil || e.now().Sub(l.at) > entTTL {
+		fresh := &entList{at: e.now(), seats: map[string]ghclient.Seat{}}
+		_, err := e.gh.EnterpriseSeats(ctx, enterprise, func(s ghclient.Seat) error {
+			if s.Org == "" && s.Login != "" { // granted by an enterprise team, not an org
+				fresh.seats[s.Login] = s
+			}
+			return nil
+		})
+		if err != nil {
+			out := map[string]ghclient.Result{}
+			for _, u := range logins {
+				out[u] = ghclient.Result{Err: fmt.Errorf("enterprise %s seat list: %w", enterprise, err)}
+			}
+			return out
+		}
+		e.ent.lists[enterprise], l = fresh, fresh
+	}
+	out := map[string]ghclient.Result{}
+	for _, u := range logins {
+		s, ok := l.seats[u]
+		switch {
+		case !ok:
+			out[u] = ghclient.Result{Status: ghclient.SeatAbsent, FetchedAt: l.at}
+		case s.PendingCancellation != nil:
+			out[u] = ghclient.Result{Status: ghclient.SeatPendingCancellation, Seat: &s, FetchedAt: l.at}
+		default:
+			out[u] = ghclient.Result{Status: ghclient.SeatActive, Seat: &s, FetchedAt: l.at}
+		}
+	}
+	return out
+}
+
+// Stats says what one Enrich call did.
+type Stats struct {
+	Enriched, StillPending, Failed int
+}
+
+// Enrich looks up the seat of every pending or failed row within the
+// budget and marks each row enriched (with a new, higher version so it
+// supersedes earlier copies), still pending (Attempts+1, EnrichError), or
+// failed after MaxAttempts. Other rows are left alone. It never waits past
+// the budget and never returns an error: GitHub being slow or down only
+// leaves rows pending.
+func (e *Enricher) Enrich(ctx context.Context, rows []timeline.Row) Stats {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Budget)
+	defer cancel()
+
+	// Group by org; events with no org (seats granted by an enterprise
+	// team) are grouped by enterprise under a "\x00" prefix.
+	byOrg := map[string][]int{}
+	for i := range rows {
+		r := &rows[i]
+		if (r.Enrichment == timeline.EnrichmentPending || r.Enrichment == timeline.EnrichmentFailed) && r.Event.User != "" {
+			key := r.Event.Org
+			if key == "" {
+				key = "\x00" + r.Event.Business
+			}
+			byOrg[key] = append(byOrg[key], i)
+		}
+	}
+	orgs := make([]string, 0, len(byOrg))
+	for org := range byOrg {
+		orgs = append(orgs, org)
+	}
+	// Busiest org first: it gains most from a seat-list page.
+	sort.Slice(orgs, func(i, j int) bool { return len(byOrg[orgs[i]]) > len(byOrg[orgs[j]]) })
+
+	var st Stats
+	perOrg := max(1, e.cfg.MaxRequests/max(1, len(orgs)))
+	for _, org := range orgs {
+		idx := byOrg[org]
+		seen := map[string]bool{}
+		var logins []string
+		for _, i := range idx {
+			if u := rows[i].Event.User; !seen[u] {
+				seen[u] = true
+				logins = append(logins, u)
+			}
+		}
+		var results map[string]ghclient.Result
+		switch {
+		case org == "\x00":
+			results = map[string]ghclient.Result{} // neither org nor enterprise: nothing to ask
+		case strings.HasPrefix(org, "\x00"):
+			results = e.enterpriseSeats(ctx, org[1:], logins)
+		default:
+			results = e.lookup.Seats(ctx, org, logins, perOrg)
+		}
+		for _, i := range idx {
+			res, ok := results[rows[i].Event.User]
+			if !ok {
+				res = ghclient.Result{Err: errors.New("the event names neither an organization nor an enterprise: no seat endpoint can answer")}
+			}
+			switch e.apply(&rows[i], res) {
+			case timeline.EnrichmentEnriched:
+				st.Enriched++
+			case timeline.EnrichmentFailed:
+				st.Failed++
+			default:
+				st.StillPending++
+			}
+		}
+	}
+	return st
+}
+
+// apply records one lookup result in a row.
+func (e *Enricher) apply(r *timeline.Row, res ghclient.Result) timeline.Enrichment {
+	now := e.now().UTC()
+	r.Attempts = uint8(min(255, int(r.Attempts)+1))
+	r.Version = uint64(now.UnixMilli())
+	if res.Status == ghclient.SeatUnknown {
+		r.EnrichError = "seat lookup failed"
+		if res.Err != nil {
+			r.EnrichError = res.Err.Error()
+		}
+		r.Enrichment = timeline.EnrichmentPending
+		if int(r.Attempts) >= e.cfg.MaxAttempts {
+			r.Enrichment = timeline.EnrichmentFailed
+		}
+		return r.Enrichment
+	}
+	at := res.FetchedAt.UTC()
+	if at.IsZero() {
+		at = now
+	}
+	r.Enrichment, r.EnrichedAt, r.EnrichError = timeline.EnrichmentEnriched, &at, ""
+	r.Seat = Detail(res)
+	return r.Enrichment
+}
+
+// Detail converts a lookup result into the timeline's seat columns.
+func Detail(res ghclient.Result) timeline.SeatDetail {
+	var d timeline.SeatDetail
+	switch res.Status {
+	case ghclient.SeatActive:
+		d.Status = timeline.SeatActive
+	case ghclient.SeatPendingCancellation:
+		d.Status = timeline.SeatPendingCancellation
+	case ghclient.SeatAbsent:
+		d.Status = timeline.SeatAbsent
+	case ghclient.SeatPolicyBlocked:
+		d.Status = timeline.SeatPolicyBlocked
+	}
+	if res.Seat != nil {
+		SeatColumns(&d, *res.Seat)
+	}
+	return d
+}
+
+// SeatColumns copies a REST seat record into d (shared by enrichment and
+// seat snapshots).
+func SeatColumns(d *timeline.SeatDetail, s ghclient.Seat) {
+	d.PlanType = s.PlanType
+	if t := s.AssigningTeam; t != nil {
+		d.TeamSlug, d.TeamName, d.TeamKind = t.Slug, t.Name, timeline.TeamOrg
+		if t.Enterprise {
+			d.TeamKind = timeline.TeamEnterprise
+		}
+	}
+	d.BillableUntil = s.PendingCancellation
+	if !s.CreatedAt.IsZero() {
+		c := s.CreatedAt
+		d.CreatedAt = &c
+	}
+	d.LastActivityAt, d.LastActivityEditor, d.LastAuthenticatedAt = s.LastActivityAt, s.LastActivityEditor, s.LastAuthenticatedAt
+}

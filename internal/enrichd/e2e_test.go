@@ -1,0 +1,253 @@
+package enrichd_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/seatline/seatline/internal/enrichd"
+	"github.com/seatline/seatline/internal/ghsim"
+	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/kafkasrc"
+	"github.com/seatline/seatline/internal/testenv"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+const token = "ghp_e2eTestTokenNeverPrinted0000000000"
+
+// simStream builds an enterprise in the simulator, makes seat changes
+// through it, and returns the audit events those changes emitted.
+func simStream(t *testing.T, changes int) (*ghsim.Server, [][]byte) {
+	t.Helper()
+	sim := ghsim.New(ghsim.Options{Tokens: []string{token}, Limit: 5000, Window: time.Hour, Seed: 3,
+		Start: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	rng := rand.New(rand.NewPCG(3, 3))
+	if _, err := sim.Populate(rng, ghsim.Population{Users: 120, Emit: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < changes; i++ {
+		sim.RandomChange(rng)
+		sim.Advance(time.Duration(rng.IntN(6)) * time.Hour)
+	}
+	return sim, sim.Events()
+}
+
+// truth is the simulator's seat state per org: login → active | pending_cancellation.
+func truth(sim *ghsim.Server) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, org := range sim.Orgs() {
+		out[org] = map[string]string{}
+		for _, s := range sim.Seats(org) {
+			state := "active"
+			if s.PendingCancellationDate != "" {
+				state = "pending_cancellation"
+			}
+			out[org][s.Login] = state
+		}
+	}
+	return out
+}
+
+func TestStreamFromSimulatorEnrichedUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	sim, stream := simStream(t, 400)
+	t.Logf("simulator emitted %d audit events", len(stream))
+
+	ch := testenv.SharedClickHouse(t)
+	db := testenv.NewDatabase(t, ch)
+	k := testenv.NewKafka(t)
+	if err := k.CreateTopic(ctx, "audit", 3); err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.NewProducer(k.Brokers(), "audit")
+	if err := p.Write(ctx, stream...); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+
+	// GitHub misbehaves throughout: 30% 5xx, bursts of 429 with Retry-After.
+	sim.SetFaults(ghsim.Faults{ErrorRate: 0.3, Burst429Every: 15, Burst429Len: 3, RetryAfter: time.Second})
+
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(&syncWriter{sb: &logs}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	// Ingest with inline enrichment: it must never stall on GitHub.
+	icfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "debug"}
+	icfg.Kafka.Brokers, icfg.Kafka.Topics, icfg.Kafka.GroupID = k.Brokers(), []string{"audit"}, "e2e"
+	icfg.ClickHouse.Addrs, icfg.ClickHouse.Database = []string{ch.Addr()}, db
+	icfg.Pipeline.BatchWait = 200 * time.Millisecond
+	icfg.GitHub.BaseURL, icfg.GitHub.Token = sim.URL()+"/", token
+	icfg.Enrich.Budget, icfg.Enrich.MaxRequests = 300*time.Millisecond, 10
+	ictx, stopIngest := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ingestd.Run(ictx, icfg, logger) }()
+	client := &kafka.Client{Addr: kafka.TCP(k.Brokers()...)}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		lag, err := kafkasrc.GroupLag(ctx, client, "e2e", []string{"audit"})
+		if err == nil && lag == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ingest did not catch up in 90s (lag %d, err %v)", lag, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopIngest()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	count := func(q string) uint64 {
+		var n uint64
+		if err := store.Conn().QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if n := count("SELECT count() FROM seat_timeline"); n != uint64(len(stream)) {
+		t.Fatalf("timeline has %d events, the simulator emitted %d", n, len(stream))
+	}
+	inline := count("SELECT count() FROM seat_timeline WHERE enrichment = 'enriched'")
+	t.Logf("after ingest: %d enriched inline, %d pending", inline, count("SELECT count() FROM seat_timeline WHERE enrichment = 'pending'"))
+
+	// The enrich worker completes the rest, pass after pass, despite faults.
+	ecfg := enrichd.Config{Once: true, LogFormat: "text", LogLevel: "info"}
+	ecfg.ClickHouse.Addrs, ecfg.ClickHouse.Database = []string{ch.Addr()}, db
+	ecfg.GitHub.BaseURL, ecfg.GitHub.Token, ecfg.GitHub.MaxWait = sim.URL()+"/", token, 5*time.Second
+	ecfg.Enrich.Budget, ecfg.Enrich.MaxRequests = 10*time.Second, 200
+	ecfg.Enrich.MaxAttempts = 200 // under 30% errors, keep trying rather than giving up
+	for pass := 1; ; pass++ {
+		if err := enrichd.Run(ctx, ecfg, logger); err != nil {
+			t.Fatal(err)
+		}
+		left := count("SELECT count() FROM seat_timeline WHERE enrichment IN ('pending', 'failed')")
+		t.Logf("enrich pass %d: %d rows left", pass, left)
+		if left == 0 {
+			break
+		}
+		if pass == 30 {
+			var org, user, action, why string
+			_ = store.Conn().QueryRow(ctx, "SELECT org, user, action, enrichment_error FROM seat_timeline WHERE enrichment IN ('pending', 'failed') LIMIT 1").Scan(&org, &user, &action, &why)
+			t.Fatalf("%d rows still not enriched after 30 passes, e.g. %s/%s %s: %s", left, org, user, action, why)
+		}
+	}
+	if n := count("SELECT count() FROM seat_timeline WHERE enrichment NOT IN ('enriched', 'not_applicable')"); n != 0 {
+		t.Fatalf("%d rows neither enriched nor not_applicable", n)
+	}
+	if v := sim.LimitViolations(); v != 0 {
+		t.Fatalf("%d requests were sent into an exhausted rate limit", v)
+	}
+
+	// The timeline's current seats match the simulator's, user for user.
+	want := truth(sim)
+	rows, err := store.Conn().Query(ctx, "SELECT org, user, state FROM seat_state WHERE state IN ('active', 'pending_cancellation')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	for rows.Next() {
+		var org, user, state string
+		if err := rows.Scan(&org, &user, &state); err != nil {
+			t.Fatal(err)
+		}
+		if got[org] == nil {
+			got[org] = map[string]string{}
+		}
+		got[org][user] = state
+	}
+	rows.Close()
+	for _, org := range sim.Orgs() {
+		if d := diff(want[org], got[org]); d != "" {
+			t.Errorf("org %s: timeline vs simulator:\n%s", org, d)
+		}
+	}
+	// The latest enrichment of each current seat agrees with the API.
+	var mismatched uint64
+	for _, org := range sim.Orgs() {
+		for user, state := range want[org] {
+			var status string
+			err := store.Conn().QueryRow(ctx, "SELECT toString(argMax(seat_status, event_ms)) FROM seat_timeline WHERE org = ? AND user = ? AND enrichment = 'enriched'", org, user).Scan(&status)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status != state && !(status == "policy_blocked") {
+				mismatched++
+				if mismatched < 5 {
+					t.Errorf("%s/%s: enriched seat_status %q, API says %q", org, user, status, state)
+				}
+			}
+		}
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatal("the GitHub token appeared in the logs")
+	}
+	req := sim.Requests()
+	keys := make([]string, 0, len(req))
+	for k := range req {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		t.Logf("requests %-55s %d", k, req[k])
+	}
+}
+
+func diff(want, got map[string]string) string {
+	var out []string
+	for u, w := range want {
+		if g := got[u]; g != w {
+			out = append(out, "  "+u+": simulator "+w+", timeline "+orNone(g))
+		}
+	}
+	for u, g := range got {
+		if _, ok := want[u]; !ok {
+			out = append(out, "  "+u+": simulator none, timeline "+g)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+var mu sync.Mutex
+
+type syncWriter struct {
+	sb *strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	return w.sb.Write(p)
+}

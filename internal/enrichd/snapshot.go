@@ -1,0 +1,213 @@
+package enrichd
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatline/seatline/internal/enrich"
+	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/ghclient"
+)
+
+// SnapshotAndReconcile polls the seat list of every configured org (or
+// every org in the timeline) and enterprise into seat_snapshots, then
+// compares each org's list with the timeline's seat_state and records the
+// differences in seat_drift.
+func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
+	orgs := w.cfg.Orgs
+	if len(orgs) == 0 {
+		var err error
+		if orgs, err = w.timelineOrgs(ctx); err != nil {
+			return err
+		}
+	}
+	var firstErr error
+	for _, org := range orgs {
+		seats, err := w.snapshot(ctx, "org", org, func(fn func(ghclient.Seat) error) (int, error) { return w.gh.OrgSeats(ctx, org, fn) })
+		if err != nil {
+			w.log.Warn("org seat list failed", "org", org, "err", err)
+			firstErr = keep(firstErr, err)
+			continue
+		}
+		if err := w.reconcile(ctx, org, seats); err != nil {
+			firstErr = keep(firstErr, err)
+		}
+	}
+	for _, ent := range w.cfg.Enterprises {
+		if _, err := w.snapshot(ctx, "enterprise", ent, func(fn func(ghclient.Seat) error) (int, error) { return w.gh.EnterpriseSeats(ctx, ent, fn) }); err != nil {
+			w.log.Warn("enterprise seat list failed", "enterprise", ent, "err", err)
+			firstErr = keep(firstErr, err)
+		}
+	}
+	return firstErr
+}
+
+func keep(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func (w *Worker) timelineOrgs(ctx context.Context) ([]string, error) {
+	rs, err := w.store.Conn().Query(ctx, "SELECT DISTINCT org FROM seat_events WHERE org != '' ORDER BY org")
+	if err != nil {
+		return nil, timeline.Explain(w.store.Config(), err)
+	}
+	defer rs.Close()
+	var orgs []string
+	for rs.Next() {
+		var o string
+		if err := rs.Scan(&o); err != nil {
+			return nil, err
+		}
+		orgs = append(orgs, o)
+	}
+	return orgs, rs.Err()
+}
+
+// snapshot lists one scope's seats and writes them as one poll.
+func (w *Worker) snapshot(ctx context.Context, scope, name string, list func(func(ghclient.Seat) error) (int, error)) ([]ghclient.Seat, error) {
+	at := w.now().UTC().Truncate(time.Second)
+	var seats []ghclient.Seat
+	if _, err := list(func(s ghclient.Seat) error { seats = append(seats, s); return nil }); err != nil {
+		return nil, err
+	}
+	scopeEnum := int8(1)
+	if scope == "enterprise" {
+		scopeEnum = 2
+	}
+	b, err := w.store.Conn().PrepareBatch(ctx, `INSERT INTO seat_snapshots (snapshot_at, scope, scope_name, org, user, user_id,
+		assignee_type, plan_type, assigning_team_slug, assigning_team_name, assigning_team_kind,
+		billable_until, seat_created_at, last_activity_at, last_activity_editor, last_authenticated_at)`)
+	if err != nil {
+		return nil, timeline.Explain(w.store.Config(), err)
+	}
+	for _, s := range seats {
+		var d timeline.SeatDetail
+		enrich.SeatColumns(&d, s)
+		org := s.Org
+		if org == "" && scope == "org" {
+			org = name
+		}
+		if err := b.Append(at, scopeEnum, name, org, s.Login, uint64(s.UserID), s.AssigneeType, d.PlanType,
+			d.TeamSlug, d.TeamName, int8(d.TeamKind), d.BillableUntil, d.CreatedAt, d.LastActivityAt, d.LastActivityEditor, d.LastAuthenticatedAt); err != nil {
+			_ = b.Abort()
+			return nil, fmt.Errorf("seat_snapshots row: %w", err)
+		}
+	}
+	if len(seats) > 0 {
+		if err := b.Send(); err != nil {
+			return nil, timeline.Explain(w.store.Config(), err)
+		}
+	} else {
+		_ = b.Abort()
+	}
+	w.metrics.snapshots.Add(float64(len(seats)))
+	w.log.Info("seat list polled", "scope", scope, "name", name, "seats", len(seats))
+	return seats, nil
+}
+
+// Drift is one reconciliation finding.
+type Drift struct {
+	Org, User     string
+	Kind          string // seat_without_assignment | assignment_without_seat
+	TimelineState string // seat_state.state, or "none"
+	APIState      string // active | pending_cancellation | absent
+	Detail        string
+}
+
+// reconcile compares an org's seat list with the timeline's current seat
+// state and writes what disagrees to seat_drift.
+func (w *Worker) reconcile(ctx context.Context, org string, seats []ghclient.Seat) error {
+	api := map[string]string{}
+	for _, s := range seats {
+		if s.Login == "" {
+			continue // null assignee (deleted user): nothing to match on
+		}
+		state := "active"
+		if s.PendingCancellation != nil {
+			state = "pending_cancellation"
+		}
+		api[s.Login] = state
+	}
+	tl := map[string]string{}
+	rs, err := w.store.Conn().Query(ctx, "SELECT user, state FROM seat_state WHERE org = ?", org)
+	if err != nil {
+		return timeline.Explain(w.store.Config(), err)
+	}
+	for rs.Next() {
+		var u, s string
+		if err := rs.Scan(&u, &s); err != nil {
+			rs.Close()
+			return err
+		}
+		tl[u] = s
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	drift := Reconcile(org, api, tl)
+	if len(drift) == 0 {
+		w.log.Info("reconciled: timeline and seat list agree", "org", org, "seats", len(api))
+		return nil
+	}
+	at := w.now().UTC().Truncate(time.Second)
+	err = w.send(ctx, `INSERT INTO seat_drift (detected_at, org, user, kind, timeline_state, api_state, detail)`, func(b driver.Batch) error {
+		for _, d := range drift {
+			if err := b.Append(at, d.Org, d.User, d.Kind, d.TimelineState, d.APIState, d.Detail); err != nil {
+				return err
+			}
+			w.metrics.drift.WithLabelValues(d.Kind).Inc()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.log.Warn("seat drift between the timeline and GitHub's seat list", "org", org, "findings", len(drift),
+		"example", drift[0].User+": "+drift[0].Detail)
+	return nil
+}
+
+func (w *Worker) send(ctx context.Context, q string, fill func(driver.Batch) error) error {
+	b, err := w.store.Conn().PrepareBatch(ctx, q)
+	if err != nil {
+		return timeline.Explain(w.store.Config(), err)
+	}
+	if err := fill(b); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return timeline.Explain(w.store.Config(), b.Send())
+}
+
+// Reconcile lists the disagreements between the API's seats (login →
+// active | pending_cancellation) and the timeline's seat states (login →
+// seat_state.state) for one org, sorted by user.
+func Reconcile(org string, api, timelineState map[string]string) []Drift {
+	var out []Drift
+	for u, a := range api {
+		t, ok := timelineState[u]
+		if !ok {
+			t = "none"
+		}
+		if t != "active" && t != "pending_cancellation" {
+			out = append(out, Drift{Org: org, User: u, Kind: "seat_without_assignment", TimelineState: t, APIState: a,
+				Detail: fmt.Sprintf("GitHub lists a %s seat; the timeline's last seat change is %q", a, t)})
+		}
+	}
+	for u, t := range timelineState {
+		if (t == "active" || t == "pending_cancellation") && api[u] == "" {
+			out = append(out, Drift{Org: org, User: u, Kind: "assignment_without_seat", TimelineState: t, APIState: "absent",
+				Detail: fmt.Sprintf("the timeline says %s; GitHub's seat list has no seat", t)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].User+out[i].Kind < out[j].User+out[j].Kind })
+	return out
+}

@@ -1,0 +1,114 @@
+package ghclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// ErrNoSeat: the per-user endpoint answered 404, the user holds no Copilot
+// seat in that organization.
+var ErrNoSeat = errors.New("ghclient: no copilot seat")
+
+// ErrRequestCap: the caller's request allowance (Lookup.Seats maxRequests)
+// is used up; nothing was sent.
+var ErrRequestCap = errors.New("ghclient: request allowance used up")
+
+// PolicyError: GitHub answered 422 (Copilot not enabled for the org, a
+// pending org invitation, or the org grants seats to all members). The
+// message is GitHub's. Retrying does not help until the policy changes.
+type PolicyError struct {
+	Org, Login string // Login is empty for org-level calls
+	Message    string
+}
+
+func (e *PolicyError) Error() string {
+	who := e.Org
+	if e.Login != "" {
+		who += "/" + e.Login
+	}
+	return fmt.Sprintf("ghclient: copilot policy for %s (422): %s", who, e.Message)
+}
+
+// RateLimitedError: the call was not sent (or was refused by GitHub)
+// because the primary budget is spent down to the reserve, or a secondary
+// limit (Retry-After) is in force, and waiting until Until would exceed
+// Config.MaxWait or the caller's deadline.
+type RateLimitedError struct {
+	Until     time.Time // when requests may go out again
+	Secondary bool      // a secondary limit (Retry-After), else the primary hourly budget
+}
+
+func (e *RateLimitedError) Error() string {
+	kind := "primary"
+	if e.Secondary {
+		kind = "secondary"
+	}
+	return fmt.Sprintf("ghclient: retry after %s: %s limit", e.Until.UTC().Format(time.RFC3339), kind)
+}
+
+// APIError is any other non-2xx answer from GitHub. It keeps only what is
+// safe to print: no request, no headers.
+type APIError struct {
+	Method, Path     string // Path without query
+	Status           int
+	Message          string // GitHub's message, credentials scrubbed
+	DocumentationURL string
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	return fmt.Sprintf("ghclient: %s %s: %d %s", e.Method, e.Path, e.Status, msg)
+}
+
+// TransportError: the request got no (complete) answer: connection refused
+// or reset, timeout, truncated or undecodable body, token refresh failure.
+// The text is scrubbed of credentials; Unwrap gives only context errors.
+type TransportError struct {
+	Method, Path string
+	Msg          string
+	Timeout      bool
+	retryable    bool
+	ctxErr       error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("ghclient: %s %s: %s", e.Method, e.Path, e.Msg)
+}
+
+// Unwrap returns context.Canceled / context.DeadlineExceeded when that was
+// the cause, so errors.Is works; never the raw transport error.
+func (e *TransportError) Unwrap() error { return e.ctxErr }
+
+// Retryable tells whether the same call may succeed later: rate limits
+// (after their Until), 5xx, timeouts, connection failures, an exhausted
+// request allowance or a caller deadline. Not: no seat, policy (422), other
+// 4xx, invalid configuration.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var rl *RateLimitedError
+	var api *APIError
+	var tr *TransportError
+	var pe *PolicyError
+	switch {
+	case errors.Is(err, ErrNoSeat), errors.As(err, &pe):
+		return false
+	case errors.As(err, &rl):
+		return true
+	case errors.As(err, &api):
+		return api.Status >= 500 || api.Status == http.StatusTooManyRequests
+	case errors.As(err, &tr):
+		return tr.retryable || tr.ctxErr != nil
+	case errors.Is(err, ErrRequestCap),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return true
+	}
+	return false
+}

@@ -285,7 +285,9 @@ func (p *Pipeline) add(b *batch, msg Message) {
 	b.messages++
 	b.seen.Add(1)
 	p.metrics.Messages.Inc() // live: progress and lag dashboards read it
-	if err := events.Records(msg.Payload, func(i int, rec []byte) { p.record(b, &msg, i, rec, b.started) }); err != nil {
+	if msg.Fault != nil {
+		p.deadLetter(b, msg.Position(), msg.Fault, msg.Payload, b.started)
+	} else if err := events.Records(msg.Payload, func(i int, rec []byte) { p.record(b, &msg, i, rec, b.started) }); err != nil {
 		p.deadLetter(b, msg.Position(), err, msg.Payload, b.started)
 	}
 	msg.Payload = nil // the batch keeps the position only
@@ -321,7 +323,7 @@ func (p *Pipeline) record(b *batch, msg *Message, i int, rec []byte, now time.Ti
 }
 
 func (p *Pipeline) deadLetter(b *batch, pos string, err error, raw []byte, now time.Time) *timeline.DeadLetter {
-	code := "invalid"
+	code := "source_error"
 	var inv *events.InvalidError
 	if errors.As(err, &inv) {
 		code = string(inv.Reason)

@@ -14,7 +14,12 @@ type Message struct {
 	Stream  string // a sequence with its own order: "topic/partition", an object key
 	Offset  int64  // position within Stream (Kafka offset, line number)
 	Payload []byte
-	Handle  any // the source's own value, handed back in Commit
+	// Fault, when set, makes the message a dead letter instead of input:
+	// a source's own finding such as a truncated gzip stream (Payload then
+	// holds whatever raw bytes are worth keeping, possibly none). An
+	// *events.InvalidError's Reason becomes the reason code; any other error
+	// is "source_error".
+	Fault error
 }
 
 // Position names the message for dead letters and the timeline:

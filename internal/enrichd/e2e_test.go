@@ -2,6 +2,7 @@ package enrichd_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"github.com/seatline/seatline/internal/kafkasrc"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/events"
 )
 
 func TestMain(m *testing.M) {
@@ -250,4 +252,127 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	return w.sb.Write(p)
+}
+
+// A timeline that misses some of the stream disagrees with GitHub's seat
+// list: the worker records each difference in seat_drift, and the seat
+// list itself in seat_snapshots.
+func TestSnapshotsAndDrift(t *testing.T) {
+	ctx := context.Background()
+	sim, stream := simStream(t, 60)
+	ch := testenv.SharedClickHouse(t)
+	db := testenv.NewDatabase(t, ch)
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Store the stream minus every event of one user who holds a seat now.
+	org := sim.Orgs()[0]
+	var missing string
+	for _, s := range sim.Seats(org) {
+		if !s.UserDeleted && s.PendingCancellationDate == "" {
+			missing = s.Login
+			break
+		}
+	}
+	var rows []timeline.Row
+	for i, line := range stream {
+		ev, err := events.Parse(line, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.User == missing {
+			continue
+		}
+		rows = append(rows, timeline.NewRow(ev, "test", fmt.Sprintf("sim/%d", i), time.Now()))
+	}
+	if err := store.Write(ctx, rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := enrichd.Config{Once: true, Orgs: []string{org}, Enterprises: []string{"acme-corp"}, LogFormat: "text", LogLevel: "info"}
+	cfg.ClickHouse.Addrs, cfg.ClickHouse.Database = []string{ch.Addr()}, db
+	cfg.GitHub.BaseURL, cfg.GitHub.Token = sim.URL()+"/", token
+	if err := enrichd.Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM seat_snapshots WHERE scope = 'org' AND scope_name = ?", org).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if int(n) != len(sim.Seats(org)) {
+		t.Errorf("org snapshot holds %d seats, the API %d", n, len(sim.Seats(org)))
+	}
+	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM seat_snapshots WHERE scope = 'enterprise'").Scan(&n); err != nil || n == 0 {
+		t.Errorf("no enterprise snapshot: %d, %v", n, err)
+	}
+	var kind, tlState string
+	if err := store.Conn().QueryRow(ctx, "SELECT toString(kind), timeline_state FROM seat_drift WHERE org = ? AND user = ?", org, missing).Scan(&kind, &tlState); err != nil {
+		t.Fatalf("no drift recorded for %s/%s: %v", org, missing, err)
+	}
+	if kind != "seat_without_assignment" || tlState != "none" {
+		t.Errorf("drift for %s: kind %s, timeline state %s", missing, kind, tlState)
+	}
+}
+
+// GitHub slow or down never holds ingestion: every batch spends at most its
+// enrichment budget, and rows it could not complete are stored pending.
+func TestIngestNeverStallsOnGitHub(t *testing.T) {
+	ctx := context.Background()
+	sim, stream := simStream(t, 200)
+	sim.SetFaults(ghsim.Faults{Latency: 3 * time.Second, ErrorRate: 0.5})
+	ch := testenv.SharedClickHouse(t)
+	db := testenv.NewDatabase(t, ch)
+	k := testenv.NewKafka(t)
+	if err := k.CreateTopic(ctx, "audit", 2); err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.NewProducer(k.Brokers(), "audit")
+	if err := p.Write(ctx, stream...); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	cfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "info"}
+	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = k.Brokers(), []string{"audit"}, "stall"
+	cfg.ClickHouse.Addrs, cfg.ClickHouse.Database = []string{ch.Addr()}, db
+	cfg.Pipeline.BatchRows, cfg.Pipeline.BatchWait = 50, 100*time.Millisecond
+	cfg.GitHub.BaseURL, cfg.GitHub.Token = sim.URL()+"/", token
+	cfg.Enrich.Budget = 200 * time.Millisecond
+	ictx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- ingestd.Run(ictx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	client := &kafka.Client{Addr: kafka.TCP(k.Brokers()...)}
+	batches := len(stream)/50 + 1
+	limit := time.Duration(batches)*(cfg.Enrich.Budget+500*time.Millisecond) + 15*time.Second
+	for {
+		lag, err := kafkasrc.GroupLag(ctx, client, "stall", []string{"audit"})
+		if err == nil && lag == 0 {
+			break
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("ingest stalled behind a slow GitHub: lag %d after %s", lag, time.Since(start))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d events ingested in %s with GitHub answering in 3 s, half of the time with 5xx", len(stream), time.Since(start).Round(time.Millisecond))
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var total, pending uint64
+	if err := store.Conn().QueryRow(ctx, "SELECT count(), countIf(enrichment = 'pending') FROM seat_timeline").Scan(&total, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if total != uint64(len(stream)) || pending == 0 {
+		t.Fatalf("stored %d of %d events, %d pending", total, len(stream), pending)
+	}
 }

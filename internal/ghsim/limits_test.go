@@ -164,7 +164,7 @@ func ignoringClient(t *testing.T, s *Server, tok string, n int) map[int]int {
 
 func TestViolationAccounting(t *testing.T) {
 	t.Run("primary/ignoring", func(t *testing.T) {
-		s := startSim(t, Options{Seed: 14, Limit: 5, Window: 30 * time.Second})
+		s := startSim(t, Options{ViolationGrace: -1, Seed: 14, Limit: 5, Window: 30 * time.Second})
 		smallEnterprise(t, s)
 		st := ignoringClient(t, s, testToken, 8)
 		if st[200] != 5 || st[403] != 3 {
@@ -176,7 +176,7 @@ func TestViolationAccounting(t *testing.T) {
 		}
 	})
 	t.Run("secondary/ignoring", func(t *testing.T) {
-		s := startSim(t, Options{Seed: 15, SecondaryBurst: 3, SecondaryRetryAfter: 5 * time.Second})
+		s := startSim(t, Options{ViolationGrace: -1, Seed: 15, SecondaryBurst: 3, SecondaryRetryAfter: 5 * time.Second})
 		smallEnterprise(t, s)
 		st := ignoringClient(t, s, testToken, 7)
 		if st[200] != 3 || st[403] != 4 {
@@ -189,7 +189,7 @@ func TestViolationAccounting(t *testing.T) {
 	t.Run("in-flight when announced", func(t *testing.T) {
 		// 10 concurrent requests against a budget of 5: all are in flight
 		// before any answer, so the 5 rejected ones are not violations.
-		s := startSim(t, Options{Seed: 16, Limit: 5, Window: 30 * time.Second})
+		s := startSim(t, Options{ViolationGrace: -1, Seed: 16, Limit: 5, Window: 30 * time.Second})
 		smallEnterprise(t, s)
 		s.SetFaults(Faults{Latency: 300 * time.Millisecond})
 		var wg sync.WaitGroup
@@ -217,7 +217,7 @@ func TestViolationAccounting(t *testing.T) {
 		}
 	})
 	t.Run("obeying client", func(t *testing.T) {
-		s := startSim(t, Options{Seed: 17, Limit: 4, Window: 2 * time.Second,
+		s := startSim(t, Options{ViolationGrace: -1, Seed: 17, Limit: 4, Window: 2 * time.Second,
 			SecondaryBurst: 3, SecondaryWindow: 500 * time.Millisecond, SecondaryRetryAfter: time.Second})
 		smallEnterprise(t, s)
 		s.SetFaults(Faults{Burst429Every: 5, Burst429Len: 2, RetryAfter: time.Second})
@@ -251,7 +251,7 @@ func TestViolationAccounting(t *testing.T) {
 		}
 	})
 	t.Run("injected Retry-After ignored", func(t *testing.T) {
-		s := startSim(t, Options{Seed: 18})
+		s := startSim(t, Options{ViolationGrace: -1, Seed: 18})
 		smallEnterprise(t, s)
 		s.SetFaults(Faults{Burst429Every: 2, Burst429Len: 1, RetryAfter: 5 * time.Second})
 		st := ignoringClient(t, s, testToken, 5)

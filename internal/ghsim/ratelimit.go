@@ -127,9 +127,9 @@ func (s *Server) admit(p *principal, arrival time.Time, ahead int) (rlSnap, verd
 		return b.snap(), admitOK
 	}
 	if now.Before(b.retryUntil) && !arrival.Before(b.retryFrom) {
-		if !b.retryAnnounced.IsZero() && arrival.After(b.retryAnnounced) {
+		if !b.retryAnnounced.IsZero() && arrival.After(b.retryAnnounced.Add(s.violationGrace())) {
 			s.violations++
-		} else if b.used >= b.limit && !b.zeroAnnounced.IsZero() && arrival.After(b.zeroAnnounced) {
+		} else if b.used >= b.limit && !b.zeroAnnounced.IsZero() && arrival.After(b.zeroAnnounced.Add(s.violationGrace())) {
 			s.violations++
 		}
 		sn := b.snap()
@@ -137,7 +137,7 @@ func (s *Server) admit(p *principal, arrival time.Time, ahead int) (rlSnap, verd
 		return sn, rejectSecondary
 	}
 	if b.used >= b.limit {
-		if !b.zeroAnnounced.IsZero() && arrival.After(b.zeroAnnounced) {
+		if !b.zeroAnnounced.IsZero() && arrival.After(b.zeroAnnounced.Add(s.violationGrace())) {
 			s.violations++
 		}
 		return b.snap(), rejectPrimary
@@ -205,4 +205,18 @@ func (s *Server) announced(sn rlSnap, status int) {
 	if sn.retryAfter > 0 && b.retryUntil.Equal(sn.retryUntil) && b.retryAnnounced.IsZero() {
 		b.retryAnnounced = now
 	}
+}
+
+// violationGrace: a request arriving this soon after a limit was announced
+// may have been sent before the announcement reached the client (several
+// requests in flight at once), so it is rejected but not counted as a
+// violation.
+func (s *Server) violationGrace() time.Duration {
+	if s.opts.ViolationGrace < 0 {
+		return 0
+	}
+	if s.opts.ViolationGrace == 0 {
+		return 20 * time.Millisecond
+	}
+	return s.opts.ViolationGrace
 }

@@ -115,6 +115,11 @@ type Options struct {
 	// Too Many Requests instead of 403 Forbidden; GitHub uses both.
 	Use429 bool
 
+	// ViolationGrace: requests arriving within this long after a limit was
+	// announced are not counted as violations, since the client may have
+	// sent them before it saw the announcement. Default 20 ms; negative: none.
+	ViolationGrace time.Duration
+
 	// GitHub App auth: POST /app/installations/{InstallationID}/access_tokens
 	// takes a JWT signed with the key whose public half is AppPublicKey
 	// (nil: every JWT is refused, 401 "Integration not found"). Installation

@@ -385,7 +385,8 @@ func TestSimSecondaryLimits(t *testing.T) {
 // the server after the server recorded the announcement, and counts as a
 // violation although no client could have known. The client keeps these
 // rare (the transport applies a limit the moment headers arrive; after a
-// pause requests resume one at a time); the count is logged, not asserted.
+// pause requests resume one at a time), and the simulator's grace period
+// covers them.
 func TestSimSecondaryConcurrentRace(t *testing.T) {
 	t.Parallel() // mostly waiting for limits to pass
 	s := ghsim.New(ghsim.Options{Seed: 7})
@@ -413,8 +414,11 @@ func TestSimSecondaryConcurrentRace(t *testing.T) {
 	st := s.Statuses()
 	t.Logf("4 in flight, injected secondary limits: statuses %v, simulator violations %d (limits announced while requests were in flight)",
 		st, s.LimitViolations())
-	if v := s.LimitViolations(); v > (st[403]+st[429])*3 {
-		t.Fatalf("%d violations for %d limits: more than the requests in flight", v, st[403]+st[429])
+	// The simulator does not count requests arriving within its grace
+	// (20 ms) of an announcement: with that, a client that obeys limits as
+	// soon as it sees them has none.
+	if v := s.LimitViolations(); v != 0 {
+		t.Fatalf("%d violations for %d limits", v, st[403]+st[429])
 	}
 }
 

@@ -23,8 +23,8 @@ lint:
 
 # Short fuzz runs of the decoder (coverage-guided; longer: make fuzz FUZZTIME=5m).
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/events
-	$(GO) test -run='^$$' -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) ./pkg/events
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./pkg/events
+	$(GO) test -run='^$$' -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./pkg/events
 
 test: deps lint build
 	$(GO) test -count=1 -timeout 40m $(PKGS)

@@ -868,18 +868,28 @@ func (s *Server) orgTeamsLocked(o *org, slugs []string) ([]*team, error) {
 	return out, nil
 }
 
-func (s *Server) assignTeamsLocked(orgName string, slugs []string, a *actorInfo) (int, error) {
+// selectedTeamsLocked checks a selected_teams request (names, the org's
+// seat-management setting, the teams) for both assignment and unassignment.
+func (s *Server) selectedTeamsLocked(orgName string, slugs []string) (*org, []*team, error) {
 	o, err := s.orgLocked(orgName)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	if err := checkNames(slugs); err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	if o.setting != AssignSelected {
-		return 0, fmt.Errorf("%w: %s is %s", ErrSeatManagement, orgName, o.setting)
+		return nil, nil, fmt.Errorf("%w: %s is %s", ErrSeatManagement, orgName, o.setting)
 	}
 	ts, err := s.orgTeamsLocked(o, slugs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, ts, nil
+}
+
+func (s *Server) assignTeamsLocked(orgName string, slugs []string, a *actorInfo) (int, error) {
+	o, ts, err := s.selectedTeamsLocked(orgName, slugs)
 	if err != nil {
 		return 0, err
 	}
@@ -900,17 +910,7 @@ func (s *Server) assignTeamsLocked(orgName string, slugs []string, a *actorInfo)
 }
 
 func (s *Server) unassignTeamsLocked(orgName string, slugs []string, a *actorInfo) (int, error) {
-	o, err := s.orgLocked(orgName)
-	if err != nil {
-		return 0, err
-	}
-	if err := checkNames(slugs); err != nil {
-		return 0, err
-	}
-	if o.setting != AssignSelected {
-		return 0, fmt.Errorf("%w: %s is %s", ErrSeatManagement, orgName, o.setting)
-	}
-	ts, err := s.orgTeamsLocked(o, slugs)
+	o, ts, err := s.selectedTeamsLocked(orgName, slugs)
 	if err != nil {
 		return 0, err
 	}

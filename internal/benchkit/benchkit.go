@@ -1,8 +1,8 @@
 // Package benchkit is what the demo (internal/cmd/demo) and the benchmark
 // (internal/cmd/bench) share: a private local stack (ClickHouse and a kfake
 // Kafka broker, both on loopback), the ingest binary run as a subprocess with
-// its logs in a file, its Prometheus counters read over HTTP, and consumer
-// group lag.
+// its logs in a file, its Prometheus counters read over HTTP, consumer group
+// lag, and the enrich binary run once against a GitHub API simulator.
 package benchkit
 
 import (
@@ -20,6 +20,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/seatline/seatline/internal/ghsim"
 	"github.com/seatline/seatline/internal/kafkasrc"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
@@ -96,15 +97,22 @@ func (s *Stack) Store(ctx context.Context, db string) (*timeline.Store, error) {
 // IngestBinary returns bin/ingest of the module if it exists (make build
 // puts it there), else builds ./cmd/ingest into buildDir. built says which.
 func IngestBinary(ctx context.Context, buildDir string) (path string, built bool, err error) {
+	return Binary(ctx, "ingest", buildDir)
+}
+
+// Binary returns bin/<name> of the module if it exists (make build puts
+// every ./cmd/... there), else builds ./cmd/<name> into buildDir. built
+// says which.
+func Binary(ctx context.Context, name, buildDir string) (path string, built bool, err error) {
 	root, err := testenv.ModuleRoot()
 	if err != nil {
 		return "", false, err
 	}
-	p := filepath.Join(root, "bin", "ingest")
+	p := filepath.Join(root, "bin", name)
 	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
 		return p, false, nil
 	}
-	p, err = testenv.Build(ctx, "./cmd/ingest", buildDir)
+	p, err = testenv.Build(ctx, "./cmd/"+name, buildDir)
 	return p, true, err
 }
 
@@ -162,6 +170,90 @@ func StartIngest(bin string, args []string, logPath string) (*Ingest, error) {
 		Proc: p, HTTPAddr: addr, LogPath: logPath, logFile: f,
 		http: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2}},
 	}, nil
+}
+
+// GitHubArgs are the flags that point ingest (inline enrichment) or enrich
+// at a GitHub API simulator: its base URL (go-github wants the trailing
+// slash) and a token it accepts.
+func GitHubArgs(sim *ghsim.Server, token string) []string {
+	return []string{"--github-base-url", sim.URL() + "/", "--github-token", token}
+}
+
+// EnrichArgs are the flags for one pass of the enrich worker (--once) on
+// stack s's database db; extra flags go last (and so win). Its HTTP
+// endpoint is off.
+func EnrichArgs(s *Stack, db string, extra ...string) []string {
+	return append([]string{
+		"--clickhouse-addr", s.CH.Addr(),
+		"--clickhouse-database", db,
+		"--once",
+		"--http-addr", "",
+	}, extra...)
+}
+
+// RunOnce runs bin with args to completion (at most timeout), its output
+// appended to logPath, and returns the output. A non-zero exit, or running
+// past timeout (the process is then killed), is an error with the output's
+// tail.
+func RunOnce(ctx context.Context, bin string, args []string, logPath string, timeout time.Duration) (string, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	p, err := testenv.StartProcess(bin, args, f)
+	if err != nil {
+		return "", err
+	}
+	name := filepath.Base(bin)
+	tail := func() string {
+		lines := strings.Split(strings.TrimRight(p.Output(), "\n"), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		return "--- last lines of " + logPath + " ---\n  " + strings.Join(lines, "\n  ")
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if done, err := p.Exited(); done {
+			if err != nil {
+				return p.Output(), fmt.Errorf("%s (pid %d) failed: %v\n%s", name, p.PID(), err, tail())
+			}
+			return p.Output(), nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			_ = p.Stop(10 * time.Second)
+			if ctx.Err() != nil {
+				return p.Output(), ctx.Err()
+			}
+			return p.Output(), fmt.Errorf("%s (pid %d) still running after %s: stopped\n%s", name, p.PID(), timeout, tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// APIRequests is the number of GitHub API calls among a simulator's
+// per-endpoint request counts (ghsim.Server.Requests): every request except
+// GET /rate_limit (free on GitHub) and the App installation-token exchange.
+func APIRequests(byEndpoint map[string]int) int {
+	n := 0
+	for k, v := range byEndpoint {
+		if k != ghsim.EndpointRateLimit && k != ghsim.EndpointAccessToken {
+			n += v
+		}
+	}
+	return n
+}
+
+// DiffRequests is after - before, per endpoint (zero counts left out).
+func DiffRequests(after, before map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
 }
 
 // CheckAlive returns an error, with the log's tail, if the process has exited.
@@ -227,6 +319,9 @@ type Metrics struct {
 	Commits     float64 // seatline_ingest_commits_total
 	BatchCount  float64 // seatline_ingest_batch_write_seconds_count
 	BatchSum    float64 // seatline_ingest_batch_write_seconds_sum (seconds)
+
+	// seatline_ingest_enrichment_total by outcome (inline enrichment)
+	EnrichEnriched, EnrichPending, EnrichFailed float64
 }
 
 // Metrics scrapes /metrics.
@@ -259,9 +354,9 @@ func parseMetrics(r io.Reader, m *Metrics) (Metrics, error) {
 		if sp < 0 {
 			continue
 		}
-		name := line[:sp]
+		name, labels := line[:sp], ""
 		if b := strings.IndexByte(name, '{'); b >= 0 {
-			name = name[:b]
+			name, labels = name[:b], name[b:]
 		}
 		v, err := strconv.ParseFloat(line[sp+1:], 64)
 		if err != nil {
@@ -282,6 +377,15 @@ func parseMetrics(r io.Reader, m *Metrics) (Metrics, error) {
 			m.BatchCount = v
 		case "seatline_ingest_batch_write_seconds_sum":
 			m.BatchSum = v
+		case "seatline_ingest_enrichment_total":
+			switch {
+			case strings.Contains(labels, `outcome="enriched"`):
+				m.EnrichEnriched = v
+			case strings.Contains(labels, `outcome="pending"`):
+				m.EnrichPending = v
+			case strings.Contains(labels, `outcome="failed"`):
+				m.EnrichFailed = v
+			}
 		}
 	}
 	return *m, sc.Err()

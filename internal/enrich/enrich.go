@@ -88,11 +88,13 @@ func New(lookup *ghclient.Lookup, gh *ghclient.Client, cfg Config) (*Enricher, e
 
 // enterpriseSeats answers for users of an enterprise's enterprise teams
 // from its seat list (cached; one listing at a time per Enricher).
-func (e *Enricher) enterpriseSeats(ctx context.Context, enterprise string, logins []string) map[string]ghclient.Result {
+// A list older than newest (the latest event it must answer for) is
+// fetched again: it would describe seats before that change.
+func (e *Enricher) enterpriseSeats(ctx context.Context, enterprise string, logins []string, newest time.Time) map[string]ghclient.Result {
 	e.ent.Lock()
 	defer e.ent.Unlock()
 	l := e.ent.lists[enterprise]
-	if l == nil || e.now().Sub(l.at) > entTTL {
+	if l == nil || e.now().Sub(l.at) > entTTL || l.at.Before(newest) {
 		fresh := &entList{at: e.now(), seats: map[string]ghclient.Seat{}}
 		_, err := e.gh.EnterpriseSeats(ctx, enterprise, func(s ghclient.Seat) error {
 			if s.Org == "" && s.Login != "" { // granted by an enterprise team, not an org
@@ -176,9 +178,24 @@ func (e *Enricher) Enrich(ctx context.Context, rows []timeline.Row) Stats {
 		case org == "\x00":
 			results = map[string]ghclient.Result{} // neither org nor enterprise: nothing to ask
 		case strings.HasPrefix(org, "\x00"):
-			results = e.enterpriseSeats(ctx, org[1:], logins)
+			var newest time.Time
+			for _, i := range idx {
+				if ts := rows[i].Event.Timestamp; ts.After(newest) {
+					newest = ts
+				}
+			}
+			results = e.enterpriseSeats(ctx, org[1:], logins, newest)
 		default:
 			results = e.lookup.Seats(ctx, org, logins, perOrg)
+			// A cached answer older than the event describes the seat before
+			// the change the event reports: ask again for those users. (A
+			// backfill of old events keeps using fresh cached answers.)
+			if stale := staleUsers(rows, idx, results); len(stale) > 0 {
+				e.lookup.Invalidate(org, stale...)
+				for u, r := range e.lookup.Seats(ctx, org, stale, perOrg) {
+					results[u] = r
+				}
+			}
 		}
 		for _, i := range idx {
 			res, ok := results[rows[i].Event.User]
@@ -196,6 +213,25 @@ func (e *Enricher) Enrich(ctx context.Context, rows []timeline.Row) Stats {
 		}
 	}
 	return st
+}
+
+// staleUsers lists the users whose answer was fetched before one of their
+// events in rows[idx] happened.
+func staleUsers(rows []timeline.Row, idx []int, results map[string]ghclient.Result) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, i := range idx {
+		u := rows[i].Event.User
+		r, ok := results[u]
+		if !ok || seen[u] || r.Status == ghclient.SeatUnknown || r.FetchedAt.IsZero() {
+			continue
+		}
+		if r.FetchedAt.Before(rows[i].Event.Timestamp) {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // apply records one lookup result in a row.

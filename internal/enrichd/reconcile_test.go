@@ -9,7 +9,7 @@ import (
 func TestReconcile(t *testing.T) {
 	api := map[string]string{"ann": "active", "bob": "pending_cancellation", "cy": "active", "dee": "active"}
 	tl := map[string]string{"ann": "active", "bob": "pending_cancellation", "cy": "cancelled", "eve": "active", "fay": "cancelled"}
-	got := enrichd.Reconcile("acme", api, tl)
+	got := enrichd.Reconcile("acme", api, tl, 0)
 	want := []enrichd.Drift{
 		{Org: "acme", User: "cy", Kind: "seat_without_assignment", TimelineState: "cancelled", APIState: "active"},
 		{Org: "acme", User: "dee", Kind: "seat_without_assignment", TimelineState: "none", APIState: "active"},

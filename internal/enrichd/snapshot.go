@@ -38,8 +38,21 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 		}
 	}
 	for _, ent := range w.cfg.Enterprises {
-		if _, err := w.snapshot(ctx, "enterprise", ent, func(fn func(ghclient.Seat) error) (int, error) { return w.gh.EnterpriseSeats(ctx, ent, fn) }); err != nil {
+		seats, err := w.snapshot(ctx, "enterprise", ent, func(fn func(ghclient.Seat) error) (int, error) { return w.gh.EnterpriseSeats(ctx, ent, fn) })
+		if err != nil {
 			w.log.Warn("enterprise seat list failed", "enterprise", ent, "err", err)
+			firstErr = keep(firstErr, err)
+			continue
+		}
+		// Seats granted by enterprise teams belong to no org; their events
+		// carry no org either: reconcile them as the timeline's org "".
+		var teamSeats []ghclient.Seat
+		for _, s := range seats {
+			if s.Org == "" {
+				teamSeats = append(teamSeats, s)
+			}
+		}
+		if err := w.reconcile(ctx, "", teamSeats); err != nil {
 			firstErr = keep(firstErr, err)
 		}
 	}
@@ -125,9 +138,11 @@ type Drift struct {
 // state and writes what disagrees to seat_drift.
 func (w *Worker) reconcile(ctx context.Context, org string, seats []ghclient.Seat) error {
 	api := map[string]string{}
+	deleted := 0
 	for _, s := range seats {
 		if s.Login == "" {
-			continue // null assignee (deleted user): nothing to match on
+			deleted++ // null assignee (deleted user): nothing to match on
+			continue
 		}
 		state := "active"
 		if s.PendingCancellation != nil {
@@ -152,7 +167,7 @@ func (w *Worker) reconcile(ctx context.Context, org string, seats []ghclient.Sea
 	if err := rs.Err(); err != nil {
 		return err
 	}
-	drift := Reconcile(org, api, tl)
+	drift := Reconcile(org, api, tl, deleted)
 	if len(drift) == 0 {
 		w.log.Info("reconciled: timeline and seat list agree", "org", org, "seats", len(api))
 		return nil
@@ -189,8 +204,10 @@ func (w *Worker) send(ctx context.Context, q string, fill func(driver.Batch) err
 
 // Reconcile lists the disagreements between the API's seats (login →
 // active | pending_cancellation) and the timeline's seat states (login →
-// seat_state.state) for one org, sorted by user.
-func Reconcile(org string, api, timelineState map[string]string) []Drift {
+// seat_state.state) for one org, sorted by user. deleted is the number of
+// seats GitHub lists with a null assignee (deleted accounts, billable to
+// the cycle's end): a timeline seat missing from the list may be one of them.
+func Reconcile(org string, api, timelineState map[string]string, deleted int) []Drift {
 	var out []Drift
 	for u, a := range api {
 		t, ok := timelineState[u]
@@ -204,8 +221,12 @@ func Reconcile(org string, api, timelineState map[string]string) []Drift {
 	}
 	for u, t := range timelineState {
 		if (t == "active" || t == "pending_cancellation") && api[u] == "" {
-			out = append(out, Drift{Org: org, User: u, Kind: "assignment_without_seat", TimelineState: t, APIState: "absent",
-				Detail: fmt.Sprintf("the timeline says %s; GitHub's seat list has no seat", t)})
+			d := Drift{Org: org, User: u, Kind: "assignment_without_seat", TimelineState: t, APIState: "absent",
+				Detail: fmt.Sprintf("the timeline says %s; GitHub's seat list has no seat", t)}
+			if deleted > 0 {
+				d.Detail += fmt.Sprintf(" under this login (it lists %d seat(s) of deleted accounts, which may include this one)", deleted)
+			}
+			out = append(out, d)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].User+out[i].Kind < out[j].User+out[j].Kind })

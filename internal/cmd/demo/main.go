@@ -169,6 +169,10 @@ func (d *demo) run(ctx context.Context) error {
 		}
 	}
 	fmt.Println()
+	if err := seatctlDemo(ctx, d.stack.CH.Addr(), database, d.tmp); err != nil {
+		return err
+	}
+	fmt.Println()
 	if err := d.stop(); err != nil {
 		return err
 	}

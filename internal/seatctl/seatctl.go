@@ -1,0 +1,195 @@
+// Package seatctl is the seatctl command: seat history, current and idle
+// seats, pending cancellations, and compliance exports (with a manifest, a
+// hash chain over the rows and an optional ed25519 signature) and their
+// verification, all read from the ClickHouse timeline through the views of
+// schema/migrations. cmd/seatctl only calls Main.
+//
+// Every query binds user input with clickhouse-go's client-side "?"
+// parameters; no filter value is ever pasted into SQL text.
+package seatctl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0 // success (also: no rows matched, reported on stderr)
+	ExitVerifyFail  = 1 // verify: the bundle does not check out
+	ExitUsage       = 2 // bad flags, bad time range, unknown database, bad key file
+	ExitUnavailable = 3 // cannot reach ClickHouse, a query failed, or a file could not be read or written
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success (a query that matches nothing also exits 0, saying so on stderr)
+  1  verify: the bundle failed verification (each problem is printed)
+  2  usage or configuration error (bad flag, bad time range, unknown database, unreadable key)
+  3  cannot reach ClickHouse, a query failed, or a file could not be read or written`
+
+const timeHelp = `Times (--since, --until): RFC 3339 (2025-03-01T09:30:00Z), a date (2025-03-01, UTC),
+"now", or a time ago (30d, 12h, 2w). --since is inclusive, --until exclusive; a plain
+date as --until means the end of that day.`
+
+// usageError is a mistake on the command line: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// errVerifyFailed: verification found problems (already printed).
+var errVerifyFailed = errors.New("verification failed")
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var ue *usageError
+	var ce *cli.ConfigError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.Is(err, errVerifyFailed):
+		return ExitVerifyFail
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return ExitUsage
+	}
+	return ExitUnavailable
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, e *env, args []string) error
+}
+
+// env is what a command writes to.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"history", "seat changes, filtered by org, user, team, actor, transition and time", runHistory},
+		{"seats", "current seats per org (--summary: counts; --idle 30d: reclamation candidates)", runSeats},
+		{"pending", "seats pending cancellation and the date billing stops", runPending},
+		{"export", "write a compliance bundle: data files, manifest with a row hash chain, optional signature", runExport},
+		{"verify", "check a bundle: file hashes, row chain, signature", runVerify},
+		{"keygen", "make an ed25519 key pair for signing bundles", runKeygen},
+	}
+}
+
+func mainUsage() string {
+	var b strings.Builder
+	b.WriteString(`seatctl: query the Copilot seat timeline in ClickHouse and make verifiable compliance exports
+
+Usage: seatctl <command> [flags]     (seatctl <command> --help for its flags and examples)
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-8s  %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+Every flag is also an environment variable: --clickhouse-addr is SEATLINE_CLICKHOUSE_ADDR,
+--clickhouse-password is SEATLINE_CLICKHOUSE_PASSWORD (prefer it to the flag).
+
+Examples:
+  seatctl history --org acme-platform --user mona --since 90d
+  seatctl seats --summary
+  seatctl seats --idle 30d --org acme-platform
+  seatctl pending
+  seatctl keygen --out export-signing
+  seatctl export --org acme-platform --since 2025-01-01 --until 2025-03-31 --out q1 --formats csv,jsonl --sign-key export-signing.key
+  seatctl verify q1 --pub-key export-signing.pub
+
+`)
+	b.WriteString(exitCodesHelp)
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Main runs seatctl with args (without the program name) and returns the
+// exit code. It prints results to stdout and messages to stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage())
+		return ExitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "-help", "help":
+		if len(args) > 1 && name == "help" {
+			return Main(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, mainUsage())
+		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			err := c.run(ctx, e, args[1:])
+			if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errVerifyFailed) {
+				fmt.Fprintf(stderr, "seatctl %s: %v\n", name, err)
+			}
+			return exitCode(err)
+		}
+	}
+	fmt.Fprintf(stderr, "seatctl: unknown command %q\n\n%s", name, mainUsage())
+	return ExitUsage
+}
+
+// parse parses a command's flags (SEATLINE_* environment variables fill
+// unset ones) and returns its positional arguments, which may come before,
+// between or after the flags. --help prints to stdout.
+func parse(e *env, fs *flag.FlagSet, args []string, about string) ([]string, error) {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := cli.Parse(fs, args, about)
+	var pos []string
+	for err == nil && fs.NArg() > 0 {
+		rest := fs.Args()
+		if rest[0] == "--" {
+			pos = append(pos, rest[1:]...)
+			break
+		}
+		pos = append(pos, rest[0])
+		err = fs.Parse(rest[1:])
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		io.Copy(e.stdout, &out)
+		return nil, err
+	case err != nil:
+		// The flag package printed the error and the usage; keep the error
+		// line only, with a pointer to --help.
+		msg := strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0])
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, usageErrorf("%s (see seatctl %s --help)", msg, fs.Name())
+	}
+	return pos, nil
+}
+
+// clickhouseFlags binds the ClickHouse flags, named as in cmd/ingest.
+func clickhouseFlags(fs *flag.FlagSet, c *timeline.Config) {
+	fs.Var((*cli.List)(&c.Addrs), "clickhouse-addr", "ClickHouse native-protocol address(es), comma-separated host:port (default 127.0.0.1:9000)")
+	fs.StringVar(&c.Database, "clickhouse-database", "seatline", "database holding the timeline")
+	fs.StringVar(&c.Username, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (never printed; prefer the environment variable)")
+	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "connect to ClickHouse with TLS (secure native port, usually 9440)")
+	fs.StringVar(&c.TLSCAFile, "clickhouse-tls-ca", "", "PEM CA bundle for ClickHouse's certificate")
+	fs.BoolVar(&c.TLSInsecure, "clickhouse-tls-insecure-skip-verify", false, "do not verify ClickHouse's certificate (testing only)")
+	fs.DurationVar(&c.ReadTimeout, "clickhouse-read-timeout", 60*time.Second, "how long to wait for ClickHouse to send data")
+}

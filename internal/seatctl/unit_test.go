@@ -1,0 +1,282 @@
+package seatctl
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in       string
+		endOfDay bool
+		want     time.Time
+	}{
+		{"2025-03-01", false, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"2025-03-31", true, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{"2025-03-01T09:30:00Z", true, time.Date(2025, 3, 1, 9, 30, 0, 0, time.UTC)},
+		{"2025-03-01T09:30:00.250+02:00", false, time.Date(2025, 3, 1, 7, 30, 0, 250e6, time.UTC)},
+		{"2025-03-01 09:30:00", false, time.Date(2025, 3, 1, 9, 30, 0, 0, time.UTC)},
+		{"2025-03-01T09:30", false, time.Date(2025, 3, 1, 9, 30, 0, 0, time.UTC)},
+		{"now", false, now},
+		{"30d", false, now.AddDate(0, 0, -30)},
+		{"2w", false, now.AddDate(0, 0, -14)},
+		{"12h", false, now.Add(-12 * time.Hour)},
+		{"1h30m", false, now.Add(-90 * time.Minute)},
+	}
+	for _, c := range cases {
+		got, err := ParseTime(c.in, now, c.endOfDay)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2025-13-01", "-5d", "0d", "30x"} {
+		if _, err := ParseTime(bad, now, false); err == nil {
+			t.Errorf("ParseTime(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	now := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
+	r, err := ParseRange("2025-01-01", "2025-03-31", now)
+	if err != nil || !r.Since.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) || !r.Until.Equal(time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+	r, err = ParseRange("", "", now)
+	if err != nil || !r.Since.IsZero() || !r.Until.Equal(now) {
+		t.Fatalf("defaults: %+v, %v", r, err)
+	}
+	_, err = ParseRange("2025-04-01", "2025-03-01", now)
+	if err == nil || !strings.Contains(err.Error(), "since (2025-04-01T00:00:00.000Z) is after until (2025-03-02T00:00:00.000Z)") {
+		t.Fatalf("since after until: %v", err)
+	}
+	if _, err = ParseRange("1d", "1d", now); err == nil {
+		t.Fatal("empty range accepted")
+	}
+}
+
+// The exact csv reader reads back what encoding/csv writes, byte for byte,
+// including \r inside a value (which encoding/csv's reader would drop).
+func TestCSVRoundTrip(t *testing.T) {
+	recs := [][]string{
+		{"a", "b", "c"},
+		{"", "plain", "with,comma"},
+		{"quote \"inside\"", "line\nbreak", "cr\r\nlf"},
+		{" leading space", "\r", `\.`},
+		{"ünïcödé ✓", "tab\there", "end"},
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	r := newCSVReader(bytes.NewReader(buf.Bytes()))
+	for i, want := range recs {
+		got, err := r.Read()
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("record %d: got %q want %q", i, got, want)
+		}
+	}
+	if _, err := r.Read(); err != io.EOF {
+		t.Fatalf("want EOF, got %v", err)
+	}
+	if _, err := newCSVReader(strings.NewReader("a,b\"c\n")).Read(); err == nil {
+		t.Fatal("bare quote accepted")
+	}
+	if _, err := newCSVReader(strings.NewReader("\"open\n")).Read(); err == nil {
+		t.Fatal("unclosed quote accepted")
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "q\"b\\s", "nl\ncr\rtab\t", "\x00\x01\x1f", "ünï ✓ 😀", "<&>", "\u2028\u2029"} {
+		got := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != s {
+			t.Errorf("%q: wrote %s, read back %q (%v)", s, got, back, err)
+		}
+	}
+}
+
+func TestCanonicalIsUnambiguous(t *testing.T) {
+	a := canonical(nil, []string{"ab", "c"})
+	b := canonical(nil, []string{"a", "bc"})
+	if bytes.Equal(a, b) {
+		t.Fatal("different rows, same canonical bytes")
+	}
+	if got := string(canonical(nil, []string{"", "x,y"})); got != "0:,3:x,y," {
+		t.Fatalf("got %q", got)
+	}
+	c := newChain()
+	h1 := c.add([]string{"a"})
+	sum := c.link([32]byte{}, []string{"a"})
+	if h1 != hex.EncodeToString(sum[:]) {
+		t.Fatal("add and link disagree")
+	}
+}
+
+func TestKeyFormats(t *testing.T) {
+	dir := t.TempDir()
+	privPEM, pubPEM, pub, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	priv, err := LoadPrivateKey(write("k.pem", privPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !priv.Public().(ed25519.PublicKey).Equal(pub) {
+		t.Fatal("PEM private key does not match")
+	}
+	for name, b := range map[string][]byte{
+		"seed.bin": priv.Seed(), "key.bin": priv, "seed.hex": []byte(hex.EncodeToString(priv.Seed()) + "\n"),
+		"seed.b64": []byte(base64.StdEncoding.EncodeToString(priv.Seed())),
+	} {
+		k, err := LoadPrivateKey(write(name, b))
+		if err != nil || !k.Equal(priv) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"pub.pem": pubPEM, "pub.bin": pub, "pub.hex": []byte(hex.EncodeToString(pub)), "priv-as-pub.pem": privPEM,
+	} {
+		k, err := LoadPublicKey(write(name, b))
+		if err != nil || !k.Equal(pub) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := LoadPrivateKey(write("pub-as-priv.pem", pubPEM)); err == nil || exitCode(err) != ExitUsage {
+		t.Errorf("public key accepted as private: %v", err)
+	}
+	if _, err := LoadPublicKey(filepath.Join(dir, "missing")); err == nil || exitCode(err) != ExitUsage {
+		t.Errorf("missing key file: %v", err)
+	}
+	if !strings.HasPrefix(Fingerprint(pub), "sha256:") || len(Fingerprint(pub)) != 7+64 {
+		t.Errorf("fingerprint %q", Fingerprint(pub))
+	}
+}
+
+// Filters are bound, never pasted: hostile values end up only in args.
+func TestQueriesBindEveryValue(t *testing.T) {
+	evil := "x' OR 1=1 --"
+	f := HistoryFilter{Orgs: []string{evil}, Users: []string{evil}, Teams: []string{evil}, Actors: []string{evil},
+		Transitions: []string{"assigned"}, Actions: []string{evil}, Limit: 5,
+		Range: TimeRange{Since: time.Unix(1, 0), Until: time.Unix(2, 0)}}
+	sql, args := HistoryQuery(f)
+	if strings.Contains(sql, evil) || strings.Count(sql, "?") != len(args) {
+		t.Fatalf("history: %d placeholders, %d args:\n%s", strings.Count(sql, "?"), len(args), sql)
+	}
+	sf := SeatFilter{Orgs: []string{evil}, Users: []string{evil}, Teams: []string{evil}, Plans: []string{evil}, States: []string{"active"}}
+	for name, q := range map[string]func() (string, []any){
+		"seats":   func() (string, []any) { return CurrentSeatsQuery(sf) },
+		"idle":    func() (string, []any) { return IdleQuery(sf, 30) },
+		"pending": func() (string, []any) { return PendingQuery(sf, time.Now()) },
+		"summary": func() (string, []any) { s, a, _ := SummaryQuery(sf, "team"); return s, a },
+		"export": func() (string, []any) {
+			return ExportQuery(ExportOptions{Orgs: []string{evil}, Users: []string{evil}, Range: f.Range})
+		},
+	} {
+		sql, args := q()
+		if strings.Contains(sql, evil) || strings.Count(sql, "?") != len(args) {
+			t.Errorf("%s: %d placeholders, %d args:\n%s", name, strings.Count(sql, "?"), len(args), sql)
+		}
+	}
+	if len(exportColumns) != strings.Count(exportSelect, ",")+2 { // + event_time, + 1 for n-1 commas
+		t.Errorf("%d export columns, select list has %d", len(exportColumns), strings.Count(exportSelect, ",")+1)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	var out, errb bytes.Buffer
+	ctx := t.Context()
+	if c := Main(ctx, []string{"--help"}, &out, &errb); c != ExitOK || !strings.Contains(out.String(), "Exit codes") {
+		t.Errorf("--help: %d %q", c, out.String())
+	}
+	for _, cmd := range []string{"history", "seats", "pending", "export", "verify", "keygen"} {
+		out.Reset()
+		if c := Main(ctx, []string{cmd, "--help"}, &out, &errb); c != ExitOK || !strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "Exit codes") {
+			t.Errorf("%s --help: exit %d, output %q", cmd, c, out.String())
+		}
+	}
+	for _, args := range [][]string{
+		{},
+		{"nope"},
+		{"history", "--bogus"},
+		{"history", "--since", "2025-04-01", "--until", "2025-03-01"},
+		{"history", "--transition", "given"},
+		{"history", "--format", "xml"},
+		{"seats", "--idle", "soon"},
+		{"export", "--since", "2025-01-01"},
+		{"verify"},
+		{"verify", filepath.Join(t.TempDir(), "nothing-here")},
+	} {
+		errb.Reset()
+		if c := Main(ctx, args, &out, &errb); c != ExitUsage {
+			t.Errorf("%q: exit %d, want %d (%s)", args, c, ExitUsage, errb.String())
+		}
+	}
+	errb.Reset()
+	Main(ctx, []string{"history", "--since", "2025-04-01", "--until", "2025-03-01"}, &out, &errb)
+	if !strings.Contains(errb.String(), "since (2025-04-01T00:00:00.000Z) is after until") {
+		t.Errorf("bad range message: %q", errb.String())
+	}
+}
+
+// The jsonl fast path reads what export writes exactly like encoding/json.
+func TestJSONLFastPathAgreesWithEncodingJSON(t *testing.T) {
+	cols := []column{{name: "a"}, {name: "n", kind: kindNumber}, {name: "t", kind: kindNullable}, {name: ChainColumn}}
+	names := []string{"a", "n", "t", ChainColumn}
+	for _, cells := range [][]string{
+		{"plain", "12", "2025-01-01", "x"},
+		{"q\"uote\\ \n\t ✓ \u2028 <&>", "0", "", ""},
+		{"", "18446744073709551615", "", "y"},
+	} {
+		var buf bytes.Buffer
+		w := newJSONLWriter(&buf, cols)
+		if err := w.Row(cells); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		fast := &jsonlRows{cols: names}
+		got, ok := fast.fast(buf.Bytes())
+		if !ok || strings.Join(got, "\x00") != strings.Join(cells, "\x00") {
+			t.Errorf("fast path: %q from %s (ok %v)", got, buf.Bytes(), ok)
+		}
+		slow := &jsonlRows{r: bufio.NewReader(strings.NewReader(strings.Replace(buf.String(), "{", "{ ", 1))), cols: names}
+		got, _, err := slow.next()
+		if err != nil || strings.Join(got, "\x00") != strings.Join(cells, "\x00") {
+			t.Errorf("slow path: %q (%v)", got, err)
+		}
+	}
+	// Not what export writes: the fast path declines.
+	for _, line := range []string{`{"n":1,"a":"x","t":null,"chain_sha256":""}`, `{"a":"x","n":01,"t":null,"chain_sha256":""}`, `{"a":"x","n":1,"t":true,"chain_sha256":""}`, `{"a":"x"}`} {
+		if _, ok := (&jsonlRows{cols: names}).fast([]byte(line)); ok {
+			t.Errorf("fast path accepted %s", line)
+		}
+	}
+}

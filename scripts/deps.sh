@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tests, the demo and the benchmark need on a fresh Debian
-# machine: ClickHouse server and client. Go modules come from the module proxy
-# through the go command itself. Safe to run again: it installs only what is
-# missing.
+# machine: ClickHouse server and client, and versitygw (the S3 server of the
+# test bed). Go modules come from the module proxy through the go command
+# itself. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 have_clickhouse() {
@@ -20,3 +20,17 @@ if ! have_clickhouse; then
 fi
 have_clickhouse || { echo "deps: clickhouse-server is still missing after apt-get install" >&2; exit 1; }
 echo "deps: clickhouse $(clickhouse-client --version 2>/dev/null | head -1)" >&2
+
+# versitygw: the S3 server tests, the demo and the benchmark run (the
+# lookup order is internal/testenv's: $VERSITYGW, PATH, $(go env GOPATH)/bin).
+VERSITYGW_VERSION=v1.8.0
+have_versitygw() {
+  if [ -n "${VERSITYGW:-}" ]; then [ -x "$VERSITYGW" ] || command -v "$VERSITYGW" >/dev/null 2>&1; return; fi
+  command -v versitygw >/dev/null 2>&1 || [ -x "$(go env GOPATH | cut -d: -f1)/bin/versitygw" ]
+}
+if ! have_versitygw; then
+  echo "deps: building versitygw $VERSITYGW_VERSION (go install; this takes a few minutes the first time)" >&2
+  GOFLAGS=-buildvcs=false go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+fi
+have_versitygw || { echo "deps: versitygw is still missing after go install" >&2; exit 1; }
+echo "deps: versitygw $(command -v versitygw 2>/dev/null || echo "$(go env GOPATH | cut -d: -f1)/bin/versitygw")" >&2

@@ -12,25 +12,31 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/term"
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/enrich"
 	"github.com/seatline/seatline/internal/ghflags"
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/kafkasrc"
+	"github.com/seatline/seatline/internal/s3src"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/ghclient"
 )
 
 // Config is everything the ingest worker needs.
 type Config struct {
-	Source     string // kafka
+	Source     string // kafka, s3 or file
 	Kafka      kafkasrc.Config
+	S3         s3src.Config
+	Files      s3src.FileConfig
+	Shard      string // --shard i/n for the s3 and file sources
 	ClickHouse timeline.Config
 	Pipeline   ingest.Config
 	GitHub     ghflags.Flags // inline enrichment; off without credentials
@@ -44,7 +50,7 @@ type Config struct {
 // RegisterFlags binds cfg to fs. Defaults are those of each package's
 // Validate, repeated here so --help shows them.
 func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
-	fs.StringVar(&cfg.Source, "source", "kafka", "where events come from: kafka")
+	fs.StringVar(&cfg.Source, "source", "kafka", "where events come from: kafka, s3 (GitHub's audit-log streaming bucket) or file (local files/directories)")
 
 	k := &cfg.Kafka
 	fs.Var((*cli.List)(&k.Brokers), "kafka-brokers", "Kafka bootstrap brokers, comma-separated host:port")
@@ -62,6 +68,21 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.BoolVar(&k.TLSInsecure, "kafka-tls-insecure-skip-verify", false, "do not verify Kafka's certificate (testing only)")
 	fs.IntVar(&k.MaxBytes, "kafka-max-bytes", 16<<20, "largest fetch in bytes (must exceed the largest message)")
 	fs.DurationVar(&k.SessionTimeout, "kafka-session-timeout", 30*time.Second, "group session timeout")
+
+	s := &cfg.S3
+	fs.StringVar(&s.Bucket, "s3-bucket", "", "S3 bucket GitHub streams the audit log to (--source s3)")
+	fs.StringVar(&s.Prefix, "s3-prefix", "", "key prefix above GitHub's YYYY/MM/DD/HH/mm/<uuid>.json.log.gz keys")
+	fs.StringVar(&s.Region, "s3-region", "", "bucket region (default: AWS_REGION / the shared profile, else us-east-1)")
+	fs.StringVar(&s.Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL, e.g. http://minio:9000 (default: AWS)")
+	fs.BoolVar(&s.PathStyle, "s3-path-style", false, "path-style addressing (MinIO, versitygw and most S3-compatible stores)")
+	fs.StringVar(&s.Mode, "s3-mode", "follow", "follow: poll for new objects for ever; backfill: read --since..--until once, then exit 0")
+	fs.StringVar(&s.Since, "since", "", "first day to read, YYYY-MM-DD UTC (backfill: only these days' prefixes are listed; follow: where to start)")
+	fs.StringVar(&s.Until, "until", "", "last day to read, YYYY-MM-DD UTC, inclusive (backfill; default today)")
+	fs.DurationVar(&s.PollInterval, "s3-poll-interval", 30*time.Second, "follow mode: time between listings")
+	fs.DurationVar(&s.Lookback, "s3-lookback", time.Hour, "follow mode: list again from this long before the newest key seen (late objects)")
+	fs.IntVar(&s.Concurrency, "s3-concurrency", 4, "objects downloaded and read at once")
+	fs.StringVar(&cfg.Shard, "shard", "", "i/n: this worker reads only keys whose hash mod n is i; run n workers 0/n … n-1/n (s3, file)")
+	fs.Var((*cli.List)(&cfg.Files.Paths), "files", "files or directories (recursive) of NDJSON or JSON-array exports, gzipped or not, comma-separated (--source file)")
 
 	c := &cfg.ClickHouse
 	fs.Var((*cli.List)(&c.Addrs), "clickhouse-addr", "ClickHouse native-protocol address(es), comma-separated host:port (default 127.0.0.1:9000)")
@@ -93,10 +114,29 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 
 // Validate checks every part and names the first bad field.
 func (c *Config) Validate() error {
-	if c.Source != "kafka" {
-		return &cli.ConfigError{Err: fmt.Errorf("source: must be kafka, got %q", c.Source)}
+	var src func() error
+	switch c.Source {
+	case "kafka":
+		src = c.Kafka.Validate
+	case "s3":
+		c.S3.Shard = c.Shard
+		if c.S3.MaxLineBytes == 0 {
+			c.S3.MaxLineBytes = c.Pipeline.MaxEventBytes
+		}
+		src = c.S3.Validate
+	case "file":
+		c.Files.Shard = c.Shard
+		if c.Files.MaxLineBytes == 0 {
+			c.Files.MaxLineBytes = c.Pipeline.MaxEventBytes
+		}
+		src = c.Files.Validate
+	default:
+		return &cli.ConfigError{Err: fmt.Errorf("source: must be kafka, s3 or file, got %q", c.Source)}
 	}
-	for _, v := range []func() error{c.Kafka.Validate, c.ClickHouse.Validate, c.Pipeline.Validate, c.Enrich.Validate} {
+	if c.Source == "kafka" && c.Shard != "" {
+		return &cli.ConfigError{Err: fmt.Errorf("shard: only with --source s3 or file (Kafka workers share partitions through --kafka-group)")}
+	}
+	for _, v := range []func() error{src, c.ClickHouse.Validate, c.Pipeline.Validate, c.Enrich.Validate} {
 		if err := v(); err != nil {
 			return &cli.ConfigError{Err: err}
 		}
@@ -119,10 +159,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log.Info("starting ingest", "source", cfg.Source, "brokers", cfg.Kafka.Brokers, "topics", cfg.Kafka.Topics,
-		"group", cfg.Kafka.GroupID, "sasl", cfg.Kafka.SASLMechanism, "kafka_tls", cfg.Kafka.TLS,
+	var srcAttrs []any
+	switch cfg.Source {
+	case "kafka":
+		srcAttrs = []any{"brokers", cfg.Kafka.Brokers, "topics", cfg.Kafka.Topics,
+			"group", cfg.Kafka.GroupID, "sasl", cfg.Kafka.SASLMechanism, "kafka_tls", cfg.Kafka.TLS}
+	case "s3":
+		srcAttrs = []any{"bucket", cfg.S3.Bucket, "prefix", cfg.S3.Prefix, "mode", cfg.S3.Mode, "since", cfg.S3.Since,
+			"until", cfg.S3.Until, "endpoint", cfg.S3.Endpoint, "concurrency", cfg.S3.Concurrency, "shard", shardOrAll(cfg.Shard)}
+	case "file":
+		srcAttrs = []any{"files", cfg.Files.Paths, "shard", shardOrAll(cfg.Shard)}
+	}
+	log.Info("starting ingest", append(append([]any{"source", cfg.Source}, srcAttrs...),
 		"clickhouse", cfg.ClickHouse.Addrs, "database", cfg.ClickHouse.Database,
-		"batch_rows", cfg.Pipeline.BatchRows, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)
+		"batch_rows", cfg.Pipeline.BatchRows, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)...)
 
 	store, err := timeline.Open(ctx, cfg.ClickHouse)
 	if err != nil {
@@ -133,9 +183,48 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	src, err := kafkasrc.Open(cfg.Kafka, log)
-	if err != nil {
-		return &cli.ConfigError{Err: err}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ingest.NewMetrics(reg)
+	// The S3 and file sources run the pipeline's byte pre-filter themselves
+	// (so non-Copilot lines are never copied or queued); they count here.
+	filtered := func(n int64) {
+		metrics.Messages.Add(float64(n))
+		metrics.Filtered.Add(float64(n))
+	}
+
+	var src ingest.Source
+	var kafka *kafkasrc.Source
+	switch cfg.Source {
+	case "kafka":
+		if kafka, err = kafkasrc.Open(cfg.Kafka, log); err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+		src = kafka
+	case "s3":
+		if cfg.S3.Progress == nil && isTerminal(os.Stderr) {
+			cfg.S3.Progress = os.Stderr
+		}
+		if cfg.S3.Filtered == nil {
+			cfg.S3.Filtered = filtered
+		}
+		s3, err := s3src.Open(ctx, cfg.S3, store, log)
+		if err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+		src = s3
+	case "file":
+		if cfg.Files.Progress == nil && isTerminal(os.Stderr) {
+			cfg.Files.Progress = os.Stderr
+		}
+		if cfg.Files.Filtered == nil {
+			cfg.Files.Filtered = filtered
+		}
+		files, err := s3src.OpenFiles(cfg.Files, store, log)
+		if err != nil {
+			return &cli.ConfigError{Err: err}
+		}
+		src = files
 	}
 	defer func() {
 		done := make(chan struct{})
@@ -143,13 +232,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			log.Warn("kafka: leaving the group took over 10s; exiting anyway")
+			log.Warn(cfg.Source + ": closing the source took over 10s; exiting anyway")
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := ingest.NewMetrics(reg)
 	pipe, err := ingest.New(cfg.Pipeline, src, store, log, metrics)
 	if err != nil {
 		return &cli.ConfigError{Err: err}
@@ -182,17 +268,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer srv.Close()
 	}
 
-	lagCtx, stopLag := context.WithCancel(ctx)
-	defer stopLag()
-	go watchLag(lagCtx, src, metrics, log)
+	if kafka != nil {
+		lagCtx, stopLag := context.WithCancel(ctx)
+		defer stopLag()
+		go watchLag(lagCtx, kafka, metrics, log)
+	}
 
 	err = pipe.Run(ctx)
 	if err != nil {
 		return err
 	}
+	if ctx.Err() == nil {
+		log.Info("input finished: every object was read, written and checkpointed")
+	}
 	log.Info("stopped cleanly: every row read was written and committed")
 	return nil
 }
+
+func shardOrAll(s string) string {
+	if s == "" {
+		return "0/1"
+	}
+	return s
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func watchLag(ctx context.Context, src *kafkasrc.Source, m *ingest.Metrics, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Second)

@@ -34,6 +34,7 @@ const (
 	ReasonMissingField     Reason = "missing_field"     // a required field is absent, null or empty
 	ReasonInvalidTimestamp Reason = "invalid_timestamp" // a timestamp is not Unix ms in [2000, 2100)
 	ReasonMalformedBatch   Reason = "malformed_batch"   // a JSON-array message that does not parse
+	ReasonCorruptObject    Reason = "corrupt_object"    // a truncated or corrupt compressed object (S3, files)
 )
 
 // InvalidError is a record that must become a dead letter. Field names the

@@ -245,6 +245,12 @@ func (b *bench) run(ctx context.Context) error {
 	figure("gh_limit_violations", strconv.Itoa(violations), "count")
 	b.target("gh_limit_violations", float64(violations), violations == 0, "= 0")
 
+	s3Misses, err := runS3Bench(ctx, b.bin, b.tmp, b.st.CH)
+	if err != nil {
+		return err
+	}
+	b.misses = append(b.misses, s3Misses...)
+
 	exportMisses, err := runExportBench(ctx, b.tmp, b.st.CH.Addr(), 1000000)
 	if err != nil {
 		return err

@@ -169,6 +169,10 @@ func (d *demo) run(ctx context.Context) error {
 		}
 	}
 	fmt.Println()
+	if err := runS3Demo(ctx, bin, d.tmp, d.stack.CH.Addr(), "seatline_s3"); err != nil {
+		return err
+	}
+	fmt.Println()
 	if err := seatctlDemo(ctx, d.stack.CH.Addr(), database, d.tmp); err != nil {
 		return err
 	}

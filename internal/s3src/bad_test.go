@@ -1,0 +1,276 @@
+package s3src_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	kgzip "github.com/klauspost/compress/gzip"
+
+	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// deadLetters returns position → reason_code of every dead letter, and
+// the reasons by position.
+func (b *bed) deadLetters(t *testing.T) (map[string]string, map[string]string) {
+	t.Helper()
+	rows, err := b.store.Conn().Query(context.Background(), "SELECT position, reason_code, reason FROM dead_letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	codes, reasons := map[string]string{}, map[string]string{}
+	for rows.Next() {
+		var pos, code, reason string
+		if err := rows.Scan(&pos, &code, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := codes[pos]; dup {
+			t.Errorf("dead letter %s visible twice", pos)
+		}
+		codes[pos], reasons[pos] = code, reason
+	}
+	return codes, reasons
+}
+
+// linesOf generates n lines and records what they must give.
+func linesOf(g *auditgen.Generator, n int, key string, exp *expect, dead map[string]string) [][]byte {
+	var out [][]byte
+	for i := range n {
+		r := g.Next()
+		generated[string(r.Line)] = r
+		exp.record(r)
+		if r.Kind == auditgen.KindMalformed {
+			dead[key+"/"+strconv.Itoa(i+1)] = "?"
+		}
+		out = append(out, r.Line)
+	}
+	return out
+}
+
+// TestBadObjects: a truncated gzip object keeps the lines before the damage
+// and gives one dead letter naming the byte offset; trailing garbage after a
+// gzip stream likewise; non-JSON lines are dead letters with key and line;
+// an empty object, blank lines and CRLF are fine; an oversize line is a
+// dead letter; an object checkpointed in progress resumes after its last
+// acknowledged line. Nothing stops the stream, and a rerun changes nothing.
+func TestBadObjects(t *testing.T) {
+	b := newBed(t)
+	b.withKeys(t)
+	ctx := context.Background()
+	g := auditgen.New(auditgen.Config{Seed: 5, SeatFraction: 0.4, MalformedFraction: 0.01,
+		Start: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), Step: time.Second})
+	exp := newExpect()
+	dead := map[string]string{} // position → reason code ("?": whatever the decoder says)
+
+	// A: gzip cut at 60%: the lines the stream yields before the cut.
+	keyA := "2026/11/03/00/01/aaaa.json.log.gz"
+	full := gzipLines(linesOf(g, 400, "ignored", newExpect(), map[string]string{}))
+	cut := full[:len(full)*6/10]
+	var decoded bytes.Buffer
+	zr, err := kgzip.NewReader(bytes.NewReader(cut))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&decoded, zr); err == nil {
+		t.Fatal("the cut gzip stream decoded without error")
+	}
+	complete := decoded.Bytes()[:bytes.LastIndexByte(decoded.Bytes(), '\n')+1]
+	linesA := bytes.Split(bytes.TrimSuffix(complete, []byte("\n")), []byte("\n"))
+	recordLines(t, linesA, keyA, exp, dead)
+	dead[keyA+"/"+strconv.Itoa(len(linesA)+1)] = "corrupt_object"
+
+	// B: a whole gzip stream followed by garbage.
+	keyB := "2026/11/03/00/02/bbbb.json.log.gz"
+	linesB := linesOf(g, 100, keyB, exp, dead)
+	goodB := gzipLines(linesB)
+	bodyB := append(slices.Clone(goodB), []byte("this is not gzip")...)
+	dead[keyB+"/101"] = "corrupt_object"
+
+	// C: plain NDJSON with non-JSON lines, blank lines and CRLF endings.
+	keyC := "2026/11/03/00/03/cccc.json"
+	linesC := linesOf(g, 20, keyC, exp, dead)
+	var bodyC bytes.Buffer
+	for i, l := range linesC {
+		bodyC.Write(l)
+		bodyC.WriteString("\r\n")
+		if i == 4 {
+			bodyC.WriteString("\n   \n") // lines 6 and 7: blank
+		}
+	}
+	// Renumber: two blank lines after line 5.
+	shifted := map[string]string{}
+	for pos, code := range dead {
+		if k, n, ok := splitPos(pos); ok && k == keyC && n > 5 {
+			delete(dead, pos)
+			shifted[k+"/"+strconv.Itoa(n+2)] = code
+		}
+	}
+	for pos, code := range shifted {
+		dead[pos] = code
+	}
+	bodyC.WriteString(`copilot.cfb_seat_added happened but this is not JSON` + "\n")  // line 23
+	bodyC.WriteString(`{"action":"copilot.cfb_seat_added","_document_id":"x"` + "\n") // line 24: cut short
+	bodyC.WriteString("hello, not an audit event at all\n")                           // line 25: filtered, not Copilot
+	dead[keyC+"/23"], dead[keyC+"/24"] = "malformed_json", "malformed_json"
+
+	// D: an empty object.
+	keyD := "2026/11/03/00/04/dddd.json.log.gz"
+
+	// E: an oversize line (limit 8 KiB below) between good ones.
+	keyE := "2026/11/03/00/05/eeee.json.log.gz"
+	linesE := linesOf(g, 3, keyE, exp, dead)
+	huge := []byte(`{"action":"copilot.cfb_seat_added","pad":"` + strings.Repeat("x", 20000) + `"}`)
+	linesE = append(linesE, huge)
+	dead[keyE+"/4"] = "oversize"
+	more := linesOf(g, 3, "E+", exp, map[string]string{})
+	for i, l := range more { // lines 5..7
+		if r, ok := kindOf(l); ok && r == auditgen.KindMalformed {
+			dead[keyE+"/"+strconv.Itoa(5+i)] = "?"
+		}
+	}
+	linesE = append(linesE, more...)
+
+	// F: checkpointed in progress at line 30 with its ETag: lines 1..30 are
+	// not read again (they are seat events that must stay absent).
+	keyF := "2026/11/03/00/06/ffff.json.log.gz"
+	skipped := linesOf(g, 30, keyF, newExpect(), map[string]string{})
+	rest := linesOf(g, 50, "F+", newExpect(), map[string]string{})
+	for i, l := range rest {
+		r, _ := kindOf(l)
+		switch r {
+		case auditgen.KindSeat, auditgen.KindDuplicate:
+			exp.seatIDs[docID(l)] = true
+		case auditgen.KindMalformed:
+			exp.malformed++
+			dead[keyF+"/"+strconv.Itoa(31+i)] = "?"
+		}
+	}
+	absent := map[string]bool{}
+	for _, l := range skipped {
+		if id := docID(l); id != "" && !exp.seatIDs[id] {
+			absent[id] = true
+		}
+	}
+
+	uploads := map[string][]byte{keyA: cut, keyB: bodyB, keyC: bodyC.Bytes(), keyD: nil, keyE: gzipLines(linesE), keyF: gzipLines(append(skipped, rest...))}
+	etags := map[string]string{}
+	for k, body := range uploads {
+		if etags[k], err = b.s3.Put(ctx, b.bucket, k, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	source := "s3:" + b.bucket + "/"
+	if err := b.store.WriteCheckpoints(ctx, []timeline.Checkpoint{{Source: source, Key: keyF, ETag: etags[keyF],
+		Size: uint64(len(uploads[keyF])), Lines: 30, State: timeline.CheckpointInProgress}}); err != nil {
+		t.Fatal(err)
+	}
+	exp.malformed = len(dead)
+
+	cfg := b.config()
+	cfg.S3.Since = "2026-11-03"
+	cfg.Pipeline.MaxEventBytes = 8 << 10
+	logs, err := b.run(t, cfg, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	codes, reasons := b.deadLetters(t)
+	for pos, want := range dead {
+		got, ok := codes[pos]
+		if !ok {
+			t.Errorf("no dead letter at %s (want %s)", pos, want)
+		} else if want != "?" && got != want {
+			t.Errorf("dead letter %s: %s, want %s (%s)", pos, got, want, reasons[pos])
+		}
+	}
+	for pos, code := range codes {
+		if _, ok := dead[pos]; !ok {
+			t.Errorf("unexpected dead letter %s: %s %s", pos, code, reasons[pos])
+		}
+	}
+	wantA := fmt.Sprintf("corrupt_object: truncated gzip at byte offset %d", len(cut))
+	if r := reasons[keyA+"/"+strconv.Itoa(len(linesA)+1)]; !strings.HasPrefix(r, wantA) {
+		t.Errorf("truncated object's reason %q, want it to start with %q", r, wantA)
+	}
+	wantB := fmt.Sprintf("corrupt_object: corrupt gzip at byte offset %d", len(goodB))
+	if r := reasons[keyB+"/101"]; !strings.HasPrefix(r, wantB) {
+		t.Errorf("garbage-tailed object's reason %q, want it to start with %q", r, wantB)
+	}
+	b.checkExact(t, exp)
+	for id := range absent {
+		if n := b.count(t, "SELECT count() FROM seat_events WHERE document_id = ?", id); n != 0 {
+			t.Errorf("%s of an acknowledged line (before the in-progress checkpoint) was read again", id)
+		}
+	}
+
+	cps := b.checkpoints(t, source)
+	check := func(key string, state timeline.CheckpointState, lines int, detail string) {
+		t.Helper()
+		cp := cps[key]
+		if cp.State != state || cp.Lines != uint64(lines) || !strings.Contains(cp.Detail, detail) {
+			t.Errorf("checkpoint of %s = %+v, want %s at line %d, detail containing %q", key, cp, state, lines, detail)
+		}
+	}
+	check(keyA, timeline.CheckpointError, len(linesA), "truncated gzip at byte offset")
+	check(keyB, timeline.CheckpointError, 100, "corrupt gzip")
+	check(keyC, timeline.CheckpointDone, 25, "")
+	check(keyD, timeline.CheckpointDone, 0, "")
+	check(keyE, timeline.CheckpointDone, 7, "")
+	check(keyF, timeline.CheckpointDone, 80, "")
+
+	// A rerun reads nothing again, damaged objects included.
+	raw := b.count(t, "SELECT count() FROM seat_events")
+	logs, err = b.run(t, cfg, time.Minute)
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, logs)
+	}
+	if n := b.count(t, "SELECT count() FROM seat_events"); n != raw {
+		t.Errorf("rerun added %d rows", n-raw)
+	}
+	if !strings.Contains(logs, "objects_already_done=6") {
+		t.Errorf("rerun should find all 6 objects done:\n%s", logs)
+	}
+}
+
+// recordLines adds lines of an object (not from a generator) to exp/dead.
+func recordLines(t *testing.T, lines [][]byte, key string, exp *expect, dead map[string]string) {
+	t.Helper()
+	for i, l := range lines {
+		k, ok := kindOf(l)
+		if !ok {
+			t.Fatalf("line %d of %s is not a generated line", i+1, key)
+		}
+		switch k {
+		case auditgen.KindSeat, auditgen.KindDuplicate:
+			exp.seatIDs[docID(l)] = true
+		case auditgen.KindMalformed:
+			dead[key+"/"+strconv.Itoa(i+1)] = "?"
+		}
+	}
+}
+
+// generated remembers every line the tests' generators made, by content.
+var generated = map[string]auditgen.Record{}
+
+func kindOf(line []byte) (auditgen.Kind, bool) {
+	r, ok := generated[string(line)]
+	return r.Kind, ok
+}
+
+func docID(line []byte) string { return generated[string(line)].DocumentID }
+
+func splitPos(pos string) (string, int, bool) {
+	i := strings.LastIndexByte(pos, '/')
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(pos[i+1:])
+	return pos[:i], n, err == nil
+}

@@ -1,0 +1,149 @@
+package s3src_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/s3src"
+	"github.com/seatline/seatline/internal/testenv"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// TestFileSource reads a directory tree holding NDJSON, a gzipped stream
+// object, a pretty-printed JSON-array export and a gzipped compact one, plus
+// an explicitly named file; hidden files and other names are skipped. A
+// rerun adds nothing; a changed file is read again.
+func TestFileSource(t *testing.T) {
+	ch := testenv.SharedClickHouse(t)
+	db := testenv.NewDatabase(t, ch)
+	ctx := context.Background()
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	b := &bed{ch: ch, db: db, store: store}
+
+	g := auditgen.New(auditgen.Config{Seed: 77, SeatFraction: 0.3, DuplicateFraction: 0.02, MalformedFraction: 0.01,
+		Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), Step: 30 * time.Second})
+	exp := newExpect()
+	next := func(n int, jsonOnly bool) [][]byte {
+		var out [][]byte
+		for len(out) < n {
+			r := g.Next()
+			if jsonOnly && !json.Valid(r.Line) {
+				continue // an export array holds only JSON values
+			}
+			exp.record(r)
+			out = append(out, r.Line)
+		}
+		return out
+	}
+	dir := t.TempDir()
+	write := func(rel string, body []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	array := func(lines [][]byte, indent bool) []byte {
+		raw := append(append([]byte("["), bytes.Join(lines, []byte(","))...), ']')
+		if !indent {
+			return raw
+		}
+		var out bytes.Buffer
+		if err := json.Indent(&out, raw, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	tree := filepath.Join(dir, "tree")
+	ndjsonPath := write("tree/a/stream.jsonl", ndjson(next(300, false)))
+	write("tree/a/b/2026/10/01/00/00/5f1c.json.log.gz", gzipLines(next(400, false)))
+	write("tree/export-acme-1727740800.json", array(next(250, true), true))
+	write("tree/old/export-acme-1719792000.json.gz", gzipBytes(array(next(150, true), false)))
+	write("tree/.hidden.json", ndjson([][]byte{[]byte(`{"action":"copilot.cfb_seat_added"}`)}))
+	write("tree/.git/objects.json", []byte("[not read]"))
+	write("tree/notes.txt", []byte("copilot.cfb_seat_added notes, not an event\n"))
+	named := write("elsewhere/audit.export", ndjson(next(100, false))) // any name when named explicitly
+
+	cfg := ingestd.Config{Source: "file", LogFormat: "text", LogLevel: "debug"}
+	cfg.Files.Paths = []string{tree, named}
+	cfg.ClickHouse.Addrs = []string{ch.Addr()}
+	cfg.ClickHouse.Database = db
+	cfg.Pipeline.BatchWait = 100 * time.Millisecond
+	logs, err := b.run(t, cfg, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	b.checkExact(t, exp)
+	cps := b.checkpoints(t, s3src.FileSourceName)
+	if len(cps) != 5 {
+		t.Errorf("%d files checkpointed, want 5: %v", len(cps), keysOf(cps))
+	}
+	for k, cp := range cps {
+		if cp.State != timeline.CheckpointDone || !filepath.IsAbs(k) {
+			t.Errorf("checkpoint %s = %+v", k, cp)
+		}
+	}
+	if cp := cps[filepath.Join(tree, "export-acme-1727740800.json")]; cp.Lines != 250 {
+		t.Errorf("the JSON-array export is checkpointed at element %d, want 250", cp.Lines)
+	}
+	var pos string
+	if err := store.Conn().QueryRow(ctx, "SELECT any(source_position) FROM seat_timeline WHERE source = 'file' AND source_position LIKE '%export-acme-1727740800.json/%'").Scan(&pos); err != nil || pos == "" {
+		t.Errorf("no timeline row from the export (%v)", err)
+	}
+
+	// Rerun: nothing new.
+	raw := b.count(t, "SELECT count() FROM seat_events")
+	logs, err = b.run(t, cfg, time.Minute)
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, logs)
+	}
+	if n := b.count(t, "SELECT count() FROM seat_events"); n != raw {
+		t.Errorf("rerun added %d rows", n-raw)
+	}
+	if !strings.Contains(logs, "objects_to_read=0") || !strings.Contains(logs, "objects_already_done=5") {
+		t.Errorf("rerun should find all 5 files done:\n%s", logs)
+	}
+
+	// Append to one file: only it is read again (from line 1: its ETag changed).
+	f, err := os.OpenFile(ndjsonPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(ndjson(next(50, false)))
+	f.Close()
+	logs, err = b.run(t, cfg, time.Minute)
+	if err != nil {
+		t.Fatalf("run after append: %v\n%s", err, logs)
+	}
+	if !strings.Contains(logs, "objects_to_read=1") {
+		t.Errorf("only the changed file should be read:\n%s", logs)
+	}
+	b.checkExact(t, exp)
+	if cp := b.checkpoints(t, s3src.FileSourceName)[ndjsonPath]; cp.Lines != 350 || cp.State != timeline.CheckpointDone {
+		t.Errorf("checkpoint of the appended file %+v, want done at 350", cp)
+	}
+}
+
+func keysOf(m map[string]timeline.Checkpoint) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,157 @@
+package s3src_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatline/seatline/internal/s3src"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// TestBackfillExact: a backfill of a GitHub-layout bucket stores exactly the
+// seat events and dead letters, checkpoints every object done, exits
+// cleanly, and a second run adds nothing.
+func TestBackfillExact(t *testing.T) {
+	b := newBed(t)
+	b.withKeys(t)
+	exp := newExpect()
+	objs := genObjects("", 12, 500, 1, time.Date(2026, 11, 2, 23, 55, 0, 0, time.UTC), 0.3, exp)
+	b.upload(t, objs)
+
+	cfg := b.config()
+	cfg.S3.Since, cfg.S3.Until = "2026-11-02", "2026-11-03"
+	logs, err := b.run(t, cfg, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	for _, want := range []string{"input finished", "stopped cleanly", "s3 backfill finished"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	b.checkExact(t, exp)
+	cps := b.checkpoints(t, "s3:"+b.bucket+"/")
+	if len(cps) != len(objs) {
+		t.Fatalf("%d checkpoints, want %d", len(cps), len(objs))
+	}
+	for _, o := range objs {
+		cp := cps[o.key]
+		if cp.State != timeline.CheckpointDone || cp.Lines != uint64(len(o.lines)) || cp.Size != uint64(len(o.body)) || cp.ETag == "" {
+			t.Errorf("checkpoint of %s = %+v, want done at line %d", o.key, cp, len(o.lines))
+		}
+	}
+	raw := b.count(t, "SELECT count() FROM seat_events")
+
+	// A rerun reads nothing: every object is done with the same ETag.
+	logs, err = b.run(t, cfg, time.Minute)
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, logs)
+	}
+	if n := b.count(t, "SELECT count() FROM seat_events"); n != raw {
+		t.Errorf("rerun added %d raw rows", n-raw)
+	}
+	if !strings.Contains(logs, "objects_already_done="+strconv.Itoa(len(objs))) {
+		t.Errorf("rerun should report %d objects already done:\n%s", len(objs), logs)
+	}
+	b.checkExact(t, exp)
+}
+
+// recorder counts the ListObjectsV2 requests and their prefixes.
+type recorder struct {
+	mu       sync.Mutex
+	prefixes []string
+	gets     int
+	next     http.RoundTripper
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	q := req.URL.Query()
+	r.mu.Lock()
+	if req.Method == http.MethodGet && q.Get("list-type") == "2" {
+		r.prefixes = append(r.prefixes, q.Get("prefix"))
+	} else if req.Method == http.MethodGet {
+		r.gets++
+	}
+	r.mu.Unlock()
+	return r.next.RoundTrip(req)
+}
+
+// TestBackfillListsOnlyTheDateRange: --since/--until become day prefixes,
+// and no other day of the bucket is ever listed or read.
+func TestBackfillListsOnlyTheDateRange(t *testing.T) {
+	b := newBed(t)
+	b.withKeys(t)
+	all := newExpect()
+	want := newExpect()
+	var inRange []object
+	for day := 1; day <= 5; day++ {
+		e := all
+		if day == 2 || day == 3 {
+			e = want
+		}
+		objs := genObjects("github/", 3, 200, int64(day), time.Date(2026, 10, day, 12, 0, 0, 0, time.UTC), 0.3, e)
+		if day == 2 || day == 3 {
+			inRange = append(inRange, objs...)
+		}
+		b.upload(t, objs)
+	}
+	// Other things in the bucket: another prefix, a folder marker, a non-log file.
+	b.upload(t, []object{
+		{key: "other/2026/10/02/12/00/x.json.log.gz", body: gzipLines(nil)},
+		{key: "github/2026/10/02/", body: nil},
+		{key: "github/2026/10/02/12/00/readme.txt", body: []byte("not a log")},
+	})
+
+	rec := &recorder{next: &http.Transport{Proxy: nil}}
+	cfg := b.config()
+	cfg.S3.Prefix = "github" // without the slash: treated as a directory
+	cfg.S3.Since, cfg.S3.Until = "2026-10-02", "2026-10-03"
+	cfg.S3.HTTPClient = &http.Client{Transport: rec}
+	logs, err := b.run(t, cfg, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	got := slices.Compact(slices.Sorted(slices.Values(rec.prefixes)))
+	if !slices.Equal(got, []string{"github/2026/10/02/", "github/2026/10/03/"}) {
+		t.Fatalf("listed prefixes %q, want only the two days'", got)
+	}
+	// One listing to count (progress) and one to read, per day.
+	if len(rec.prefixes) != 4 {
+		t.Errorf("%d ListObjectsV2 calls %q, want 4", len(rec.prefixes), rec.prefixes)
+	}
+	if rec.gets != len(inRange) {
+		t.Errorf("%d GetObject calls, want %d (the objects of those days)", rec.gets, len(inRange))
+	}
+	b.checkExact(t, want)
+	cps := b.checkpoints(t, "s3:"+b.bucket+"/github/")
+	var keys []string
+	for k := range cps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var wantKeys []string
+	for _, o := range inRange {
+		wantKeys = append(wantKeys, o.key)
+	}
+	sort.Strings(wantKeys)
+	if !slices.Equal(keys, wantKeys) {
+		t.Errorf("checkpointed keys %q, want %q", keys, wantKeys)
+	}
+}
+
+func TestDayPrefixes(t *testing.T) {
+	got := s3src.DayPrefixes("p/", time.Date(2026, 2, 27, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+	want := []string{"p/2026/02/27/", "p/2026/02/28/", "p/2026/03/01/", "p/2026/03/02/"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+var _ = context.Background

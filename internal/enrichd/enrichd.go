@@ -179,6 +179,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := Open(ctx, cfg, log, reg)
 	if err != nil {
+		if ctx.Err() != nil { // a stop signal during start-up is a clean stop
+			log.Info("stopped during start-up")
+			return nil
+		}
 		return err
 	}
 	defer w.Close()

@@ -174,13 +174,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"clickhouse", cfg.ClickHouse.Addrs, "database", cfg.ClickHouse.Database,
 		"batch_rows", cfg.Pipeline.BatchRows, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)...)
 
+	// A stop signal during start-up is a clean stop: nothing was read yet.
+	stoppedEarly := func(err error) error {
+		if ctx.Err() != nil {
+			log.Info("stopped during start-up: nothing was read")
+			return nil
+		}
+		return err
+	}
 	store, err := timeline.Open(ctx, cfg.ClickHouse)
 	if err != nil {
-		return err
+		return stoppedEarly(err)
 	}
 	defer store.Close()
 	if err := store.Migrate(ctx); err != nil {
-		return err
+		return stoppedEarly(err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -210,6 +218,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		s3, err := s3src.Open(ctx, cfg.S3, store, log)
 		if err != nil {
+			if ctx.Err() != nil {
+				return stoppedEarly(err)
+			}
 			return &cli.ConfigError{Err: err}
 		}
 		src = s3
@@ -222,6 +233,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		files, err := s3src.OpenFiles(cfg.Files, store, log)
 		if err != nil {
+			if ctx.Err() != nil {
+				return stoppedEarly(err)
+			}
 			return &cli.ConfigError{Err: err}
 		}
 		src = files

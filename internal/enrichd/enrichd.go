@@ -46,14 +46,7 @@ type Config struct {
 
 // RegisterFlags binds cfg to fs.
 func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
-	c := &cfg.ClickHouse
-	fs.Var((*cli.List)(&c.Addrs), "clickhouse-addr", "ClickHouse native-protocol address(es), comma-separated host:port (default 127.0.0.1:9000)")
-	fs.StringVar(&c.Database, "clickhouse-database", "seatline", "database (created if missing)")
-	fs.StringVar(&c.Username, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (never logged; prefer the environment variable)")
-	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "connect to ClickHouse with TLS")
-	fs.StringVar(&c.TLSCAFile, "clickhouse-tls-ca", "", "PEM CA bundle for ClickHouse's certificate")
-	fs.BoolVar(&c.TLSInsecure, "clickhouse-tls-insecure-skip-verify", false, "do not verify ClickHouse's certificate (testing only)")
+	cli.ClickHouseFlags(fs, &cfg.ClickHouse, "database (created if missing)")
 
 	ghflags.Register(fs, &cfg.GitHub, 5*time.Minute)
 	fs.DurationVar(&cfg.Enrich.Budget, "enrich-budget", time.Minute, "time one round of lookups may take")

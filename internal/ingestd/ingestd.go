@@ -84,14 +84,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Shard, "shard", "", "i/n: this worker reads only keys whose hash mod n is i; run n workers 0/n … n-1/n (s3, file)")
 	fs.Var((*cli.List)(&cfg.Files.Paths), "files", "files or directories (recursive) of NDJSON or JSON-array exports, gzipped or not, comma-separated (--source file)")
 
-	c := &cfg.ClickHouse
-	fs.Var((*cli.List)(&c.Addrs), "clickhouse-addr", "ClickHouse native-protocol address(es), comma-separated host:port (default 127.0.0.1:9000)")
-	fs.StringVar(&c.Database, "clickhouse-database", "seatline", "database (created if missing)")
-	fs.StringVar(&c.Username, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (never logged; prefer the environment variable)")
-	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "connect to ClickHouse with TLS (secure native port, usually 9440)")
-	fs.StringVar(&c.TLSCAFile, "clickhouse-tls-ca", "", "PEM CA bundle for ClickHouse's certificate")
-	fs.BoolVar(&c.TLSInsecure, "clickhouse-tls-insecure-skip-verify", false, "do not verify ClickHouse's certificate (testing only)")
+	cli.ClickHouseFlags(fs, &cfg.ClickHouse, "database (created if missing)")
 
 	p := &cfg.Pipeline
 	fs.IntVar(&p.BatchRows, "batch-rows", 10000, "write a batch when it holds this many rows")

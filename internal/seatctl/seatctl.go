@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
@@ -184,12 +183,5 @@ func parse(e *env, fs *flag.FlagSet, args []string, about string) ([]string, err
 
 // clickhouseFlags binds the ClickHouse flags, named as in cmd/ingest.
 func clickhouseFlags(fs *flag.FlagSet, c *timeline.Config) {
-	fs.Var((*cli.List)(&c.Addrs), "clickhouse-addr", "ClickHouse native-protocol address(es), comma-separated host:port (default 127.0.0.1:9000)")
-	fs.StringVar(&c.Database, "clickhouse-database", "seatline", "database holding the timeline")
-	fs.StringVar(&c.Username, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (never printed; prefer the environment variable)")
-	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "connect to ClickHouse with TLS (secure native port, usually 9440)")
-	fs.StringVar(&c.TLSCAFile, "clickhouse-tls-ca", "", "PEM CA bundle for ClickHouse's certificate")
-	fs.BoolVar(&c.TLSInsecure, "clickhouse-tls-insecure-skip-verify", false, "do not verify ClickHouse's certificate (testing only)")
-	fs.DurationVar(&c.ReadTimeout, "clickhouse-read-timeout", 60*time.Second, "how long to wait for ClickHouse to send data")
+	cli.ClickHouseFlags(fs, c, "database holding the timeline")
 }

@@ -45,32 +45,31 @@ func ModuleRoot() (string, error) {
 
 // Process is a started binary (an ingest worker) whose output is kept.
 type Process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	*process
+	out *syncBuffer
 }
 
 // StartProcess runs bin with args; its stdout and stderr go to the returned
 // Process's Output and, when echo is not nil, to echo as well.
 func StartProcess(bin string, args []string, echo io.Writer) (*Process, error) {
-	p := &Process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	p := &Process{out: &syncBuffer{}}
+	cmd := exec.Command(bin, args...)
 	var w io.Writer = p.out
 	if echo != nil {
 		w = io.MultiWriter(p.out, echo)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = w, w
-	p.cmd.SysProcAttr = sysProcAttr()
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("testenv: starting %s: %w", bin, err)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = sysProcAttr()
+	proc, err := startChild(cmd)
+	if err != nil {
+		return nil, err
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	p.process = proc
 	return p, nil
 }
 
 // PID of the process.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
+func (p *Process) PID() int { return p.pid }
 
 // Kill sends SIGKILL (kill -9) and waits for the process to be gone.
 func (p *Process) Kill() {

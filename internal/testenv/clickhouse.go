@@ -423,14 +423,19 @@ func (c *ClickHouse) spawn() (*process, error) {
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = sysProcAttr()
 
+	return startChild(cmd)
+}
+
+// startChild starts cmd (whose SysProcAttr asks for SIGKILL when the
+// starting thread ends) from a goroutine that keeps its OS thread to itself
+// while the child runs. It unlocks once the child is gone instead of
+// exiting locked: a goroutine that exits locked makes the runtime end the
+// thread, which would deliver Pdeathsig to any other child forked from that
+// thread earlier. Every server and worker the test bed starts goes through it.
+func startChild(cmd *exec.Cmd) (*process, error) {
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
-		// Keep this thread to ourselves while the child runs, so nothing
-		// else can end it. Unlock once the child is gone instead of exiting
-		// locked: a goroutine that exits locked makes the runtime end the
-		// thread, which would deliver Pdeathsig to any other child forked
-		// from that thread earlier (e.g. by StartProcess).
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if err := cmd.Start(); err != nil {
@@ -442,7 +447,7 @@ func (c *ClickHouse) spawn() (*process, error) {
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("testenv: starting %s: %w", c.bin, err)
+		return nil, fmt.Errorf("testenv: starting %s: %w", cmd.Path, err)
 	}
 	p.pid = cmd.Process.Pid
 	return p, nil

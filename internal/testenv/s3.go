@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,24 +163,7 @@ func (s *S3) spawn(addr string) (*process, error) {
 	// throw-away keys); keep the user's AWS settings out of its environment.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.dir}
 	cmd.SysProcAttr = sysProcAttr()
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("testenv: starting %s: %w", s.bin, err)
-	}
-	p.pid = cmd.Process.Pid
-	return p, nil
+	return startChild(cmd)
 }
 
 func (s *S3) waitReady(ctx context.Context, p *process) error {

@@ -66,7 +66,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&k.TLSCertFile, "kafka-tls-cert", "", "client certificate PEM for mutual TLS")
 	fs.StringVar(&k.TLSKeyFile, "kafka-tls-key", "", "client key PEM for mutual TLS")
 	fs.BoolVar(&k.TLSInsecure, "kafka-tls-insecure-skip-verify", false, "do not verify Kafka's certificate (testing only)")
-	fs.IntVar(&k.MaxBytes, "kafka-max-bytes", 16<<20, "largest fetch in bytes (must exceed the largest message)")
+	fs.IntVar(&k.MaxBytes, "kafka-max-bytes", 4<<20, "bytes fetched per request; a larger message is still fetched whole (Kafka KIP-74)")
 	fs.DurationVar(&k.SessionTimeout, "kafka-session-timeout", 30*time.Second, "group session timeout")
 
 	s := &cfg.S3

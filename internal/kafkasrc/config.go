@@ -38,7 +38,7 @@ type Config struct {
 	TLSInsecure bool // skip certificate verification: only by explicit choice
 
 	MinBytes int           // default 1: return as soon as anything is there
-	MaxBytes int           // per fetch, default 16 MiB (must exceed the largest message)
+	MaxBytes int           // per fetch request, default 4 MiB; a larger message still arrives whole (KIP-74)
 	MaxWait  time.Duration // broker long-poll, default 250 ms
 	// SessionTimeout for the group (default 30 s): how long a killed worker
 	// holds its partitions before the group moves them.
@@ -99,7 +99,7 @@ func (c *Config) Validate() error {
 		c.MinBytes = 1
 	}
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = 16 << 20
+		c.MaxBytes = 4 << 20
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 250 * time.Millisecond

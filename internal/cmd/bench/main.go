@@ -340,7 +340,7 @@ func (b *bench) drain(ctx context.Context, topic string, n int) (float64, error)
 		GroupTopics:           kc.Topics,
 		Dialer:                dialer,
 		MinBytes:              kc.MinBytes, // 1
-		MaxBytes:              kc.MaxBytes, // 16 MiB
+		MaxBytes:              kc.MaxBytes, // kafkasrc's default
 		MaxWait:               kc.MaxWait,  // 250 ms
 		QueueCapacity:         1000,
 		CommitInterval:        0,
@@ -369,8 +369,8 @@ func (b *bench) drain(ctx context.Context, topic string, n int) (float64, error)
 	}
 	last = time.Now()
 	el := last.Sub(first)
-	fmt.Printf("# drain: %d messages (%.0f MB) fetched in %s by a kafka-go group reader (MinBytes 1, MaxBytes 16 MiB, MaxWait 250ms, QueueCapacity 1000)\n",
-		n, float64(bytes)/1e6, el.Round(time.Millisecond))
+	fmt.Printf("# drain: %d messages (%.0f MB) fetched in %s by a kafka-go group reader (MinBytes 1, MaxBytes %d MiB, MaxWait 250ms, QueueCapacity 1000: kafkasrc's settings)\n",
+		n, float64(bytes)/1e6, el.Round(time.Millisecond), kc.MaxBytes>>20)
 	return float64(n-1) / el.Seconds(), nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/seatline/seatline/internal/auditgen"
 )
 
-
 // BenchmarkAddMixed is the per-message cost of the read loop on a realistic
 // mixed stream (2% Copilot), without the source or ClickHouse.
 func BenchmarkAddMixed(b *testing.B) {

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/seatline/seatline/internal/cli"
@@ -19,7 +18,6 @@ func main() {
 	// First, so a SIGTERM during start-up is a clean stop, not a kill.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	tuneGC()
 	var cfg ingestd.Config
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	ingestd.RegisterFlags(fs, &cfg)
@@ -35,13 +33,3 @@ func main() {
 	cli.Fatal("ingest", err)
 }
 
-// tuneGC: most of an audit stream is read, filtered and dropped, so the
-// live heap is small while allocation is high (every Kafka message is a
-// fresh buffer), and Go's default GOGC=100 collects many times a second.
-// Collecting at 3x the live heap halves that; peak memory stays well under
-// 256 MiB (make bench: peak_rss_mb). GOGC in the environment wins.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
-}

@@ -32,4 +32,3 @@ func main() {
 	stop()
 	cli.Fatal("ingest", err)
 }
-

@@ -289,7 +289,7 @@ func TestExportMillionRowsFlatMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle := filepath.Join(t.TempDir(), "big")
-	res, err := RunSeatctl(ctx, bin, "export", "--clickhouse-addr", b.ch.Addr(), "--clickhouse-database", b.db,
+	res, err := testenv.RunToEnd(ctx, bin, "export", "--clickhouse-addr", b.ch.Addr(), "--clickhouse-database", b.db,
 		"--out", bundle, "--formats", "csv,jsonl")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, res.Output)
@@ -301,7 +301,7 @@ func TestExportMillionRowsFlatMemory(t *testing.T) {
 	if res.PeakRSSMiB >= 100 {
 		t.Errorf("export peak RSS %.1f MiB, want < 100", res.PeakRSSMiB)
 	}
-	vres, err := RunSeatctl(ctx, bin, "verify", bundle)
+	vres, err := testenv.RunToEnd(ctx, bin, "verify", bundle)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, vres.Output)
 	}
@@ -320,38 +320,5 @@ func TestExportMillionRowsFlatMemory(t *testing.T) {
 	sc.Scan()
 	if !strings.HasPrefix(sc.Text(), "2025-01-01T00:00:00.000Z,1735689600000,syn-000000000,") {
 		t.Errorf("first row: %s", sc.Text())
-	}
-}
-
-// RunResult is a finished seatctl run.
-type RunResult struct {
-	Output     string
-	Elapsed    time.Duration
-	PeakRSSMiB float64 // VmHWM of the child, sampled from /proc every 10ms while it runs
-}
-
-// RunSeatctl runs the binary to completion and reports its peak memory.
-// (getrusage's ru_maxrss is no use here: after Go's vfork+exec it also
-// counts the parent's high-water mark.)
-func RunSeatctl(ctx context.Context, bin string, args ...string) (RunResult, error) {
-	p, err := testenv.StartProcess(bin, args, nil)
-	if err != nil {
-		return RunResult{}, err
-	}
-	t0 := time.Now()
-	var peak float64
-	for {
-		if v, err := p.PeakRSSMiB(); err == nil && v > peak {
-			peak = v
-		}
-		if done, err := p.Exited(); done {
-			return RunResult{Output: p.Output(), Elapsed: time.Since(t0), PeakRSSMiB: peak}, err
-		}
-		select {
-		case <-ctx.Done():
-			p.Kill()
-			return RunResult{Output: p.Output()}, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
 	}
 }

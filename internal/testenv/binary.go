@@ -139,3 +139,37 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Run is a finished process: what it printed, how long it took and its peak
+// resident memory.
+type Run struct {
+	Output     string
+	Elapsed    time.Duration
+	PeakRSSMiB float64 // VmHWM sampled from /proc every 10 ms while it ran
+}
+
+// RunToEnd runs bin to completion and reports its peak memory. (getrusage's
+// ru_maxrss is no use here: after Go's vfork+exec it also counts the
+// parent's high-water mark.) The error is the process's exit error.
+func RunToEnd(ctx context.Context, bin string, args ...string) (Run, error) {
+	p, err := StartProcess(bin, args, nil)
+	if err != nil {
+		return Run{}, err
+	}
+	t0 := time.Now()
+	var peak float64
+	for {
+		if v, err := p.PeakRSSMiB(); err == nil && v > peak {
+			peak = v
+		}
+		if done, err := p.Exited(); done {
+			return Run{Output: p.Output(), Elapsed: time.Since(t0), PeakRSSMiB: peak}, err
+		}
+		select {
+		case <-ctx.Done():
+			p.Kill()
+			return Run{Output: p.Output()}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

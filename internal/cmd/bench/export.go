@@ -53,68 +53,36 @@ func runExportBench(ctx context.Context, tmp, chAddr string, rows int) (misses [
 	fmt.Printf("# export: %d timeline rows written in %.1fs (50,000 a batch)\n", rows, time.Since(t0).Seconds())
 
 	bundle := filepath.Join(tmp, "export-bundle")
-	exp, err := runExportProcess(ctx, bin, "export", "--clickhouse-addr", chAddr, "--clickhouse-database", exportBenchDB,
+	exp, err := testenv.RunToEnd(ctx, bin, "export", "--clickhouse-addr", chAddr, "--clickhouse-database", exportBenchDB,
 		"--out", bundle, "--formats", "csv")
 	if err != nil {
-		return nil, fmt.Errorf("seatctl export: %w\n%s", err, exp.output)
+		return nil, fmt.Errorf("seatctl export: %w\n%s", err, exp.Output)
 	}
-	if !strings.Contains(exp.output, fmt.Sprintf("exported %d rows", rows)) {
-		return nil, fmt.Errorf("seatctl export did not export %d rows:\n%s", rows, exp.output)
+	if !strings.Contains(exp.Output, fmt.Sprintf("exported %d rows", rows)) {
+		return nil, fmt.Errorf("seatctl export did not export %d rows:\n%s", rows, exp.Output)
 	}
 	var size int64
 	if fi, err := os.Stat(filepath.Join(bundle, "events.csv")); err == nil {
 		size = fi.Size()
 	}
-	rate := float64(rows) / exp.elapsed.Seconds()
+	rate := float64(rows) / exp.Elapsed.Seconds()
 	fmt.Printf("# export: seatctl export of %d rows (csv, %.0f MiB, hash chain, manifest) in %.2fs, peak RSS %.1f MiB (VmHWM)\n",
-		rows, float64(size)/(1<<20), exp.elapsed.Seconds(), exp.peakMiB)
+		rows, float64(size)/(1<<20), exp.Elapsed.Seconds(), exp.PeakRSSMiB)
 
-	ver, err := runExportProcess(ctx, bin, "verify", bundle)
+	ver, err := testenv.RunToEnd(ctx, bin, "verify", bundle)
 	if err != nil {
-		return nil, fmt.Errorf("seatctl verify: %w\n%s", err, ver.output)
+		return nil, fmt.Errorf("seatctl verify: %w\n%s", err, ver.Output)
 	}
 	fmt.Printf("# export: seatctl verify of the bundle in %.2fs (%.0f rows/s), peak RSS %.1f MiB\n",
-		ver.elapsed.Seconds(), float64(rows)/ver.elapsed.Seconds(), ver.peakMiB)
+		ver.Elapsed.Seconds(), float64(rows)/ver.Elapsed.Seconds(), ver.PeakRSSMiB)
 	os.RemoveAll(bundle)
 
 	fmt.Printf("BENCH export_rows_per_s %.0f rows/s\n", rate)
-	fmt.Printf("BENCH export_peak_rss_mb %.1f MiB\n", exp.peakMiB)
-	if exp.peakMiB >= 100 {
-		msg := fmt.Sprintf("export_peak_rss_mb = %.1f misses its target < 100", math.Round(exp.peakMiB*10)/10)
+	fmt.Printf("BENCH export_peak_rss_mb %.1f MiB\n", exp.PeakRSSMiB)
+	if exp.PeakRSSMiB >= 100 {
+		msg := fmt.Sprintf("export_peak_rss_mb = %.1f misses its target < 100", math.Round(exp.PeakRSSMiB*10)/10)
 		fmt.Printf("# MISS: %s\n", msg)
 		misses = append(misses, msg)
 	}
 	return misses, nil
-}
-
-type exportRun struct {
-	output  string
-	elapsed time.Duration
-	peakMiB float64
-}
-
-// runExportProcess runs bin to completion, sampling its VmHWM every 10ms
-// (getrusage would also count this process's high-water mark: Go starts
-// children with vfork).
-func runExportProcess(ctx context.Context, bin string, args ...string) (exportRun, error) {
-	p, err := testenv.StartProcess(bin, args, nil)
-	if err != nil {
-		return exportRun{}, err
-	}
-	t0 := time.Now()
-	var peak float64
-	for {
-		if v, err := p.PeakRSSMiB(); err == nil && v > peak {
-			peak = v
-		}
-		if done, err := p.Exited(); done {
-			return exportRun{output: p.Output(), elapsed: time.Since(t0), peakMiB: peak}, err
-		}
-		select {
-		case <-ctx.Done():
-			p.Kill()
-			return exportRun{output: p.Output()}, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }

@@ -8,28 +8,15 @@ package main
 import (
 	"context"
 	"flag"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/enrichd"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	var cfg enrichd.Config
-	fs := flag.NewFlagSet("enrich", flag.ContinueOnError)
-	enrichd.RegisterFlags(fs, &cfg)
-	if err := cli.Parse(fs, os.Args[1:], "enrich: complete pending seat rows from GitHub's Copilot API, poll seat lists, reconcile"); err != nil {
-		cli.Fatal("enrich", &cli.ConfigError{Err: err})
-	}
-	log, err := cli.Logger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		cli.Fatal("enrich", &cli.ConfigError{Err: err})
-	}
-	err = enrichd.Run(ctx, cfg, log)
-	stop()
-	cli.Fatal("enrich", err)
+	cli.Main("enrich", "enrich: complete pending seat rows from GitHub's Copilot API, poll seat lists, reconcile",
+		func(fs *flag.FlagSet) { enrichd.RegisterFlags(fs, &cfg) }, &cfg.LogFormat, &cfg.LogLevel,
+		func(ctx context.Context, log *slog.Logger) error { return enrichd.Run(ctx, cfg, log) })
 }

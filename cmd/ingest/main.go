@@ -1,34 +1,21 @@
-// Command ingest reads GitHub audit events from Kafka, keeps the Copilot
-// seat and policy events, and writes the seat-lifecycle timeline into
-// ClickHouse. Every flag is also an environment variable: see --help.
+// Command ingest reads GitHub audit events from Kafka, S3 or local files,
+// keeps the Copilot seat and policy events, and writes the seat-lifecycle
+// timeline into ClickHouse. Every flag is also an environment variable:
+// see --help.
 package main
 
 import (
 	"context"
 	"flag"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/ingestd"
 )
 
 func main() {
-	// First, so a SIGTERM during start-up is a clean stop, not a kill.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	var cfg ingestd.Config
-	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	ingestd.RegisterFlags(fs, &cfg)
-	if err := cli.Parse(fs, os.Args[1:], "ingest: GitHub audit stream → Copilot seat timeline in ClickHouse"); err != nil {
-		cli.Fatal("ingest", &cli.ConfigError{Err: err})
-	}
-	log, err := cli.Logger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		cli.Fatal("ingest", &cli.ConfigError{Err: err})
-	}
-	err = ingestd.Run(ctx, cfg, log)
-	stop()
-	cli.Fatal("ingest", err)
+	cli.Main("ingest", "ingest: GitHub audit stream → Copilot seat timeline in ClickHouse",
+		func(fs *flag.FlagSet) { ingestd.RegisterFlags(fs, &cfg) }, &cfg.LogFormat, &cfg.LogLevel,
+		func(ctx context.Context, log *slog.Logger) error { return ingestd.Run(ctx, cfg, log) })
 }

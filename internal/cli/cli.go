@@ -4,13 +4,16 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/peterbourgon/ff/v3"
 )
@@ -98,4 +101,26 @@ func Fatal(prog string, err error) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 	}
 	os.Exit(ExitCode(err))
+}
+
+// Main is the whole main of a worker binary: it installs the stop-signal
+// handler first (so a SIGTERM during start-up is a clean stop, not a
+// kill), parses flags bound by register (each also an environment
+// variable), builds the logger from *logFormat and *logLevel, runs, and
+// exits with ExitCode.
+func Main(name, about string, register func(*flag.FlagSet), logFormat, logLevel *string, run func(context.Context, *slog.Logger) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	register(fs)
+	if err := Parse(fs, os.Args[1:], about); err != nil {
+		Fatal(name, &ConfigError{Err: err})
+	}
+	log, err := Logger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		Fatal(name, &ConfigError{Err: err})
+	}
+	err = run(ctx, log)
+	stop()
+	Fatal(name, err)
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	runtimepprof "runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type Config struct {
 	Enrich     enrich.Config
 	HTTPAddr   string // /metrics, /healthz, /readyz; "" disables
 	PProf      bool   // also serve /debug/pprof/ on HTTPAddr
+	CPUProfile string // write a CPU profile of the whole run here
 	LogFormat  string
 	LogLevel   string
 }
@@ -101,6 +103,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz (empty: off)")
 	fs.BoolVar(&cfg.PProf, "pprof", false, "serve Go's /debug/pprof/ profiles on --http-addr (for diagnosing CPU or memory use)")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, for `go tool pprof` (diagnosis; empty: off)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -166,6 +169,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("starting ingest", append(append([]any{"source", cfg.Source}, srcAttrs...),
 		"clickhouse", cfg.ClickHouse.Addrs, "database", cfg.ClickHouse.Database,
 		"batch_rows", cfg.Pipeline.BatchRows, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)...)
+
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return &cli.ConfigError{Err: fmt.Errorf("cpu-profile: %w", err)}
+		}
+		if err := runtimepprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpu-profile: %w", err)
+		}
+		defer func() { runtimepprof.StopCPUProfile(); f.Close() }()
+	}
 
 	// A stop signal during start-up is a clean stop: nothing was read yet.
 	stoppedEarly := func(err error) error {

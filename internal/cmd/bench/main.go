@@ -69,7 +69,12 @@ type options struct {
 	e2eDuration time.Duration
 	ingest      string
 	enrich      string
+	profileDir  string
+	only        map[string]bool // nil: every part
 }
+
+// want reports whether the bench part (kafka, gh, s3, export) runs.
+func (o options) want(part string) bool { return o.only == nil || o.only[part] }
 
 func main() {
 	var o options
@@ -79,7 +84,21 @@ func main() {
 	flag.DurationVar(&o.e2eDuration, "e2e-duration", 30*time.Second, "length of the latency run")
 	flag.StringVar(&o.ingest, "ingest", "", "ingest binary (default: bin/ingest, else built from ./cmd/ingest)")
 	flag.StringVar(&o.enrich, "enrich", "", "enrich binary (default: bin/enrich, else built from ./cmd/enrich)")
+	flag.StringVar(&o.profileDir, "cpu-profile-dir", "", "write a CPU profile of each ingest throughput run (ingest-<run>.pprof) here, for `go tool pprof`")
+	only := flag.String("only", "", "run only these parts, comma-separated: kafka, gh, s3, export (default: all)")
 	flag.Parse()
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, part := range strings.Split(*only, ",") {
+			switch part {
+			case "kafka", "gh", "s3", "export":
+				o.only[part] = true
+			default:
+				fmt.Fprintf(os.Stderr, "bench: --only: unknown part %q (want kafka, gh, s3 or export)\n", part)
+				os.Exit(2)
+			}
+		}
+	}
 	if o.seatEvents == 0 {
 		o.seatEvents = min(200000, o.events*2/5)
 	}
@@ -168,94 +187,99 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	mixed, err := b.produce(ctx, mixedTopic, b.opt.events, auditgen.Config{Seed: 1, SeatFraction: 0.02, Users: 5000})
-	if err != nil {
-		return err
-	}
-	seat, err := b.produce(ctx, seatTopic, b.opt.seatEvents, auditgen.Config{Seed: 2, SeatFraction: 1, Users: 20000})
-	if err != nil {
-		return err
-	}
+	if b.opt.want("kafka") {
+		mixed, err := b.produce(ctx, mixedTopic, b.opt.events, auditgen.Config{Seed: 1, SeatFraction: 0.02, Users: 5000})
+		if err != nil {
+			return err
+		}
+		seat, err := b.produce(ctx, seatTopic, b.opt.seatEvents, auditgen.Config{Seed: 2, SeatFraction: 1, Users: 20000})
+		if err != nil {
+			return err
+		}
 
-	// Ceiling: fetch only.
-	drainRate, err := b.drain(ctx, mixedTopic, mixed.n)
-	if err != nil {
-		return err
-	}
-	figure("kafka_drain_events_per_s", fmt.Sprintf("%.0f", drainRate), "events/s")
+		// Ceiling: fetch only.
+		drainRate, err := b.drain(ctx, mixedTopic, mixed.n)
+		if err != nil {
+			return err
+		}
+		figure("kafka_drain_events_per_s", fmt.Sprintf("%.0f", drainRate), "events/s")
 
-	// The real worker on the same topic.
-	r, err := b.ingestRun(ctx, "mixed", mixedTopic, mixed.n)
-	if err != nil {
-		return err
-	}
-	if int(r.rows) < mixed.seat {
-		return fmt.Errorf("mixed run wrote %.0f rows, want %d (one per seat event)", r.rows, mixed.seat)
-	}
-	mixedRate := (float64(mixed.n) - r.firstSeen) / r.elapsed.Seconds()
-	fmt.Printf("# mixed: %d messages, %.0f rows written, %.0f dead letters; %.0f messages in %s from the first /metrics poll seeing any (%.0f by then, not counted) to lag 0\n",
-		mixed.n, r.rows, r.dead, float64(mixed.n)-r.firstSeen, r.elapsed.Round(time.Millisecond), r.firstSeen)
-	figure("kafka_mixed_events_per_s", fmt.Sprintf("%.0f", mixedRate), "events/s")
-	ratio := mixedRate / drainRate
-	figure("kafka_mixed_ratio_to_drain", fmt.Sprintf("%.3f", ratio), "ratio")
-	b.target("kafka_mixed_ratio_to_drain", math.Round(ratio*1000)/1000, ratio >= 0.8, "≥ 0.8")
+		// The real worker on the same topic.
+		r, err := b.ingestRun(ctx, "mixed", mixedTopic, mixed.n)
+		if err != nil {
+			return err
+		}
+		if int(r.rows) < mixed.seat {
+			return fmt.Errorf("mixed run wrote %.0f rows, want %d (one per seat event)", r.rows, mixed.seat)
+		}
+		mixedRate := (float64(mixed.n) - r.firstSeen) / r.elapsed.Seconds()
+		fmt.Printf("# mixed: %d messages, %.0f rows written, %.0f dead letters; %.0f messages in %s from the first /metrics poll seeing any (%.0f by then, not counted) to lag 0\n",
+			mixed.n, r.rows, r.dead, float64(mixed.n)-r.firstSeen, r.elapsed.Round(time.Millisecond), r.firstSeen)
+		figure("kafka_mixed_events_per_s", fmt.Sprintf("%.0f", mixedRate), "events/s")
+		ratio := mixedRate / drainRate
+		figure("kafka_mixed_ratio_to_drain", fmt.Sprintf("%.3f", ratio), "ratio")
+		b.target("kafka_mixed_ratio_to_drain", math.Round(ratio*1000)/1000, ratio >= 0.8, "≥ 0.8")
 
-	// 100% seat events.
-	s, err := b.ingestRun(ctx, "seat", seatTopic, seat.n)
-	if err != nil {
-		return err
-	}
-	if int(s.rows) < seat.seat {
-		return fmt.Errorf("seat run wrote %.0f rows, want %d", s.rows, seat.seat)
-	}
-	seatRate := (s.rows - s.firstRows) / s.elapsed.Seconds()
-	fmt.Printf("# seat: %d messages, %.0f rows written; %.0f rows in %s from the first /metrics poll seeing a message (%.0f messages read, %.0f rows written by then) to lag 0\n",
-		seat.n, s.rows, s.rows-s.firstRows, s.elapsed.Round(time.Millisecond), s.firstSeen, s.firstRows)
-	figure("kafka_seat_rows_per_s", fmt.Sprintf("%.0f", seatRate), "rows/s")
-	b.target("kafka_seat_rows_per_s", math.Round(seatRate), seatRate >= 50000, "≥ 50000")
+		// 100% seat events.
+		s, err := b.ingestRun(ctx, "seat", seatTopic, seat.n)
+		if err != nil {
+			return err
+		}
+		if int(s.rows) < seat.seat {
+			return fmt.Errorf("seat run wrote %.0f rows, want %d", s.rows, seat.seat)
+		}
+		seatRate := (s.rows - s.firstRows) / s.elapsed.Seconds()
+		fmt.Printf("# seat: %d messages, %.0f rows written; %.0f rows in %s from the first /metrics poll seeing a message (%.0f messages read, %.0f rows written by then) to lag 0\n",
+			seat.n, s.rows, s.rows-s.firstRows, s.elapsed.Round(time.Millisecond), s.firstSeen, s.firstRows)
+		figure("kafka_seat_rows_per_s", fmt.Sprintf("%.0f", seatRate), "rows/s")
+		b.target("kafka_seat_rows_per_s", math.Round(seatRate), seatRate >= 50000, "≥ 50000")
 
-	// Latency at a steady rate.
-	p99, err := b.e2e(ctx)
-	if err != nil {
-		return err
-	}
-	figure("e2e_p99_ms", fmt.Sprintf("%.1f", p99), "ms")
-	b.target("e2e_p99_ms", math.Round(p99*10)/10, p99 <= 1000, "≤ 1000")
+		// Latency at a steady rate.
+		p99, err := b.e2e(ctx)
+		if err != nil {
+			return err
+		}
+		figure("e2e_p99_ms", fmt.Sprintf("%.1f", p99), "ms")
+		b.target("e2e_p99_ms", math.Round(p99*10)/10, p99 <= 1000, "≤ 1000")
 
-	fmt.Println("# peak_rss_mb: VmHWM of the ingest process at the end of the mixed run, just before SIGTERM")
-	figure("peak_rss_mb", fmt.Sprintf("%.1f", r.peakRSS), "MiB")
-	b.target("peak_rss_mb", math.Round(r.peakRSS*10)/10, r.peakRSS <= 256, "≤ 256")
-
-	// GitHub: requests per event for a burst, and rate-limit violations.
-	burst, err := b.ghBurst(ctx)
-	if err != nil {
-		return err
+		fmt.Println("# peak_rss_mb: VmHWM of the ingest process at the end of the mixed run, just before SIGTERM")
+		figure("peak_rss_mb", fmt.Sprintf("%.1f", r.peakRSS), "MiB")
+		b.target("peak_rss_mb", math.Round(r.peakRSS*10)/10, r.peakRSS <= 256, "≤ 256")
 	}
-	perEvent := float64(burst.requests) / float64(burst.events)
-	figure("gh_requests_per_event", fmt.Sprintf("%.4f", perEvent), "ratio")
-	fmt.Printf("# gh_requests_per_event naive: 1.0 (one per-user lookup per event: %d requests for %d events)\n", burst.events, burst.events)
-	b.target("gh_requests_per_event", math.Round(perEvent*10000)/10000, burst.requests <= burst.events/80, "≤ 0.0125")
-	limited, err := b.ghLimited(ctx)
-	if err != nil {
-		return err
+	if b.opt.want("gh") {
+		// GitHub: requests per event for a burst, and rate-limit violations.
+		burst, err := b.ghBurst(ctx)
+		if err != nil {
+			return err
+		}
+		perEvent := float64(burst.requests) / float64(burst.events)
+		figure("gh_requests_per_event", fmt.Sprintf("%.4f", perEvent), "ratio")
+		fmt.Printf("# gh_requests_per_event naive: 1.0 (one per-user lookup per event: %d requests for %d events)\n", burst.events, burst.events)
+		b.target("gh_requests_per_event", math.Round(perEvent*10000)/10000, burst.requests <= burst.events/80, "≤ 0.0125")
+		limited, err := b.ghLimited(ctx)
+		if err != nil {
+			return err
+		}
+		violations := burst.violations + limited.violations
+		fmt.Printf("# gh_limit_violations: %d in the burst run (5000 requests/hour), %d in the run at 100 requests/minute with 429 bursts\n",
+			burst.violations, limited.violations)
+		figure("gh_limit_violations", strconv.Itoa(violations), "count")
+		b.target("gh_limit_violations", float64(violations), violations == 0, "= 0")
 	}
-	violations := burst.violations + limited.violations
-	fmt.Printf("# gh_limit_violations: %d in the burst run (5000 requests/hour), %d in the run at 100 requests/minute with 429 bursts\n",
-		burst.violations, limited.violations)
-	figure("gh_limit_violations", strconv.Itoa(violations), "count")
-	b.target("gh_limit_violations", float64(violations), violations == 0, "= 0")
-
-	s3Misses, err := runS3Bench(ctx, b.bin, b.tmp, b.st.CH)
-	if err != nil {
-		return err
+	if b.opt.want("s3") {
+		s3Misses, err := runS3Bench(ctx, b.bin, b.tmp, b.opt.profileDir, b.st.CH)
+		if err != nil {
+			return err
+		}
+		b.misses = append(b.misses, s3Misses...)
 	}
-	b.misses = append(b.misses, s3Misses...)
-
-	exportMisses, err := runExportBench(ctx, b.tmp, b.st.CH.Addr(), 1000000)
-	if err != nil {
-		return err
+	if b.opt.want("export") {
+		exportMisses, err := runExportBench(ctx, b.tmp, b.st.CH.Addr(), 1000000)
+		if err != nil {
+			return err
+		}
+		b.misses = append(b.misses, exportMisses...)
 	}
-	b.misses = append(b.misses, exportMisses...)
 
 	if len(b.misses) == 0 {
 		fmt.Println("# every figure meets its target")
@@ -400,7 +424,11 @@ type runResult struct {
 func (b *bench) ingestRun(ctx context.Context, name, topic string, n int) (runResult, error) {
 	var res runResult
 	group, db := "bench-"+name, "bench_"+name
-	in, err := benchkit.StartIngest(b.bin, benchkit.IngestArgs(b.st, topic, group, db), filepath.Join(b.tmp, "ingest-"+name+".log"))
+	args := benchkit.IngestArgs(b.st, topic, group, db)
+	if b.opt.profileDir != "" {
+		args = append(args, "--cpu-profile", filepath.Join(b.opt.profileDir, "ingest-"+name+".pprof"))
+	}
+	in, err := benchkit.StartIngest(b.bin, args, filepath.Join(b.tmp, "ingest-"+name+".log"))
 	if err != nil {
 		return res, err
 	}

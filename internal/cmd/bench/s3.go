@@ -49,7 +49,7 @@ const (
 //
 // and returns the figures that miss their target (also printed as
 // "# MISS:" lines).
-func runS3Bench(ctx context.Context, bin, tmp string, ch *testenv.ClickHouse) (misses []string, err error) {
+func runS3Bench(ctx context.Context, bin, tmp, profileDir string, ch *testenv.ClickHouse) (misses []string, err error) {
 	if _, err := ch.Query(ctx, "DROP DATABASE IF EXISTS bench_s3"); err != nil {
 		return nil, err
 	}
@@ -91,6 +91,9 @@ func runS3Bench(ctx context.Context, bin, tmp string, ch *testenv.ClickHouse) (m
 	args := append(srv.IngestArgs(s3BenchBucket),
 		"--s3-mode", "backfill", "--since", start.Format("2006-01-02"), "--until", start.Add(24*time.Hour).Format("2006-01-02"),
 		"--clickhouse-addr", ch.Addr(), "--clickhouse-database", "bench_s3")
+	if profileDir != "" {
+		args = append(args, "--cpu-profile", filepath.Join(profileDir, "ingest-s3.pprof"))
+	}
 	in, err := benchkit.StartIngest(bin, args, filepath.Join(tmp, "ingest-s3.log"))
 	if err != nil {
 		return nil, err

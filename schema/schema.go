@@ -5,12 +5,17 @@
 // Every statement runs on ClickHouse 18.16 (the oldest server tested) and on
 // current releases: no DateTime64, Map, CODEC, TTL or skipping indexes, and
 // enums instead of LowCardinality so no experimental setting is needed.
+//
+// The same migrations create the cluster variant (--clickhouse-cluster):
+// ForCluster turns each table into a ReplicatedReplacingMergeTree behind a
+// Distributed table of the same name, created ON CLUSTER.
 package schema
 
 import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,4 +86,88 @@ func Split(sql string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// ShardingKeys is the Distributed sharding key of every table in cluster
+// mode (see ForCluster). Rows that ReplacingMergeTree must collapse share
+// their whole ORDER BY key, so a key made of a prefix of it sends them to
+// the same shard: a redelivered event, an enrichment's superseding row
+// version and the original all meet there, and FINAL, which runs on each
+// shard, still shows one row per event.
+var ShardingKeys = map[string]string{
+	"schema_migrations":  "version",
+	"seat_events":        "cityHash64(org, user)",
+	"ingest_errors":      "cityHash64(source, position)",
+	"seat_snapshots":     "cityHash64(org, user)",
+	"seat_drift":         "cityHash64(org, user)",
+	"source_checkpoints": "cityHash64(source, key)",
+}
+
+var (
+	createTable = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\w+)\s*(\(.*\))\s*ENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?(.*)$`)
+	createView  = regexp.MustCompile(`(?s)^CREATE VIEW IF NOT EXISTS (\w+)\s+AS\s+(.*)$`)
+)
+
+// ForCluster turns one statement of the single-server schema into its
+// cluster variant for cluster (a name in the servers' remote_servers) and
+// database db, so one set of migrations serves both:
+//
+//   - CREATE TABLE t … ENGINE = E(args) becomes t_local, created ON CLUSTER
+//     with ReplicatedE('/clickhouse/tables/{shard}/<db>/t', '{replica}', args)
+//     (the servers' macros name the shard and replica), and t itself, a
+//     Distributed table over t_local sharded by ShardingKeys[t]: the rest
+//     of seatline reads and writes t unchanged;
+//   - CREATE VIEW v becomes CREATE VIEW v ON CLUSTER.
+//
+// Anything else is an error, so that a new kind of migration statement has
+// to say what it means on a cluster.
+func ForCluster(stmt, cluster, db string) ([]string, error) {
+	if m := createTable.FindStringSubmatch(stmt); m != nil {
+		name, columns, engine, args, rest := m[1], m[2], m[3], m[4], m[5]
+		key, ok := ShardingKeys[name]
+		if !ok {
+			return nil, fmt.Errorf("schema: table %s has no cluster sharding key (add it to schema.ShardingKeys)", name)
+		}
+		if !strings.HasSuffix(engine, "MergeTree") || strings.HasPrefix(engine, "Replicated") {
+			return nil, fmt.Errorf("schema: table %s: engine %s has no Replicated variant here", name, engine)
+		}
+		rargs := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s', '{replica}'", db, name)
+		if strings.TrimSpace(args) != "" {
+			rargs += ", " + strings.TrimSpace(args)
+		}
+		return []string{
+			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s_local ON CLUSTER %s\n%s\nENGINE = Replicated%s(%s)%s",
+				db, name, cluster, columns, engine, rargs, rest),
+			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s.%s_local\nENGINE = Distributed(%s, %s, %s_local, %s)",
+				db, name, cluster, db, name, cluster, db, name, key),
+		}, nil
+	}
+	if m := createView.FindStringSubmatch(stmt); m != nil {
+		return []string{fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s ON CLUSTER %s AS\n%s", db, m[1], cluster, qualify(m[2], db))}, nil
+	}
+	first, _, _ := strings.Cut(stmt, "\n")
+	return nil, fmt.Errorf("schema: no cluster variant for statement %.60q", first)
+}
+
+var tableRef = regexp.MustCompile(`(?i)\b(FROM|JOIN)(\s+)([A-Za-z_]\w*)`)
+
+// qualify prefixes db to the tables a view body reads (FROM t, JOIN t):
+// ON CLUSTER DDL runs on the other servers in their default database, where
+// 18.16 resolves the view's columns; a name already qualified (db.t) or a
+// subquery is left alone.
+func qualify(body, db string) string {
+	var out strings.Builder
+	last := 0
+	for _, m := range tableRef.FindAllStringSubmatchIndex(body, -1) {
+		end := m[1]
+		if end < len(body) && body[end] == '.' {
+			continue
+		}
+		out.WriteString(body[last:m[6]])
+		out.WriteString(db + ".")
+		out.WriteString(body[m[6]:end])
+		last = end
+	}
+	out.WriteString(body[last:])
+	return out.String()
 }

@@ -36,3 +36,63 @@ func TestSplit(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// Every statement of every migration has a cluster variant: a new table
+// needs a sharding key, a new kind of statement a rule in ForCluster.
+func TestEveryMigrationHasAClusterVariant(t *testing.T) {
+	migs, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := 0
+	for _, m := range migs {
+		for _, st := range m.Statements {
+			out, err := ForCluster(st, "c1", "db")
+			if err != nil {
+				t.Errorf("%04d_%s: %v", m.Version, m.Name, err)
+				continue
+			}
+			for _, o := range out {
+				if !strings.Contains(o, " ON CLUSTER c1") {
+					t.Errorf("%04d: not ON CLUSTER: %.80s", m.Version, o)
+				}
+			}
+			if len(out) == 2 {
+				tables++
+			}
+		}
+	}
+	if tables != len(ShardingKeys)-1 { // schema_migrations is created by the store
+		t.Errorf("%d tables in the migrations, %d sharding keys (one is schema_migrations)", tables, len(ShardingKeys))
+	}
+}
+
+func TestForCluster(t *testing.T) {
+	got, err := ForCluster("CREATE TABLE IF NOT EXISTS seat_events\n(\n    a Nullable(String),\n    version UInt64\n)\nENGINE = ReplacingMergeTree(version)\nPARTITION BY toYYYYMM(t)\nORDER BY (org, user)", "c1", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"CREATE TABLE IF NOT EXISTS db.seat_events_local ON CLUSTER c1\n(\n    a Nullable(String),\n    version UInt64\n)\nENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/seat_events', '{replica}', version)\nPARTITION BY toYYYYMM(t)\nORDER BY (org, user)",
+		"CREATE TABLE IF NOT EXISTS db.seat_events ON CLUSTER c1 AS db.seat_events_local\nENGINE = Distributed(c1, db, seat_events_local, cityHash64(org, user))",
+	}
+	if strings.Join(got, "\n--\n") != strings.Join(want, "\n--\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n--\n"), strings.Join(want, "\n--\n"))
+	}
+	got, err = ForCluster("CREATE TABLE IF NOT EXISTS ingest_errors (x String) ENGINE = ReplacingMergeTree ORDER BY x", "c1", "db")
+	if err != nil || !strings.Contains(got[0], "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/ingest_errors', '{replica}') ORDER BY x") {
+		t.Errorf("engine without arguments: %q, %v", got, err)
+	}
+	got, err = ForCluster("CREATE VIEW IF NOT EXISTS v AS\nSELECT a FROM seat_events FINAL\nANY LEFT JOIN (SELECT a FROM latest_seat_snapshot) USING a\nWHERE a IN (SELECT a FROM system.one)", "c1", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "CREATE VIEW IF NOT EXISTS db.v ON CLUSTER c1 AS\nSELECT a FROM db.seat_events FINAL\nANY LEFT JOIN (SELECT a FROM db.latest_seat_snapshot) USING a\nWHERE a IN (SELECT a FROM system.one)"; got[0] != want {
+		t.Errorf("view:\n%s\nwant\n%s", got[0], want)
+	}
+	for _, bad := range []string{"CREATE TABLE IF NOT EXISTS nokey (x String) ENGINE = ReplacingMergeTree ORDER BY x", "ALTER TABLE seat_events ADD COLUMN y String"} {
+		if _, err := ForCluster(bad, "c1", "db"); err == nil {
+			t.Errorf("no error for %q", bad)
+		}
+	}
+}

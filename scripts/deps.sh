@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what tests, the demo and the benchmark need on a fresh Debian
-# machine: ClickHouse server and client, and versitygw (the S3 server of the
+# machine: ClickHouse server and client, ZooKeeper, and versitygw (the S3 server of the
 # test bed). Go modules come from the module proxy through the go command
 # itself. Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -20,6 +20,19 @@ if ! have_clickhouse; then
 fi
 have_clickhouse || { echo "deps: clickhouse-server is still missing after apt-get install" >&2; exit 1; }
 echo "deps: clickhouse $(clickhouse-client --version 2>/dev/null | head -1)" >&2
+
+# ZooKeeper (and the Java runtime it needs): the cluster test runs a real
+# two-shard ClickHouse cluster, whose Replicated tables and ON CLUSTER DDL
+# need it (18.16 has no ClickHouse Keeper). internal/testenv starts its own.
+if ! [ -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "deps: installing zookeeper (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends zookeeper >/dev/null
+fi
+[ -f /usr/share/java/zookeeper.jar ] || { echo "deps: zookeeper is still missing after apt-get install" >&2; exit 1; }
 
 # versitygw: the S3 server tests, the demo and the benchmark run (the
 # lookup order is internal/testenv's: $VERSITYGW, PATH, $(go env GOPATH)/bin).

@@ -18,5 +18,6 @@ func ClickHouseFlags(fs *flag.FlagSet, c *timeline.Config, databaseUsage string)
 	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "connect to ClickHouse with TLS (secure native port, usually 9440)")
 	fs.StringVar(&c.TLSCAFile, "clickhouse-tls-ca", "", "PEM CA bundle for ClickHouse's certificate")
 	fs.BoolVar(&c.TLSInsecure, "clickhouse-tls-insecure-skip-verify", false, "do not verify ClickHouse's certificate (testing only)")
+	fs.StringVar(&c.Cluster, "clickhouse-cluster", "", "cluster name (remote_servers): create Replicated tables behind Distributed ones ON CLUSTER, and insert synchronously into every shard (empty: one server)")
 	fs.DurationVar(&c.ReadTimeout, "clickhouse-read-timeout", 60*time.Second, "how long to wait for ClickHouse to answer")
 }

@@ -51,6 +51,11 @@ type ClickHouse struct {
 	logf    func(string, ...any)
 	client  *http.Client
 
+	// extra is XML put inside <yandex> (a cluster member's remote_servers,
+	// macros and ZooKeeper); interPort, when set, is its interserver port.
+	extra     string
+	interPort int
+
 	mu       sync.Mutex
 	tcpPort  int
 	httpPort int
@@ -99,6 +104,24 @@ func StartClickHouse(ctx context.Context, opt ClickHouseOptions) (*ClickHouse, e
 	if err != nil {
 		return nil, err
 	}
+	c, err := newClickHouse(bin, binArgs, opt)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	err = c.start(ctx, true)
+	c.mu.Unlock()
+	if err != nil {
+		if c.ownDir {
+			os.RemoveAll(c.dir)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// newClickHouse sets up c and its directory; it does not start it.
+func newClickHouse(bin string, binArgs []string, opt ClickHouseOptions) (*ClickHouse, error) {
 	c := &ClickHouse{
 		bin:     bin,
 		binArgs: binArgs,
@@ -131,16 +154,6 @@ func StartClickHouse(ctx context.Context, opt ClickHouseOptions) (*ClickHouse, e
 			return nil, fmt.Errorf("testenv: %w", err)
 		}
 		c.dir = dir
-	}
-
-	c.mu.Lock()
-	err = c.start(ctx, true)
-	c.mu.Unlock()
-	if err != nil {
-		if c.ownDir {
-			os.RemoveAll(c.dir)
-		}
-		return nil, err
 	}
 	return c, nil
 }
@@ -641,9 +654,9 @@ func (c *ClickHouse) writeConfig() error {
        otherwise make every Stop take 5s. -->
   <shutdown_wait_unfinished>2</shutdown_wait_unfinished>
   <mlock_executable>false</mlock_executable>
-</yandex>
+%s</yandex>
 `, p("server.log"), p("err.log"), c.tcpPort, c.httpPort,
-		p("data"), p("tmp"), p("user_files"), p("format_schemas"), p("users.xml"))
+		p("data"), p("tmp"), p("user_files"), p("format_schemas"), p("users.xml"), c.clusterConfig())
 
 	const users = `<?xml version="1.0"?>
 <!-- Written by internal/testenv; rewritten on every start. -->

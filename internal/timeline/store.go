@@ -19,13 +19,19 @@ import (
 
 // Config says how to reach ClickHouse. Zero values take the defaults noted.
 type Config struct {
-	Addrs       []string      // host:port of the native protocol; default 127.0.0.1:9000
-	Database    string        // default "seatline"; created if missing
-	Username    string        // default "default"
-	Password    string        // never logged
-	TLS         bool          // use TLS (ClickHouse's secure native port, usually 9440)
-	TLSCAFile   string        // PEM bundle to trust instead of the system roots
-	TLSInsecure bool          // skip certificate verification: only by explicit choice
+	Addrs       []string // host:port of the native protocol; default 127.0.0.1:9000
+	Database    string   // default "seatline"; created if missing
+	Username    string   // default "default"
+	Password    string   // never logged
+	TLS         bool     // use TLS (ClickHouse's secure native port, usually 9440)
+	TLSCAFile   string   // PEM bundle to trust instead of the system roots
+	TLSInsecure bool     // skip certificate verification: only by explicit choice
+	// Cluster, when set, names the ClickHouse cluster (remote_servers) the
+	// schema is created on: each table as a ReplicatedReplacingMergeTree
+	// "<t>_local" behind a Distributed "<t>" (schema.ForCluster), DDL ON
+	// CLUSTER, and inserts with insert_distributed_sync=1 so that an
+	// acknowledged write is on its shard, not queued on the receiving node.
+	Cluster     string
 	DialTimeout time.Duration // default 5s
 	ReadTimeout time.Duration // default 60s
 }
@@ -45,6 +51,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Database, " `\"'.;") {
 		return fmt.Errorf("clickhouse-database: %q is not a plain database name", c.Database)
+	}
+	if strings.ContainsAny(c.Cluster, " `\"'.;") {
+		return fmt.Errorf("clickhouse-cluster: %q is not a plain cluster name", c.Cluster)
 	}
 	if c.Username == "" {
 		c.Username = "default"
@@ -97,6 +106,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{conn: conn, cfg: cfg}, nil
 }
 
+// onCluster is " ON CLUSTER <name>" in cluster mode.
+func (c *Config) onCluster() string {
+	if c.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + c.Cluster
+}
+
 // createDatabase creates cfg.Database from a connection to "default".
 func createDatabase(ctx context.Context, cfg Config) error {
 	boot, err := dial(cfg, "default")
@@ -104,7 +121,7 @@ func createDatabase(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer boot.Close()
-	return Explain(cfg, boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database))
+	return Explain(cfg, boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database+cfg.onCluster()))
 }
 
 func dial(cfg Config, database string) (driver.Conn, error) {
@@ -115,6 +132,9 @@ func dial(cfg Config, database string) (driver.Conn, error) {
 		ReadTimeout: cfg.ReadTimeout,
 		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 		ClientInfo:  clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "seatline", Version: "1"}}},
+	}
+	if cfg.Cluster != "" {
+		opt.Settings = clickhouse.Settings{"insert_distributed_sync": 1}
 	}
 	if cfg.TLS {
 		tc := &tls.Config{InsecureSkipVerify: cfg.TLSInsecure} //nolint:gosec // only by explicit flag
@@ -191,7 +211,7 @@ func (s *Store) Ping(ctx context.Context) error { return Explain(s.cfg, s.conn.P
 // Each statement is idempotent (IF NOT EXISTS), so two workers starting at
 // once are safe: both may apply a migration, neither fails.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
+	if err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
 		(version UInt32, name String, applied_at DateTime)
 		ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
 		return Explain(s.cfg, fmt.Errorf("create schema_migrations: %w", err))
@@ -222,7 +242,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := s.exec(ctx, stmt); err != nil {
 				return Explain(s.cfg, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err))
 			}
 		}
@@ -231,6 +251,23 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err := s.send(ctx, "INSERT INTO schema_migrations (version, name, applied_at)", func(b driver.Batch) error {
 			return b.Append(uint32(m.Version), m.Name, time.Now().UTC())
 		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exec runs one schema statement, or its cluster variant in cluster mode.
+func (s *Store) exec(ctx context.Context, stmt string) error {
+	if s.cfg.Cluster == "" {
+		return s.conn.Exec(ctx, stmt)
+	}
+	stmts, err := schema.ForCluster(stmt, s.cfg.Cluster, s.cfg.Database)
+	if err != nil {
+		return err
+	}
+	for _, st := range stmts {
+		if err := s.conn.Exec(ctx, st); err != nil {
 			return err
 		}
 	}

@@ -41,11 +41,13 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(detected_at)
 ORDER BY (org, user, kind, detected_at);
 
--- The latest snapshot of each seat: the newest poll per scope.
+-- The latest snapshot of each seat: the newest poll per scope. GLOBAL IN
+-- is plain IN on one server; on a cluster (schema.ForCluster) it computes
+-- the newest polls once, over every shard, instead of per shard.
 CREATE VIEW IF NOT EXISTS latest_seat_snapshot AS
 SELECT *
 FROM seat_snapshots FINAL
-WHERE (scope, scope_name, snapshot_at) IN
+WHERE (scope, scope_name, snapshot_at) GLOBAL IN
 (
     SELECT scope, scope_name, max(snapshot_at)
     FROM seat_snapshots

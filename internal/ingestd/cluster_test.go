@@ -17,16 +17,7 @@ import (
 func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	zk, err := testenv.StartZooKeeper(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { zk.Close() })
-	cl, err := testenv.StartClickHouseCluster(ctx, testenv.ClusterOptions{Name: "seatline", Shards: 2, ZooKeeper: zk, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
+	cl := testenv.NewCluster(t)
 
 	b := &bed{ch: cl.Nodes[0], db: "seatline", kafka: testenv.NewKafka(t), topic: "audit"}
 	if err := b.kafka.CreateTopic(ctx, b.topic, 4); err != nil {

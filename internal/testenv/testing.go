@@ -114,3 +114,23 @@ func NewKafka(tb testing.TB, opts ...kfake.Opt) *Kafka {
 	tb.Cleanup(k.Close)
 	return k
 }
+
+// NewCluster starts a ZooKeeper and a two-shard ClickHouse cluster named
+// "seatline" for one test, stopped and removed when it ends. It fails tb if
+// ZooKeeper or clickhouse-server is missing (make test installs both).
+func NewCluster(tb testing.TB) *ClickHouseCluster {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*readyTimeout)
+	defer cancel()
+	zk, err := StartZooKeeper(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { zk.Close() })
+	cl, err := StartClickHouseCluster(ctx, ClusterOptions{Name: "seatline", Shards: 2, ZooKeeper: zk, Logf: tb.Logf})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cl.Close() }) // before the ZooKeeper's: cleanups run last first
+	return cl
+}

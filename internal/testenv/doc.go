@@ -2,7 +2,10 @@
 // benchmark run against: a private clickhouse-server child process on free
 // loopback ports (StartClickHouse) and an in-process Kafka broker from
 // github.com/twmb/franz-go/pkg/kfake that segmentio/kafka-go clients reach
-// over TCP (StartKafka).
+// over TCP (StartKafka), versitygw as the S3 server (StartS3), and for the
+// cluster tests a ZooKeeper (StartZooKeeper, Debian's zookeeper package)
+// with a two-shard ClickHouse cluster on it (StartClickHouseCluster, or
+// NewCluster in a test).
 //
 // Everything listens on 127.0.0.1 only.
 //

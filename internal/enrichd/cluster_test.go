@@ -1,14 +1,19 @@
 package enrichd_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/seatline/seatline/internal/enrichd"
+	"github.com/seatline/seatline/internal/seatctl"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
@@ -17,7 +22,8 @@ import (
 // TestCluster enriches a simulator stream stored on a two-shard cluster:
 // each superseding row version lands on its original's shard (FINAL shows
 // it once, enriched), seat lists go into the Distributed seat_snapshots, and
-// current_seats agrees with the API from either server.
+// current_seats agrees with the API from either server, and seatctl
+// (history, seats, pending, export, verify) works over the cluster.
 func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -91,5 +97,36 @@ func TestCluster(t *testing.T) {
 		if err := s.Conn().QueryRow(ctx, "SELECT count() FROM latest_seat_snapshot").Scan(&snap); err != nil || snap == 0 {
 			t.Errorf("server %d: latest_seat_snapshot: %d rows, %v", i+1, snap, err)
 		}
+	}
+
+	// seatctl reads the Distributed tables and views like a single server's.
+	conn := []string{"--clickhouse-addr", cl.Nodes[1].Addr(), "--clickhouse-database", "seatline", "--clickhouse-cluster", cl.Name}
+	out := t.TempDir() + "/bundle"
+	for _, args := range [][]string{
+		{"history", "--format", "csv"},
+		{"seats", "--format", "csv"},
+		{"pending", "--format", "csv"},
+		{"export", "--since", "2000-01-01", "--out", out},
+		{"verify", out},
+	} {
+		var stdout, stderr bytes.Buffer
+		if args[0] != "verify" { // verify reads only the bundle
+			args = append(args, conn...)
+		}
+		if code := seatctl.Main(ctx, args, &stdout, &stderr); code != 0 {
+			t.Fatalf("seatctl %s: exit %d\n%s%s", args[0], code, stdout.String(), stderr.String())
+		}
+		if args[0] == "history" && strings.Count(stdout.String(), "\n") != len(rows)+1 {
+			t.Errorf("seatctl history: %d lines, want a header and %d rows", strings.Count(stdout.String(), "\n"), len(rows))
+		}
+	}
+	var m seatctl.Manifest
+	if b, err := os.ReadFile(out + "/manifest.json"); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.RowCount != int64(len(rows)) {
+		t.Errorf("export holds %d rows, want %d", m.RowCount, len(rows))
 	}
 }

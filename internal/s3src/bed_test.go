@@ -45,11 +45,12 @@ func testDir() (string, error) {
 // bed is one test's servers: the shared ClickHouse with a database of its
 // own, a versitygw S3 server with one bucket, and a store to read results.
 type bed struct {
-	ch     *testenv.ClickHouse
-	db     string
-	s3     *testenv.S3
-	bucket string
-	store  *timeline.Store
+	ch      *testenv.ClickHouse
+	db      string
+	cluster string // --clickhouse-cluster, for a cluster bed
+	s3      *testenv.S3
+	bucket  string
+	store   *timeline.Store
 }
 
 func newBed(t *testing.T) *bed {
@@ -62,6 +63,28 @@ func newBed(t *testing.T) *bed {
 		t.Fatal(err)
 	}
 	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: b.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	b.store = store
+	return b
+}
+
+// newClusterBed is newBed on a two-shard ClickHouse cluster (testenv.NewCluster).
+func newClusterBed(t *testing.T) *bed {
+	t.Helper()
+	cl := testenv.NewCluster(t)
+	b := &bed{ch: cl.Nodes[0], db: "seatline", cluster: cl.Name, s3: testenv.NewS3(t), bucket: "audit-stream"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.s3.CreateBucket(ctx, b.bucket); err != nil {
+		t.Fatal(err)
+	}
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{b.ch.Addr()}, Database: b.db, Cluster: b.cluster})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +200,7 @@ func (b *bed) config() ingestd.Config {
 	cfg.S3.Mode = "backfill"
 	cfg.ClickHouse.Addrs = []string{b.ch.Addr()}
 	cfg.ClickHouse.Database = b.db
+	cfg.ClickHouse.Cluster = b.cluster
 	cfg.Pipeline.BatchWait = 100 * time.Millisecond
 	cfg.Pipeline.RetryMaxInterval = time.Second
 	return cfg
@@ -206,9 +230,13 @@ func (b *bed) run(t *testing.T, cfg ingestd.Config, timeout time.Duration) (stri
 
 // args is the ingest binary's command line for a backfill of b's bucket.
 func (b *bed) args(extra ...string) []string {
-	return append(append(b.s3.IngestArgs(b.bucket),
+	args := append(b.s3.IngestArgs(b.bucket),
 		"--s3-mode", "backfill", "--clickhouse-addr", b.ch.Addr(), "--clickhouse-database", b.db,
-		"--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug"), extra...)
+		"--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug")
+	if b.cluster != "" {
+		args = append(args, "--clickhouse-cluster", b.cluster)
+	}
+	return append(args, extra...)
 }
 
 func (b *bed) count(t *testing.T, query string, args ...any) uint64 {

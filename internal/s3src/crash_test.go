@@ -60,11 +60,26 @@ func TestKill9MidObject(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long crash test: run without -short")
 	}
-	b := newBed(t)
+	kill9Backfill(t, newBed(t), 150, 5)
+}
+
+// TestClusterKill9MidObject is the same on a two-shard ClickHouse cluster
+// (--clickhouse-cluster): checkpoints and rows go through Distributed
+// tables, and a restarted worker resumes from what every shard acknowledged.
+func TestClusterKill9MidObject(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long crash test: run without -short")
+	}
+	kill9Backfill(t, newClusterBed(t), 60, 3)
+}
+
+// kill9Backfill uploads nObjects objects of 2,000 lines, kills the backfill
+// minKills times mid-object, and checks the end state is exact.
+func kill9Backfill(t *testing.T, b *bed, nObjects, minKills int) {
 	b.withKeys(t) // the children inherit the server's keys through the environment
 	bin := buildIngest(t)
 	exp := newExpect()
-	const nObjects, perObject = 150, 2000
+	const perObject = 2000
 	objs := genObjects("", nObjects, perObject, 42, time.Date(2026, 11, 1, 22, 50, 0, 0, time.UTC), 0.3, exp)
 	b.upload(t, objs)
 	t.Logf("%d objects of %d lines: %d distinct seat events, %d malformed lines", nObjects, perObject, len(exp.seatIDs), exp.malformed)
@@ -85,7 +100,7 @@ func TestKill9MidObject(t *testing.T) {
 				t.Logf("output of pid %d:\n%s", proc.PID(), proc.Output())
 			}
 		})
-		if kills >= 5 {
+		if kills >= minKills {
 			break // enough crashes: this run finishes the backfill
 		}
 		// Kill once this worker has written and committed (a newer

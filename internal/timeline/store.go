@@ -174,6 +174,10 @@ func Explain(cfg Config, err error) error {
 	switch {
 	case errors.As(err, &ex) && (ex.Code == 516 || ex.Code == 192 || ex.Code == 193):
 		return fmt.Errorf("ClickHouse at %s refused user %q: %s; check --clickhouse-user and --clickhouse-password", addr, cfg.Username, ex.Message)
+	case errors.As(err, &ex) && ex.Code == 170 && cfg.Cluster != "":
+		return fmt.Errorf("ClickHouse at %s: %w; --clickhouse-cluster must name a cluster in the servers' remote_servers (SELECT DISTINCT cluster FROM system.clusters)", addr, err)
+	case errors.As(err, &ex) && cfg.Cluster != "" && (strings.Contains(ex.Message, "ZooKeeper") || strings.Contains(ex.Message, "distributed_ddl") || strings.Contains(ex.Message, "macro")):
+		return fmt.Errorf("ClickHouse at %s: %w; cluster mode needs ZooKeeper (or Keeper), distributed_ddl and the {shard} and {replica} macros in every server's config", addr, err)
 	case errors.As(err, &ex):
 		return fmt.Errorf("ClickHouse at %s: %w", addr, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -163,6 +163,17 @@ func TestUnreachableSaysWhatToDo(t *testing.T) {
 	}
 }
 
+// A cluster name the server does not know says where clusters are defined.
+func TestUnknownClusterSaysWhatToDo(t *testing.T) {
+	ch := testenv.SharedClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: "seatline_no_cluster", Cluster: "nope"})
+	if err == nil || !strings.Contains(err.Error(), "Requested cluster 'nope' not found") || !strings.Contains(err.Error(), "remote_servers") {
+		t.Fatalf("unhelpful error: %v", err)
+	}
+}
+
 func TestConfigValidateNamesField(t *testing.T) {
 	for _, tc := range []struct {
 		cfg   timeline.Config
@@ -171,6 +182,7 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{timeline.Config{Addrs: []string{"nohost"}}, "clickhouse-addr"},
 		{timeline.Config{Database: "a.b"}, "clickhouse-database"},
 		{timeline.Config{TLSCAFile: "/does/not/exist"}, "clickhouse-tls-ca"},
+		{timeline.Config{Cluster: "a b"}, "clickhouse-cluster"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {

@@ -2,6 +2,7 @@ package ingestd_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 // (ZooKeeper, ReplicatedReplacingMergeTree behind Distributed tables, DDL
 // ON CLUSTER): the schema's cluster variant is created by the worker
 // itself, rows spread over both shards, and the whole stream delivered a
-// second time through the other server stays visible once, from either.
+// second time through the other server stays visible once, from either;
+// a schema made in the other mode is refused.
 func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -66,6 +68,32 @@ func TestCluster(t *testing.T) {
 			b.count(t, "SELECT count() FROM "+v)
 		}
 	}
+	// A schema made in the other mode is refused, naming the flag.
+	single, err := timeline.Open(ctx, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: b.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	if err := single.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "clickhouse-cluster: database seatline holds a cluster schema") {
+		t.Errorf("single-server mode on the cluster schema: %v", err)
+	}
+	plain, err := timeline.Open(ctx, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: "plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clustered, err := timeline.Open(ctx, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: "plain", Cluster: cl.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clustered.Close()
+	if err := clustered.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "holds a single-server schema") {
+		t.Errorf("cluster mode on a single-server schema: %v", err)
+	}
+
 	raw := b.count(t, "SELECT count() FROM seat_events")
 	t.Logf("%d distinct seat events; %d raw rows (two deliveries) split %v over the shards; %d dead letters",
 		len(s.seatIDs), raw, locals, b.count(t, "SELECT count() FROM dead_letters"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -215,6 +216,9 @@ func (s *Store) Ping(ctx context.Context) error { return Explain(s.cfg, s.conn.P
 // Each statement is idempotent (IF NOT EXISTS), so two workers starting at
 // once are safe: both may apply a migration, neither fails.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.checkMode(ctx); err != nil {
+		return err
+	}
 	if err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
 		(version UInt32, name String, applied_at DateTime)
 		ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
@@ -257,6 +261,26 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkMode refuses a database whose schema was made in the other mode: a
+// single-server schema under --clickhouse-cluster would never be
+// distributed, and a cluster schema without it would insert asynchronously
+// (acknowledged before the shards have the rows).
+func (s *Store) checkMode(ctx context.Context) error {
+	var engine string
+	err := s.conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = 'schema_migrations'", s.cfg.Database).Scan(&engine)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // a new database
+	case err != nil:
+		return Explain(s.cfg, err)
+	case s.cfg.Cluster == "" && engine == "Distributed":
+		return fmt.Errorf("clickhouse-cluster: database %s holds a cluster schema (Distributed tables); set --clickhouse-cluster to its cluster's name", s.cfg.Database)
+	case s.cfg.Cluster != "" && engine != "Distributed":
+		return fmt.Errorf("clickhouse-cluster: database %s holds a single-server schema (%s tables), so --clickhouse-cluster %s cannot apply; use a new database for the cluster or drop the flag", s.cfg.Database, engine, s.cfg.Cluster)
 	}
 	return nil
 }

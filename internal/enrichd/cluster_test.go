@@ -30,14 +30,7 @@ func TestCluster(t *testing.T) {
 	sim, stream := simStream(t, 60)
 	cl := testenv.NewCluster(t)
 	cfg := timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: "seatline", Cluster: cl.Name}
-	store, err := timeline.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := testenv.OpenTimeline(t, cfg)
 	var rows []timeline.Row
 	for i, line := range stream {
 		ev, err := events.Parse(line, 0)
@@ -60,11 +53,7 @@ func TestCluster(t *testing.T) {
 
 	want := truth(sim)
 	for i, node := range cl.Nodes {
-		s, err := timeline.Open(ctx, timeline.Config{Addrs: []string{node.Addr()}, Database: "seatline", Cluster: cl.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := testenv.OpenTimeline(t, timeline.Config{Addrs: []string{node.Addr()}, Database: "seatline", Cluster: cl.Name})
 		var total, once, pending uint64
 		if err := s.Conn().QueryRow(ctx, "SELECT count(), uniqExact(document_id), countIf(enrichment = 'pending') FROM seat_timeline").Scan(&total, &once, &pending); err != nil {
 			t.Fatal(err)

@@ -45,15 +45,7 @@ func newBedWith(t *testing.T, partitions int, kafkaOpts ...kfake.Opt) *bed {
 	if err := b.kafka.CreateTopic(ctx, b.topic, partitions); err != nil {
 		t.Fatal(err)
 	}
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: b.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	b.store = store
+	b.store = testenv.OpenTimeline(t, timeline.Config{Addrs: []string{ch.Addr()}, Database: b.db})
 	return b
 }
 

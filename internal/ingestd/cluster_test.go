@@ -44,11 +44,7 @@ func TestCluster(t *testing.T) {
 
 	var locals []uint64
 	for i, node := range cl.Nodes {
-		store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{node.Addr()}, Database: b.db, Cluster: cl.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
+		store := testenv.OpenTimeline(t, timeline.Config{Addrs: []string{node.Addr()}, Database: b.db, Cluster: cl.Name})
 		b.store = store
 		b.checkExact(t, s) // through the Distributed tables and views, from this server
 		var engine string
@@ -77,14 +73,7 @@ func TestCluster(t *testing.T) {
 	if err := single.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "clickhouse-cluster: database seatline holds a cluster schema") {
 		t.Errorf("single-server mode on the cluster schema: %v", err)
 	}
-	plain, err := timeline.Open(ctx, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: "plain"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
-	if err := plain.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	testenv.OpenTimeline(t, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: "plain"})
 	clustered, err := timeline.Open(ctx, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: "plain", Cluster: cl.Name})
 	if err != nil {
 		t.Fatal(err)

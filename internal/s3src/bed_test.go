@@ -56,43 +56,25 @@ type bed struct {
 func newBed(t *testing.T) *bed {
 	t.Helper()
 	ch := testenv.SharedClickHouse(t)
-	b := &bed{ch: ch, db: testenv.NewDatabase(t, ch), s3: testenv.NewS3(t), bucket: "audit-stream"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.s3.CreateBucket(ctx, b.bucket); err != nil {
-		t.Fatal(err)
-	}
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: b.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	b.store = store
-	return b
+	return newBedOn(t, ch, testenv.NewDatabase(t, ch), "")
 }
 
 // newClusterBed is newBed on a two-shard ClickHouse cluster (testenv.NewCluster).
 func newClusterBed(t *testing.T) *bed {
 	t.Helper()
 	cl := testenv.NewCluster(t)
-	b := &bed{ch: cl.Nodes[0], db: "seatline", cluster: cl.Name, s3: testenv.NewS3(t), bucket: "audit-stream"}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	return newBedOn(t, cl.Nodes[0], "seatline", cl.Name)
+}
+
+func newBedOn(t *testing.T, ch *testenv.ClickHouse, db, cluster string) *bed {
+	t.Helper()
+	b := &bed{ch: ch, db: db, cluster: cluster, s3: testenv.NewS3(t), bucket: "audit-stream"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := b.s3.CreateBucket(ctx, b.bucket); err != nil {
 		t.Fatal(err)
 	}
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{b.ch.Addr()}, Database: b.db, Cluster: b.cluster})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	b.store = store
+	b.store = testenv.OpenTimeline(t, timeline.Config{Addrs: []string{ch.Addr()}, Database: db, Cluster: cluster})
 	return b
 }
 

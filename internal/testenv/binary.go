@@ -173,3 +173,16 @@ func RunToEnd(ctx context.Context, bin string, args ...string) (Run, error) {
 		}
 	}
 }
+
+// fileTail is the last 2,000 bytes of a server's log file, headed by its
+// name, for an error saying why the server did not start ("" if empty).
+func fileTail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return ""
+	}
+	return "\n--- " + filepath.Base(path) + " ---\n" + string(b)
+}

@@ -610,8 +610,8 @@ func (c *ClickHouse) logTails(offs logOffsets) string {
 }
 
 // writeConfig writes config.xml and users.xml for c's directory and ports.
-// There is no interserver port, nothing listens beyond 127.0.0.1, and the
-// server is sized for a small (2-core) machine.
+// Nothing listens beyond 127.0.0.1, only a cluster member has an
+// interserver port, and the server is sized for a small (2-core) machine.
 func (c *ClickHouse) writeConfig() error {
 	for _, sub := range []string{"data", "tmp", "user_files", "format_schemas"} {
 		if err := os.MkdirAll(filepath.Join(c.dir, sub), 0o755); err != nil {

@@ -194,16 +194,7 @@ func (s *S3) waitReady(ctx context.Context, p *process) error {
 	}
 }
 
-func (s *S3) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "versitygw.log"))
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return ""
-	}
-	return "\n--- versitygw.log ---\n" + string(b)
-}
+func (s *S3) logTail() string { return fileTail(filepath.Join(s.dir, "versitygw.log")) }
 
 func (s *S3) newClient() *s3.Client {
 	return s3.New(s3.Options{

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/seatline/seatline/internal/timeline"
 )
 
 var shared struct {
@@ -133,4 +135,21 @@ func NewCluster(tb testing.TB) *ClickHouseCluster {
 	}
 	tb.Cleanup(func() { cl.Close() }) // before the ZooKeeper's: cleanups run last first
 	return cl
+}
+
+// OpenTimeline opens the timeline store cfg describes, applies the
+// migrations, and closes it when the test ends.
+func OpenTimeline(tb testing.TB, cfg timeline.Config) *timeline.Store {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := timeline.Open(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return store
 }

@@ -82,9 +82,9 @@ func StartZooKeeper(ctx context.Context) (*ZooKeeper, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for !z.ruok() {
 		if z.proc.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			log, _ := os.ReadFile(filepath.Join(dir, "zookeeper.log"))
+			log := fileTail(filepath.Join(dir, "zookeeper.log"))
 			z.Close()
-			return nil, fmt.Errorf("testenv: ZooKeeper on 127.0.0.1:%d did not answer srvr within 60s:\n%s", z.port, tail(log, 2000))
+			return nil, fmt.Errorf("testenv: ZooKeeper on 127.0.0.1:%d did not answer srvr within 60s%s", z.port, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -125,11 +125,4 @@ func (z *ZooKeeper) Close() error {
 		}
 	}
 	return os.RemoveAll(z.dir)
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

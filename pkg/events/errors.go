@@ -10,15 +10,36 @@ import (
 type Reason string
 
 const (
-	ReasonOversize         Reason = "oversize"          // record larger than the limit
-	ReasonInvalidUTF8      Reason = "invalid_utf8"      // not valid UTF-8
+	ReasonOversize         Reason = "oversize"          // record larger than the limit (records stage)
+	ReasonInvalidUTF8      Reason = "invalid_utf8"      // not valid UTF-8 (records stage)
 	ReasonMalformedJSON    Reason = "malformed_json"    // not parseable JSON (truncated, garbage, empty)
 	ReasonNotObject        Reason = "not_an_object"     // valid JSON, but not an object
 	ReasonWrongType        Reason = "wrong_type"        // a known field has the wrong JSON type
 	ReasonMissingField     Reason = "missing_field"     // a required field is absent, null or empty
 	ReasonInvalidTimestamp Reason = "invalid_timestamp" // a timestamp is not Unix ms in [2000, 2100)
-	ReasonMalformedBatch   Reason = "malformed_batch"   // a JSON-array message that does not parse
 	ReasonCorruptObject    Reason = "corrupt_object"    // a truncated or corrupt compressed object (S3, files)
+
+	// ReasonMalformedBatch is a JSON-array message that does not parse, from
+	// the legacy Records splitter. New input no longer produces it (the
+	// records stage frames arrays element by element and reports what it
+	// cannot read with its own reasons); the value stays because existing
+	// ingest_errors rows carry it.
+	ReasonMalformedBatch Reason = "malformed_batch"
+
+	// ReasonTooDeep: the record nests objects/arrays deeper than the records
+	// stage's depth limit (100 levels).
+	ReasonTooDeep Reason = "too_deep"
+	// ReasonUnsupportedFormat: the input is not in a format seatline reads
+	// (neither NDJSON, a JSON array of events, nor one event per message).
+	ReasonUnsupportedFormat Reason = "unsupported_format"
+	// ReasonUnsupportedEncoding: the input's text encoding is not one seatline
+	// reads (UTF-8, UTF-8 with a BOM, UTF-16 with a BOM).
+	ReasonUnsupportedEncoding Reason = "unsupported_encoding"
+	// ReasonAmbiguousField: a top-level field that decides the event's
+	// identity or meaning (_document_id, @timestamp, created_at, action,
+	// user, user_id, org, org_id, actor, actor_id, business, business_id)
+	// appears more than once, so which value GitHub meant cannot be known.
+	ReasonAmbiguousField Reason = "ambiguous_field"
 )
 
 // InvalidError is a record that must become a dead letter. Field names the

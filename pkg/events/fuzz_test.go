@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"testing"
-	"unsafe"
 )
 
 // seedRecords returns the real-shaped seed events (testdata/seed_events.ndjson:
@@ -82,78 +81,6 @@ func FuzzParse(f *testing.F) {
 			}
 		default:
 			t.Fatalf("unexpected error type %T: %v", err, err)
-		}
-	})
-}
-
-// FuzzRecords: Records never panics; records are non-empty, trimmed,
-// in increasing index order and point into the payload; only a payload
-// starting with '[' can fail, and then fn is never called.
-func FuzzRecords(f *testing.F) {
-	seeds := seedRecords(f)
-	f.Add(bytes.Join(seeds, []byte("\n")))
-	f.Add(append([]byte("["), append(bytes.Join(seeds[:6], []byte(",")), ']')...))
-	f.Add([]byte("[\n" + seatEvent600 + ",\n" + noiseEvent600 + "\n]"))
-	f.Add([]byte("{\n  \"a\": 1,\n  \"b\": \"copilot.x\"\n}\n"))
-	f.Add([]byte("\n\n" + seatEvent600 + "\r\n\r\n" + seatEvent600[:100]))
-	f.Add([]byte(`[{"a":"\"],"},1,[2,[3]],"x"]`))
-	f.Add([]byte(`[{"a":1},`))
-	for _, s := range seeds[:4] {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		trimmed := trimJSONSpace(payload)
-		last := -1
-		base := uintptr(unsafe.Pointer(unsafe.SliceData(payload)))
-		err := Records(payload, func(i int, rec []byte) {
-			if i <= last {
-				t.Fatalf("index %d after %d", i, last)
-			}
-			last = i
-			if len(rec) == 0 || isJSONSpace(rec[0]) || isJSONSpace(rec[len(rec)-1]) {
-				t.Fatalf("record %d not trimmed or empty: %q", i, rec)
-			}
-			if p := uintptr(unsafe.Pointer(unsafe.SliceData(rec))); p < base || p+uintptr(len(rec)) > base+uintptr(len(payload)) {
-				t.Fatalf("record %d does not alias the payload", i)
-			}
-			if trimmed[0] == '[' {
-				if !json.Valid(rec) {
-					t.Fatalf("array element %d is not valid JSON: %q", i, rec)
-				}
-			} else if bytes.IndexByte(rec, '\n') >= 0 && !bytes.Equal(rec, trimmed) {
-				t.Fatalf("NDJSON record %d spans lines: %q", i, rec)
-			}
-			_, _ = Parse(rec, 0)
-		})
-		if err != nil {
-			var ie *InvalidError
-			if !errors.As(err, &ie) || ie.Reason != ReasonMalformedBatch {
-				t.Fatalf("unexpected error %v", err)
-			}
-			if trimmed[0] != '[' || last >= 0 {
-				t.Fatalf("malformed_batch for a non-array payload or after calling fn")
-			}
-			if json.Valid(trimmed) {
-				t.Fatalf("malformed_batch for a valid array")
-			}
-		} else if len(trimmed) > 0 && trimmed[0] == '[' && !json.Valid(trimmed) {
-			t.Fatalf("invalid array accepted: %q", payload)
-		}
-	})
-}
-
-// FuzzValidJSON: validJSON agrees with json.Valid on every input.
-func FuzzValidJSON(f *testing.F) {
-	for _, rec := range seedRecords(f) {
-		f.Add(rec)
-	}
-	for _, s := range []string{`[1,2]`, `-0.5e+3`, `01`, `1.`, `1e`, `-`, `"\u12"`, `"\ud800"`, "\"\x01\"", `[1,]`,
-		`{"a":1,}`, `{"a" 1}`, ` true `, `nul`, `[[[[]]]]`, `{"a":[{"b":null}]}`, "\"\xff\"", `"\/\b\f\n\r\t\"\\"`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
 		}
 	})
 }

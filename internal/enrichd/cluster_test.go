@@ -33,7 +33,7 @@ func TestCluster(t *testing.T) {
 	store := testenv.OpenTimeline(t, cfg)
 	var rows []timeline.Row
 	for i, line := range stream {
-		ev, err := events.Parse(line, 0)
+		ev, err := events.Parse(line)
 		if err != nil {
 			t.Fatal(err)
 		}

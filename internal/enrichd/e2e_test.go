@@ -281,7 +281,7 @@ func TestSnapshotsAndDrift(t *testing.T) {
 	}
 	var rows []timeline.Row
 	for i, line := range stream {
-		ev, err := events.Parse(line, 0)
+		ev, err := events.Parse(line)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func (w *Worker) loadPending(ctx context.Context, states string, skip map[string
 			continue
 		}
 		skip[id] = true
-		ev, err := events.Parse([]byte(raw), len(raw)+1)
+		ev, err := events.Parse([]byte(raw))
 		if err != nil {
 			w.log.Warn("stored event no longer parses; leaving it pending", "document_id", id, "err", err)
 			continue

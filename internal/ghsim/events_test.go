@@ -19,7 +19,7 @@ func parseAll(t *testing.T, raw [][]byte) []events.Event {
 	t.Helper()
 	var out []events.Event
 	for _, b := range raw {
-		e, err := events.Parse(b, 0)
+		e, err := events.Parse(b)
 		if err != nil {
 			t.Fatalf("events.Parse rejected %s: %v", b, err)
 		}

@@ -309,7 +309,7 @@ func (p *Pipeline) record(b *batch, msg *Message, i int, rec []byte, now time.Ti
 	if i > 0 {
 		pos = fmt.Sprintf("%s#%d", pos, i)
 	}
-	ev, err := events.Parse(rec, p.cfg.MaxEventBytes)
+	ev, err := events.Parse(rec)
 	if errors.Is(err, events.ErrNotSeatEvent) {
 		b.filtered++
 		return

@@ -41,7 +41,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		orig := bytes.Clone(rec)
-		ev, err := Parse(rec, 4096)
+		ev, err := Parse(rec)
 		if !bytes.Equal(rec, orig) {
 			t.Fatal("Parse modified its input")
 		}

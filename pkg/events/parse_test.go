@@ -18,7 +18,7 @@ const noiseEvent600 = `{"@timestamp":1709251200123,"_document_id":"Xk2mWv0x9bT1k
 
 func mustParse(t *testing.T, rec string) Event {
 	t.Helper()
-	ev, err := Parse([]byte(rec), 0)
+	ev, err := Parse([]byte(rec))
 	if err != nil {
 		t.Fatalf("Parse(%s): %v", rec, err)
 	}
@@ -61,7 +61,7 @@ func TestParseRealOrgAddMember(t *testing.T) {
 	if MaybeSeatEvent(rec) {
 		t.Errorf("MaybeSeatEvent(org.add_member) = true, want false")
 	}
-	ev, err := Parse(rec, 0)
+	ev, err := Parse(rec)
 	if !errors.Is(err, ErrNotSeatEvent) {
 		t.Fatalf("err = %v, want ErrNotSeatEvent", err)
 	}
@@ -97,13 +97,13 @@ func TestUnknownCopilotActionKept(t *testing.T) {
 func TestNonCopilotActionFiltered(t *testing.T) {
 	for _, a := range []string{"git.clone", "repo.create", "business.add_seat", "copilot", "Copilot.cfb_seat_added", "xcopilot.y"} {
 		rec := fmt.Sprintf(`{"@timestamp":1709251200000,"_document_id":"abc","action":%q}`, a)
-		if _, err := Parse([]byte(rec), 0); !errors.Is(err, ErrNotSeatEvent) {
+		if _, err := Parse([]byte(rec)); !errors.Is(err, ErrNotSeatEvent) {
 			t.Errorf("%s: err = %v, want ErrNotSeatEvent", a, err)
 		}
 	}
 	// A non-Copilot action is filtered even when other fields are broken.
 	rec := `{"@timestamp":"yesterday","action":"git.clone","actor_id":"abc","actor":5}`
-	if _, err := Parse([]byte(rec), 0); !errors.Is(err, ErrNotSeatEvent) {
+	if _, err := Parse([]byte(rec)); !errors.Is(err, ErrNotSeatEvent) {
 		t.Errorf("broken non-Copilot event: err = %v, want ErrNotSeatEvent", err)
 	}
 }
@@ -165,15 +165,10 @@ func TestParseInvalid(t *testing.T) {
 	const ok = `"_document_id":"d","action":"copilot.cfb_seat_added"`
 	tests := []struct {
 		name, rec string
-		max       int
 		reason    Reason
 		field     string
 		msg       string // exact Error() when set
 	}{
-		{name: "oversize", rec: `{` + ok + `,"@timestamp":1709251200000}`, max: 20, reason: ReasonOversize,
-			msg: "oversize: 81 bytes exceeds the limit of 20"},
-		{name: "invalid utf8", rec: "{" + ok + ",\"user\":\"a\xffb\",\"@timestamp\":1709251200000}", reason: ReasonInvalidUTF8,
-			msg: "invalid_utf8: invalid UTF-8 at byte offset 63"},
 		{name: "truncated", rec: `{` + ok + `,"@timestamp":17092`, reason: ReasonMalformedJSON},
 		{name: "garbage", rec: `copilot. hello`, reason: ReasonMalformedJSON},
 		{name: "empty", rec: " \n\t", reason: ReasonMalformedJSON, msg: "malformed_json: empty record"},
@@ -218,7 +213,7 @@ func TestParseInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.rec), tc.max)
+			_, err := Parse([]byte(tc.rec))
 			var ie *InvalidError
 			if !errors.As(err, &ie) {
 				t.Fatalf("err = %v, want *InvalidError", err)
@@ -249,7 +244,7 @@ func BenchmarkParse(b *testing.B) {
 	b.SetBytes(int64(len(rec)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Parse(rec, 0); err != nil {
+		if _, err := Parse(rec); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -45,7 +45,7 @@ func TestMaybeSeatEventNeverMisses(t *testing.T) {
 	for i := 0; i < 20000; i++ {
 		action := actions[r.IntN(len(actions))]
 		rec := genEvent(r, action)
-		ev, err := Parse(rec, 0)
+		ev, err := Parse(rec)
 		if err == nil {
 			accepted++
 			if !MaybeSeatEvent(rec) {

@@ -73,7 +73,7 @@ func TestRecordsThenParseSeedFile(t *testing.T) {
 	}
 	counts := map[string]int{}
 	err = Records(data, func(i int, rec []byte) {
-		_, err := Parse(rec, 0)
+		_, err := Parse(rec)
 		switch r, invalid := ReasonOf(err); {
 		case err == nil:
 			counts["ok"]++
@@ -190,7 +190,7 @@ func FuzzRecords(f *testing.F) {
 			} else if bytes.IndexByte(rec, '\n') >= 0 && !bytes.Equal(rec, trimmed) {
 				t.Fatalf("NDJSON record %d spans lines: %q", i, rec)
 			}
-			_, _ = Parse(rec, 0)
+			_, _ = Parse(rec)
 		})
 		if err != nil {
 			var ie *InvalidError

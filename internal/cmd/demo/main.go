@@ -473,7 +473,7 @@ func (d *demo) produce(ctx context.Context) error {
 	rng := rand.New(rand.NewPCG(7, 8))
 	d.pairs = map[[2]string]bool{}
 	for _, raw := range sc.events {
-		ev, err := events.Parse(raw, 0)
+		ev, err := events.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("the simulator emitted an event that does not parse: %v\n%s", err, raw)
 		}

@@ -90,7 +90,7 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 	for i := 0; i < o.Events; i++ {
 		rec := g.Next()
 		pos := "github-audit/" + strconv.Itoa(i%4) + "/" + strconv.Itoa(i/4)
-		ev, err := events.Parse(rec.Line, 0)
+		ev, err := events.Parse(rec.Line)
 		if err != nil {
 			reason, _ := events.ReasonOf(err)
 			dead = append(dead, timeline.NewDeadLetter("kafka", pos, string(reason), err.Error(), rec.Line, now))

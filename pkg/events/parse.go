@@ -60,15 +60,20 @@ func Parse(rec []byte) (Event, error) {
 		return Event{}, malformedJSON(rec)
 	}
 
+	// Exact field names: GitHub's keys are lowercase, and a key that differs
+	// only in case ("User", "ACTION", actor_location's "Country_Code") is
+	// not the field; it stays in Raw. encoding/json (and segmentio's default)
+	// would match it case-insensitively, the last one winning.
 	var w wireEvent
-	decErr := json.Unmarshal(rec, &w)
+	rest, decErr := json.Parse(rec, &w, json.DontMatchCaseInsensitiveStructFields)
 	var typeErr *json.UnmarshalTypeError
-	if decErr != nil && !errors.As(decErr, &typeErr) {
+	if len(rest) != 0 || decErr != nil && !errors.As(decErr, &typeErr) {
+		// json.Parse, unlike Unmarshal, leaves trailing data to the caller.
 		return Event{}, malformedJSON(rec)
 	}
 	// Filter before reporting other problems: a record with a valid
 	// non-Copilot action is not ours to dead-letter.
-	actionOK := typeErr == nil || !fieldIs(typeErr.Field, "action")
+	actionOK := typeErr == nil || typeErr.Field != "action"
 	if actionOK && w.Action != "" {
 		if _, ok := Classify(w.Action); !ok {
 			return Event{Action: w.Action, Raw: rec}, ErrNotSeatEvent
@@ -158,11 +163,6 @@ func Parse(rec []byte) (Event, error) {
 		}
 	}
 	return ev, nil
-}
-
-// fieldIs reports whether a json error Field path names field at top level.
-func fieldIs(path, field string) bool {
-	return strings.EqualFold(path, field)
 }
 
 func timestampField(name string, w *wireInt, required bool) (time.Time, error) {

@@ -249,3 +249,74 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestParseExactFieldNames: a key that differs from GitHub's lowercase key
+// only in case is not the field (design guarantee 5): it is ignored, stays
+// in Raw, and never overrides, fills or breaks the real field, at top level
+// or nested.
+func TestParseExactFieldNames(t *testing.T) {
+	const head = `"@timestamp":1709251200000,"_document_id":"d"`
+	tests := []struct {
+		name, rec string
+		check     func(Event) bool
+	}{
+		{"User after user", `{` + head + `,"action":"copilot.cfb_seat_added","user":"alice","User":"mallory"}`,
+			func(ev Event) bool { return ev.User == "alice" }},
+		{"USER before user", `{` + head + `,"action":"copilot.cfb_seat_added","USER":"mallory","user":"alice"}`,
+			func(ev Event) bool { return ev.User == "alice" }},
+		{"User alone", `{` + head + `,"action":"copilot.cfb_seat_added","User":"mallory"}`,
+			func(ev Event) bool { return ev.User == "" }},
+		{"Action after action", `{` + head + `,"action":"copilot.cfb_seat_added","Action":"copilot.cfb_seat_cancelled"}`,
+			func(ev Event) bool {
+				return ev.Action == "copilot.cfb_seat_added" && ev.Transition == TransitionAssigned
+			}},
+		{"ACTION non-Copilot", `{` + head + `,"ACTION":"git.clone","action":"copilot.cfb_seat_added"}`,
+			func(ev Event) bool { return ev.Transition == TransitionAssigned }},
+		{"User_ID wrong type ignored", `{` + head + `,"action":"copilot.x","user_id":7,"User_ID":"abc","Actor":5}`,
+			func(ev Event) bool { return ev.UserID == 7 && ev.Actor == "" }},
+		{"Org_Id and ORG", `{` + head + `,"action":"copilot.x","org":"acme","ORG":"evil","Org_Id":9}`,
+			func(ev Event) bool { return ev.Org == "acme" && ev.OrgID == 0 }},
+		{"_Document_Id", `{"@timestamp":1709251200000,"_document_id":"real","_Document_ID":"fake","action":"copilot.x"}`,
+			func(ev Event) bool { return ev.DocumentID == "real" }},
+		{"@Timestamp", `{"@Timestamp":946684800000,"@timestamp":1709251200000,"_document_id":"d","action":"copilot.x"}`,
+			func(ev Event) bool { return ev.Timestamp.UnixMilli() == 1709251200000 }},
+		{"nested Country_Code after", `{` + head + `,"action":"copilot.x","actor_location":{"country_code":"US","Country_Code":"XX"}}`,
+			func(ev Event) bool { return ev.ActorCountry == "US" }},
+		{"nested COUNTRY_CODE before", `{` + head + `,"action":"copilot.x","actor_location":{"COUNTRY_CODE":"XX","country_code":"US"}}`,
+			func(ev Event) bool { return ev.ActorCountry == "US" }},
+		{"nested Country_Code alone", `{` + head + `,"action":"copilot.x","actor_location":{"Country_Code":"XX"}}`,
+			func(ev Event) bool { return ev.ActorCountry == "" }},
+		{"Actor_Location", `{` + head + `,"action":"copilot.x","Actor_Location":{"country_code":"XX"}}`,
+			func(ev Event) bool { return ev.ActorCountry == "" }},
+		{"escaped upper case", `{` + head + `,"action":"copilot.x","user":"alice","\u0055ser":"mallory"}`,
+			func(ev Event) bool { return ev.User == "alice" }},
+		{"Unicode fold", `{` + head + `,"action":"copilot.x","user":"alice","u\u017fer":"mallory","\u212aey":"k"}`,
+			func(ev Event) bool { return ev.User == "alice" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := mustParse(t, tc.rec)
+			if !tc.check(ev) {
+				t.Errorf("%+v", ev)
+			}
+			if string(ev.Raw) != tc.rec {
+				t.Errorf("Raw = %s, want the record", ev.Raw)
+			}
+		})
+	}
+	// Only the exact key counts as present.
+	for _, rec := range []string{
+		`{"@timestamp":1709251200000,"_document_id":"d","Action":"copilot.cfb_seat_added"}`,
+		`{"@timestamp":1709251200000,"_Document_Id":"d","action":"copilot.cfb_seat_added"}`,
+		`{"@Timestamp":1709251200000,"_document_id":"d","action":"copilot.cfb_seat_added"}`,
+	} {
+		if r, _ := ReasonOf(parseErr(rec)); r != ReasonMissingField {
+			t.Errorf("%s: %v, want missing_field", rec, parseErr(rec))
+		}
+	}
+}
+
+func parseErr(rec string) error {
+	_, err := Parse([]byte(rec))
+	return err
+}

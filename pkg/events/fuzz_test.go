@@ -30,6 +30,13 @@ func seedRecords(tb testing.TB) [][]byte {
 		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","ACTION":"git.clone"}`),
 		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","actor_location":{"country_code":null}}`),
 		[]byte(` {} `), []byte(`[]`), []byte(``), []byte(`{"action":null}`),
+		// Case variants and repeated keys.
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.cfb_seat_added","user":"alice","User":"mallory"}`),
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.cfb_seat_added","Action":"copilot.cfb_seat_cancelled"}`),
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","user":"a","\u0075ser":"b"}`),
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"git.clone","action":"copilot.x"}`),
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","actor_location":{"country_code":"US","Country_Code":"XX"}}`),
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","operation_type":"a","operation_type":"b"}`),
 	)
 }
 
@@ -45,9 +52,19 @@ func FuzzParse(f *testing.F) {
 		if !bytes.Equal(rec, orig) {
 			t.Fatal("Parse modified its input")
 		}
+		checkTopKeys(t, rec)
 		var ie *InvalidError
 		switch {
 		case err == nil:
+			if counts, ok := refTopKeys(ev.Raw); !ok {
+				t.Fatalf("Raw is not a JSON object: %q", ev.Raw)
+			} else {
+				for _, k := range identityKeyNames[1:] {
+					if counts[k] > 1 {
+						t.Fatalf("accepted an event with %d %q keys: %q", counts[k], k, ev.Raw)
+					}
+				}
+			}
 			if ev.DocumentID == "" {
 				t.Fatal("accepted event without _document_id")
 			}

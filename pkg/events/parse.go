@@ -76,8 +76,25 @@ func Parse(rec []byte) (Event, error) {
 	actionOK := typeErr == nil || typeErr.Field != "action"
 	if actionOK && w.Action != "" {
 		if _, ok := Classify(w.Action); !ok {
+			if err := seatActionCopy(rec); err != nil {
+				return Event{}, err
+			}
 			return Event{Action: w.Action, Raw: rec}, ErrNotSeatEvent
 		}
+	}
+
+	// One pass over the top-level keys: a field that decides the event's
+	// identity or meaning must appear once (the decoder keeps the last copy
+	// and says nothing).
+	var tk topKeys
+	scanTopKeys(rec, &tk)
+	if !tk.complete {
+		// Not reached: the decoder accepted rec, and the scan is exact for
+		// valid JSON (FuzzParse checks it). Fail closed all the same.
+		return Event{}, &InvalidError{Reason: ReasonMalformedJSON, Detail: "top-level keys unreadable"}
+	}
+	if err := tk.ambiguous(); err != nil {
+		return Event{}, err
 	}
 	if typeErr != nil {
 		return Event{}, wrongType(typeErr)
@@ -163,6 +180,47 @@ func Parse(rec []byte) (Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// seatActionCopy runs on the filter path only, for a record whose decoded
+// action (the last copy) is not a Copilot one: if action appears more than
+// once and some copy is a seat or policy action, the record is ambiguous,
+// not filtered. MaybeSeatEvent first keeps this as cheap as the filter was:
+// without it no copy can be a Copilot action.
+func seatActionCopy(rec []byte) error {
+	if !MaybeSeatEvent(rec) {
+		return nil
+	}
+	tk := topKeys{collect: keyAction}
+	scanTopKeys(rec, &tk)
+	if tk.n[keyAction] < 2 {
+		return nil
+	}
+	for _, v := range tk.vals {
+		var a string
+		if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &a) == nil {
+			if _, ok := Classify(a); ok {
+				return ambiguousField(keyAction, tk.n[keyAction])
+			}
+		}
+	}
+	return nil
+}
+
+// ambiguous reports the first identity key (in identityKeyNames order) that
+// appears more than once.
+func (tk *topKeys) ambiguous() error {
+	for k := keyNone + 1; k < numKeys; k++ {
+		if tk.n[k] > 1 {
+			return ambiguousField(k, tk.n[k])
+		}
+	}
+	return nil
+}
+
+func ambiguousField(k identityKey, n int) error {
+	return &InvalidError{Reason: ReasonAmbiguousField, Field: identityKeyNames[k],
+		Detail: fmt.Sprintf("appears %d times", n)}
 }
 
 func timestampField(name string, w *wireInt, required bool) (time.Time, error) {

@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -319,4 +320,144 @@ func TestParseExactFieldNames(t *testing.T) {
 func parseErr(rec string) error {
 	_, err := Parse([]byte(rec))
 	return err
+}
+
+// TestParseAmbiguousField: a top-level identity key that appears more than
+// once, plainly or spelled with escapes, makes the record ambiguous_field
+// whatever the copies hold; case variants, nested keys and other repeated
+// keys do not.
+func TestParseAmbiguousField(t *testing.T) {
+	base := map[string]string{
+		"_document_id": `"d1"`, "@timestamp": `1709251200000`, "created_at": `1709251200000`,
+		"action": `"copilot.cfb_seat_added"`, "user": `"alice"`, "user_id": `1`, "org": `"acme"`, "org_id": `2`,
+		"actor": `"admin"`, "actor_id": `3`, "business": `"biz"`, "business_id": `4`,
+	}
+	other := map[string]string{
+		"_document_id": `"d2"`, "@timestamp": `1709251200001`, "created_at": `1709251200001`,
+		"action": `"copilot.cfb_seat_cancelled"`, "user": `"mallory"`, "user_id": `9`, "org": `"evil"`, "org_id": `9`,
+		"actor": `"mallory"`, "actor_id": `9`, "business": `"evil"`, "business_id": `9`,
+	}
+	record := func(extra string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for _, k := range identityKeyNames[1:] {
+			fmt.Fprintf(&b, "%q:%s,", k, base[k])
+		}
+		b.WriteString(`"operation_type":"create"` + extra + "}")
+		return b.String()
+	}
+	mustParse(t, record("")) // the base record is fine
+	escape := func(k string, all bool) string {
+		var b strings.Builder
+		for i, c := range k {
+			if all && i%2 == 1 {
+				fmt.Fprintf(&b, `\u%04X`, c) // upper-case hex digits
+			} else if all || i == 0 {
+				fmt.Fprintf(&b, `\u%04x`, c)
+			} else {
+				b.WriteRune(c)
+			}
+		}
+		return b.String()
+	}
+	for _, k := range identityKeyNames[1:] {
+		for name, extra := range map[string]string{
+			"plain":         fmt.Sprintf(`,%q:%s`, k, other[k]),
+			"same value":    fmt.Sprintf(`,%q:%s`, k, base[k]),
+			"escaped first": fmt.Sprintf(`,"%s":%s`, escape(k, false), other[k]),
+			"escaped all":   fmt.Sprintf(`,"%s":%s`, escape(k, true), other[k]),
+			"null":          fmt.Sprintf(`,%q:null`, k),
+			"wrong type":    fmt.Sprintf(`,%q:{"x":[1]}`, k),
+			"three times":   fmt.Sprintf(`,%q:%s , %q : %s`, k, other[k], k, base[k]),
+		} {
+			t.Run(k+"/"+name, func(t *testing.T) {
+				rec := record(extra)
+				_, err := Parse([]byte(rec))
+				var ie *InvalidError
+				if !errors.As(err, &ie) || ie.Reason != ReasonAmbiguousField || ie.Field != k {
+					t.Fatalf("err = %v, want ambiguous_field %q\n%s", err, k, rec)
+				}
+				n := 2
+				if name == "three times" {
+					n = 3
+				}
+				if want := fmt.Sprintf("ambiguous_field: field %q: appears %d times", k, n); err.Error() != want {
+					t.Errorf("Error() = %q, want %q", err, want)
+				}
+			})
+		}
+	}
+
+	// The decoder's own behaviour for everything that is not ambiguous:
+	// the last copy of a repeated scalar wins, a repeated object is merged
+	// into the first, null over an object keeps it.
+	for _, tc := range []struct {
+		name, extra string
+		check       func(Event) bool
+	}{
+		{"case variants", `,"User":"mallory","ACTION":"git.clone","Org_ID":9,"_Document_Id":"x"`,
+			func(ev Event) bool { return ev.User == "alice" && ev.OrgID == 2 && ev.DocumentID == "d1" }},
+		{"escaped case variant", `,"\u0055ser":"mallory"`,
+			func(ev Event) bool { return ev.User == "alice" }},
+		{"near misses", `,"user ":"x","users":"x","user\u0000":"x","_document_id_":"x","org.id":"x"`,
+			func(ev Event) bool { return ev.User == "alice" }},
+		{"nested identity keys", `,"data":{"user":"x","user":"y","action":"git.clone"},"list":[{"org":1},{"org":2}]`,
+			func(ev Event) bool { return ev.User == "alice" && ev.Org == "acme" }},
+		{"repeated operation_type", `,"operation_type":"remove"`,
+			func(ev Event) bool { return ev.OperationType == "remove" }},
+		{"repeated detail", `,"seat_assignment":"a","seat_assignment":{"b":1}`,
+			func(ev Event) bool { return ev.SeatAssignment == `{"b":1}` }},
+		{"repeated nested key", `,"actor_location":{"country_code":"US","country_code":"XX"}`,
+			func(ev Event) bool { return ev.ActorCountry == "XX" }},
+		{"repeated object merges", `,"actor_location":{"country_code":"US"},"actor_location":{"city":"Pune"}`,
+			func(ev Event) bool { return ev.ActorCountry == "US" }},
+		{"null keeps object", `,"actor_location":{"country_code":"US"},"actor_location":null`,
+			func(ev Event) bool { return ev.ActorCountry == "US" }},
+		{"repeated bool", `,"actor_is_bot":true,"actor_is_bot":false`,
+			func(ev Event) bool { return !ev.ActorIsBot }},
+		{"key strings with quotes and braces", `,"x\"user\\":"}{\"user\":1,","y":["\\",{"a":"]"}]`,
+			func(ev Event) bool { return ev.User == "alice" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := mustParse(t, record(tc.extra))
+			if !tc.check(ev) {
+				t.Errorf("%+v", ev)
+			}
+		})
+	}
+	// A repeated integer field outside the identity set: the last copy is
+	// validated.
+	if r, _ := ReasonOf(parseErr(record(`,"repo_id":1,"repo_id":"x"`))); r != ReasonWrongType {
+		t.Errorf("repeated repo_id, last a string: %v", parseErr(record(`,"repo_id":1,"repo_id":"x"`)))
+	}
+}
+
+// TestParseDuplicatedAction: a repeated action with any Copilot copy is
+// ambiguous, never filtered; only non-Copilot copies stay filtered.
+func TestParseDuplicatedAction(t *testing.T) {
+	const head = `{"@timestamp":1709251200000,"_document_id":"d",`
+	for rec, want := range map[string]Reason{
+		head + `"action":"copilot.cfb_seat_added","action":"git.clone"}`:                    ReasonAmbiguousField,
+		head + `"action":"git.clone","action":"copilot.cfb_seat_added"}`:                    ReasonAmbiguousField,
+		head + `"action":"git.clone","\u0061ction":"copilot.cfb_seat_cancelled"}`:           ReasonAmbiguousField,
+		head + `"action":"git.clone","action":"\u0063opilot.x"}`:                            ReasonAmbiguousField,
+		head + `"action":"git.clone","action":"business.add_seats","action":"repo.create"}`: ReasonAmbiguousField,
+		head + `"action":"copilot.x","action":"copilot.x"}`:                                 ReasonAmbiguousField,
+		head + `"action":"git.clone","actor":5,"action":"copilot.x"}`:                       ReasonAmbiguousField,
+		head + `"action":5,"action":"git.clone"}`:                                           ReasonAmbiguousField,
+		head + `"action":"git.clone","action":"repo.create"}`:                               "",
+		head + `"action":"git.clone","action":"repo.create","repo":"copilot.vim"}`:          "",
+		head + `"action":"git.clone","action":null,"repo":"copilot.vim"}`:                   "",
+	} {
+		_, err := Parse([]byte(rec))
+		if want == "" {
+			if !errors.Is(err, ErrNotSeatEvent) {
+				t.Errorf("%s: %v, want ErrNotSeatEvent", rec, err)
+			}
+			continue
+		}
+		if r, _ := ReasonOf(err); r != want {
+			t.Errorf("%s: %v, want %s", rec, err, want)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"unicode/utf8"
 )
 
 // seedRecords returns the real-shaped seed events (testdata/seed_events.ndjson:
@@ -96,8 +97,36 @@ func FuzzParse(f *testing.F) {
 			if ie.Reason == ReasonMalformedBatch {
 				t.Fatalf("Parse returned %v", err)
 			}
+			// A dead letter from a decoded object names its event exactly
+			// when there is one top-level _document_id and it is a string.
+			if ie.Reason != ReasonMalformedJSON && ie.Reason != ReasonNotObject && utf8.Valid(rec) {
+				if want := refDocumentID(t, ev.Raw); ev.DocumentID != want {
+					t.Fatalf("%v: DocumentID %q, want %q in %q", err, ev.DocumentID, want, rec)
+				}
+			}
 		default:
 			t.Fatalf("unexpected error type %T: %v", err, err)
 		}
 	})
+}
+
+// refDocumentID is the record's _document_id by encoding/json: the value of
+// the one top-level "_document_id" key when it is a string, else "".
+func refDocumentID(t *testing.T, raw []byte) string {
+	counts, ok := refTopKeys(raw)
+	if !ok {
+		t.Fatalf("not a JSON object: %q", raw)
+	}
+	if counts["_document_id"] != 1 {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	if json.Unmarshal(m["_document_id"], &id) != nil {
+		return ""
+	}
+	return id
 }

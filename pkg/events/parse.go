@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,14 @@ const (
 // seatline does not dead-letter events it would not keep. On ErrNotSeatEvent
 // the returned Event carries only Action and Raw.
 //
+// With an *InvalidError the returned Event carries Raw and, whenever the
+// record's _document_id could be read, DocumentID (for the dead letter):
+// a wrong-type or out-of-range field, a missing action or an ambiguous
+// field other than _document_id itself still names the event. For
+// malformed JSON it is best effort: a top-level "_document_id" string
+// that ends before the syntax error is reported. A repeated _document_id
+// (ambiguous) or one that is not a string gives none.
+//
 // Precondition: rec is one record from the records stage, which has
 // already checked that it is valid UTF-8 without control characters, within
 // the size limit and within the nesting-depth limit. Parse does not repeat
@@ -55,9 +64,9 @@ func Parse(rec []byte) (Event, error) {
 	}
 	if rec[0] != '{' {
 		if stdjson.Valid(rec) { // rare path: the standard library's exact answer
-			return Event{}, &InvalidError{Reason: ReasonNotObject, Detail: "got " + jsonTypeName(rec[0])}
+			return Event{Raw: rec}, &InvalidError{Reason: ReasonNotObject, Detail: "got " + jsonTypeName(rec[0])}
 		}
-		return Event{}, malformedJSON(rec)
+		return malformed(rec)
 	}
 
 	// Exact field names: GitHub's keys are lowercase, and a key that differs
@@ -69,15 +78,16 @@ func Parse(rec []byte) (Event, error) {
 	var typeErr *json.UnmarshalTypeError
 	if len(rest) != 0 || decErr != nil && !errors.As(decErr, &typeErr) {
 		// json.Parse, unlike Unmarshal, leaves trailing data to the caller.
-		return Event{}, malformedJSON(rec)
+		return malformed(rec)
 	}
 	// Filter before reporting other problems: a record with a valid
 	// non-Copilot action is not ours to dead-letter.
 	actionOK := typeErr == nil || typeErr.Field != "action"
 	if actionOK && w.Action != "" {
 		if _, ok := Classify(w.Action); !ok {
-			if err := seatActionCopy(rec); err != nil {
-				return Event{}, err
+			var tk topKeys
+			if seatActionCopy(rec, &tk) {
+				return failed(rec, &w, &tk), ambiguousField(keyAction, tk.n[keyAction])
 			}
 			return Event{Action: w.Action, Raw: rec}, ErrNotSeatEvent
 		}
@@ -91,29 +101,29 @@ func Parse(rec []byte) (Event, error) {
 	if !tk.complete {
 		// Not reached: the decoder accepted rec, and the scan is exact for
 		// valid JSON (FuzzParse checks it). Fail closed all the same.
-		return Event{}, &InvalidError{Reason: ReasonMalformedJSON, Detail: "top-level keys unreadable"}
+		return Event{Raw: rec}, &InvalidError{Reason: ReasonMalformedJSON, Detail: "top-level keys unreadable"}
 	}
 	if err := tk.ambiguous(); err != nil {
-		return Event{}, err
+		return failed(rec, &w, &tk), err
 	}
 	if typeErr != nil {
-		return Event{}, wrongType(typeErr)
+		return failed(rec, &w, &tk), wrongType(typeErr)
 	}
 
 	// Required fields.
 	if w.DocumentID == "" {
-		return Event{}, &InvalidError{Reason: ReasonMissingField, Field: "_document_id"}
+		return failed(rec, &w, &tk), &InvalidError{Reason: ReasonMissingField, Field: "_document_id"}
 	}
 	if w.Action == "" {
-		return Event{}, &InvalidError{Reason: ReasonMissingField, Field: "action"}
+		return failed(rec, &w, &tk), &InvalidError{Reason: ReasonMissingField, Field: "action"}
 	}
 	ts, err := timestampField("@timestamp", &w.Timestamp, true)
 	if err != nil {
-		return Event{}, err
+		return failed(rec, &w, &tk), err
 	}
 	created, err := timestampField("created_at", &w.CreatedAt, false)
 	if err != nil {
-		return Event{}, err
+		return failed(rec, &w, &tk), err
 	}
 	for _, f := range [...]struct {
 		name string
@@ -127,7 +137,7 @@ func Parse(rec []byte) (Event, error) {
 		{"token_id", &w.TokenID},
 	} {
 		if err := intField(f.name, f.v); err != nil {
-			return Event{}, err
+			return failed(rec, &w, &tk), err
 		}
 	}
 
@@ -183,28 +193,57 @@ func Parse(rec []byte) (Event, error) {
 }
 
 // seatActionCopy runs on the filter path only, for a record whose decoded
-// action (the last copy) is not a Copilot one: if action appears more than
-// once and some copy is a seat or policy action, the record is ambiguous,
-// not filtered. MaybeSeatEvent first keeps this as cheap as the filter was:
-// without it no copy can be a Copilot action.
-func seatActionCopy(rec []byte) error {
+// action (the last copy) is not a Copilot one: it reports whether action
+// appears more than once with some copy a seat or policy action (then the
+// record is ambiguous, not filtered), filling tk. MaybeSeatEvent first
+// keeps this as cheap as the filter was: without it no copy can be a
+// Copilot action.
+func seatActionCopy(rec []byte, tk *topKeys) bool {
 	if !MaybeSeatEvent(rec) {
-		return nil
+		return false
 	}
-	tk := topKeys{collect: keyAction}
-	scanTopKeys(rec, &tk)
+	tk.collect = keyAction
+	scanTopKeys(rec, tk)
 	if tk.n[keyAction] < 2 {
-		return nil
+		return false
 	}
 	for _, v := range tk.vals {
-		var a string
-		if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &a) == nil {
-			if _, ok := Classify(a); ok {
-				return ambiguousField(keyAction, tk.n[keyAction])
-			}
+		if _, ok := Classify(stringValue(v)); ok {
+			return true
 		}
 	}
-	return nil
+	return false
+}
+
+// failed is the Event returned with an *InvalidError once the record has
+// been decoded and scanned: Raw, and DocumentID when there is exactly one
+// top-level _document_id and it is a string. The decoder stops at the first
+// wrong-type field, so when that came before _document_id, the id is read
+// from the scan.
+func failed(rec []byte, w *wireEvent, tk *topKeys) Event {
+	ev := Event{Raw: rec}
+	if tk.n[keyDocumentID] == 1 {
+		ev.DocumentID = w.DocumentID
+		if ev.DocumentID == "" {
+			ev.DocumentID = stringValue(tk.docID)
+		}
+	}
+	return ev
+}
+
+// stringValue decodes a raw JSON string value; anything else is "".
+func stringValue(v []byte) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	if stdjson.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // ambiguous reports the first identity key (in identityKeyNames order) that
@@ -302,20 +341,31 @@ func wrongType(e *json.UnmarshalTypeError) error {
 	return &InvalidError{Reason: ReasonWrongType, Field: e.Field, Detail: "expected " + want + ", got " + got}
 }
 
-// malformedJSON describes why rec is not JSON. It runs only for bad input,
-// so it can afford the standard library's decoder, whose syntax errors carry
-// the exact byte offset (the fast decoder's do not).
-func malformedJSON(rec []byte) error {
+// malformed describes why rec is not JSON. It runs only for bad input, so
+// it can afford the standard library's decoder, whose syntax errors carry
+// the exact byte offset (the fast decoder's do not). The Event carries Raw
+// and, best effort, the _document_id of an object whose top-level
+// "_document_id" string ends before the syntax error (and is not repeated
+// before the scan loses its way).
+func malformed(rec []byte) (Event, error) {
+	ev := Event{Raw: rec}
 	err := stdjson.Unmarshal(rec, new(any))
 	var se *stdjson.SyntaxError
-	if errors.As(err, &se) {
-		return &InvalidError{Reason: ReasonMalformedJSON,
-			Detail: fmt.Sprintf("%s (at byte offset %d)", se.Error(), se.Offset)}
+	if !errors.As(err, &se) {
+		if err == nil {
+			return ev, &InvalidError{Reason: ReasonMalformedJSON}
+		}
+		return ev, &InvalidError{Reason: ReasonMalformedJSON, Detail: err.Error()}
 	}
-	if err == nil {
-		return &InvalidError{Reason: ReasonMalformedJSON}
+	if rec[0] == '{' {
+		var tk topKeys
+		scanTopKeys(rec, &tk)
+		if tk.n[keyDocumentID] == 1 && int64(tk.docIDEnd) <= se.Offset {
+			ev.DocumentID = stringValue(tk.docID)
+		}
 	}
-	return &InvalidError{Reason: ReasonMalformedJSON, Detail: err.Error()}
+	return ev, &InvalidError{Reason: ReasonMalformedJSON,
+		Detail: fmt.Sprintf("%s (at byte offset %d)", se.Error(), se.Offset)}
 }
 
 func jsonTypeName(c byte) string {

@@ -461,3 +461,63 @@ func TestParseDuplicatedAction(t *testing.T) {
 		}
 	}
 }
+
+// TestParseErrorDocumentID: a dead letter names its event whenever the
+// record's _document_id can be read.
+func TestParseErrorDocumentID(t *testing.T) {
+	const id = `"_document_id":"Zq3mWv0x9bT1kR7yLp2s4A"`
+	const want = "Zq3mWv0x9bT1kR7yLp2s4A"
+	tests := []struct {
+		name, rec string
+		reason    Reason
+		docID     string
+	}{
+		{"wrong type after id", `{` + id + `,"action":"copilot.x","@timestamp":1709251200000,"actor":5}`, ReasonWrongType, want},
+		{"wrong type before id", `{"actor":5,"action":"copilot.x","@timestamp":1709251200000,` + id + `}`, ReasonWrongType, want},
+		{"wrong type nested before id", `{"actor_location":{"country_code":1},` + id + `,"action":"copilot.x","@timestamp":1709251200000}`, ReasonWrongType, want},
+		{"wrong-type timestamp", `{` + id + `,"action":"copilot.x","@timestamp":"yesterday"}`, ReasonWrongType, want},
+		{"wrong-type integer", `{` + id + `,"action":"copilot.x","@timestamp":1709251200000,"user_id":"7"}`, ReasonWrongType, want},
+		{"invalid timestamp", `{"action":"copilot.x","@timestamp":1709251200,` + id + `}`, ReasonInvalidTimestamp, want},
+		{"invalid created_at", `{` + id + `,"action":"copilot.x","@timestamp":1709251200000,"created_at":-1}`, ReasonInvalidTimestamp, want},
+		{"missing action", `{` + id + `,"@timestamp":1709251200000}`, ReasonMissingField, want},
+		{"null action", `{` + id + `,"action":null,"@timestamp":1709251200000}`, ReasonMissingField, want},
+		{"action number", `{"action":5,` + id + `,"@timestamp":1709251200000}`, ReasonWrongType, want},
+		{"missing timestamp", `{` + id + `,"action":"copilot.x"}`, ReasonMissingField, want},
+		{"ambiguous user", `{` + id + `,"action":"copilot.x","@timestamp":1709251200000,"user":"a","user":"b"}`, ReasonAmbiguousField, want},
+		{"ambiguous action, filter path", `{` + id + `,"action":"copilot.x","@timestamp":1709251200000,"action":"git.clone"}`, ReasonAmbiguousField, want},
+		{"escaped id", `{"_document_id":"a\"b\u00e9","action":"copilot.x","@timestamp":"x"}`, ReasonWrongType, "a\"b\u00e9"},
+		{"escaped key", `{"actor":5,"\u005fdocument_id":"k","action":"copilot.x"}`, ReasonWrongType, "k"},
+		// No single readable id.
+		{"ambiguous id", `{` + id + `,"_document_id":"other","action":"copilot.x","@timestamp":1709251200000}`, ReasonAmbiguousField, ""},
+		{"id number", `{"_document_id":5,"action":"copilot.x","@timestamp":1709251200000}`, ReasonWrongType, ""},
+		{"id object", `{"actor":5,"_document_id":{"a":"b"},"action":"copilot.x"}`, ReasonWrongType, ""},
+		{"id nested only", `{"x":{"_document_id":"n"},"action":"copilot.x","actor":5}`, ReasonWrongType, ""},
+		{"case-variant id", `{"_Document_ID":"v","action":"copilot.x","actor":5}`, ReasonWrongType, ""},
+		// Malformed JSON: best effort, up to the syntax error.
+		{"truncated after id", `{` + id + `,"action":"copilot.cfb_seat_added","actor":"octo-ad`, ReasonMalformedJSON, want},
+		{"garbage after id", `{` + id + `,"action":"copilot.x",@}`, ReasonMalformedJSON, want},
+		{"trailing data", `{` + id + `,"action":"copilot.x","@timestamp":1709251200000} {}`, ReasonMalformedJSON, want},
+		{"escaped id, truncated", `{"_document_id":"a\u0062c","action":"cop`, ReasonMalformedJSON, "abc"},
+		{"truncated inside id", `{"_document_id":"Zq3mWv0x9b`, ReasonMalformedJSON, ""},
+		{"truncated before id value", `{"action":"copilot.x","_document_id":`, ReasonMalformedJSON, ""},
+		{"error before id", `{"action":"copilot.x",,` + id + `}`, ReasonMalformedJSON, ""},
+		{"error in nested value before id", `{"a":[1,},` + id + `}`, ReasonMalformedJSON, ""},
+		{"bad escape in id", `{"_document_id":"a\x","action":"copilot.x"}`, ReasonMalformedJSON, ""},
+		{"repeated id, truncated", `{` + id + `,` + id + `,"action":"cop`, ReasonMalformedJSON, ""},
+		{"not an object", `["` + want + `"]`, ReasonNotObject, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Parse([]byte(tc.rec))
+			if r, _ := ReasonOf(err); r != tc.reason {
+				t.Fatalf("err = %v, want %s", err, tc.reason)
+			}
+			if ev.DocumentID != tc.docID {
+				t.Errorf("DocumentID = %q, want %q", ev.DocumentID, tc.docID)
+			}
+			if string(ev.Raw) != tc.rec {
+				t.Errorf("Raw = %q, want the record", ev.Raw)
+			}
+		})
+	}
+}

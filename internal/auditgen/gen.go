@@ -8,7 +8,7 @@
 // cancelled, reused, updated), plus org policy and enterprise plan changes.
 // Duplicates re-emit an earlier Copilot event byte for byte (GitHub delivers
 // at least once), and malformed lines (truncated, wrong types, invalid UTF-8,
-// missing _document_id, timestamps in seconds) all contain "copilot." so the
+// empty _document_id, timestamps in seconds) all contain "copilot." so the
 // byte pre-filter lets them through and they end as dead letters.
 //
 // The same Config (including Seed) always yields the same bytes. Events are
@@ -679,8 +679,8 @@ func (g *Generator) malformed(ts int64) Record {
 		b = g.appendSeatUser(g.buf[:0], ts, g.newDocID(), action, "create", o, u, badActorID)
 	case 2: // invalid UTF-8 in user_agent
 		b = g.appendSeatUser(g.buf[:0], ts, g.newDocID(), action, "create", o, u, badUTF8)
-	case 3: // missing _document_id
-		b = g.appendSeatUser(g.buf[:0], ts, nil, action, "create", o, u, okLine)
+	case 3: // empty _document_id (an absent one is no longer an error: events.Parse derives an id)
+		b = g.appendSeatUser(g.buf[:0], ts, []byte{}, action, "create", o, u, okLine)
 	default: // @timestamp in seconds, not milliseconds
 		b = g.appendSeatUser(g.buf[:0], ts, g.newDocID(), action, "create", o, u, timestampSeconds)
 	}

@@ -11,9 +11,10 @@ import "time"
 // uses are typed; everything else (including fields GitHub adds later)
 // survives in Raw, which is the event exactly as received.
 type Event struct {
-	DocumentID string    // _document_id: GitHub's identity for the event, the dedup key
-	Timestamp  time.Time // @timestamp (Unix ms on the wire), UTC
-	CreatedAt  time.Time // created_at (Unix ms on the wire), UTC; zero when absent
+	DocumentID        string    // _document_id: GitHub's identity for the event, the dedup key
+	DocumentIDDerived bool      // no _document_id on the wire (older exports): DocumentID is "derived:" + a hash of Raw (see Parse)
+	Timestamp         time.Time // @timestamp (Unix ms on the wire), else created_at (older exports); UTC
+	CreatedAt         time.Time // created_at (Unix ms on the wire), UTC; zero when absent
 
 	Action     string     // e.g. copilot.cfb_seat_added
 	Transition Transition // Action classified

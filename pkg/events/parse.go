@@ -2,6 +2,8 @@ package events
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -49,8 +51,19 @@ const (
 // those checks (it does not panic on other input, but invalid UTF-8 in a
 // string is decoded as U+FFFD rather than rejected).
 //
-// Required: _document_id and action (non-empty strings; empty or null counts
-// as missing) and @timestamp (integer Unix ms in [2000, 2100)).
+// Required: action (a non-empty string; empty or null counts as missing)
+// and @timestamp (integer Unix ms in [2000, 2100)); an event without
+// @timestamp (absent or null) takes its Timestamp from created_at, as
+// exports before 2021 carry only that; with neither it is missing_field
+// "@timestamp". _document_id must be a non-empty string when present (null
+// or empty is missing_field); an event without it (older exports) gets an
+// id derived from its content, "derived:" + base64url (no padding) of the
+// first 16 bytes of the SHA-256 of the trimmed record, with
+// DocumentIDDerived set: a redelivery of the same bytes collapses, but the
+// same event re-encoded (other key order or spacing) does not.
+//
+// User-scope events send org and org_id as arrays: [] is the field absent,
+// a one-element array is that element, more elements are wrong_type.
 // Unknown fields are ignored (they stay in Raw). Integer fields accept
 // integral JSON floats such as 1.692655003441e12; null is accepted for every
 // optional field.
@@ -110,14 +123,15 @@ func Parse(rec []byte) (Event, error) {
 		return failed(rec, &w, &tk), wrongType(typeErr)
 	}
 
-	// Required fields.
-	if w.DocumentID == "" {
+	// Required fields. An absent _document_id is derived below (exports
+	// before 2021 have none); a null or empty one is missing.
+	if w.DocumentID == "" && tk.n[keyDocumentID] != 0 {
 		return failed(rec, &w, &tk), &InvalidError{Reason: ReasonMissingField, Field: "_document_id"}
 	}
 	if w.Action == "" {
 		return failed(rec, &w, &tk), &InvalidError{Reason: ReasonMissingField, Field: "action"}
 	}
-	ts, err := timestampField("@timestamp", &w.Timestamp, true)
+	ts, err := timestampField("@timestamp", &w.Timestamp, false)
 	if err != nil {
 		return failed(rec, &w, &tk), err
 	}
@@ -125,13 +139,21 @@ func Parse(rec []byte) (Event, error) {
 	if err != nil {
 		return failed(rec, &w, &tk), err
 	}
+	if ts.IsZero() {
+		// Exports before 2021 carry created_at only.
+		if created.IsZero() {
+			_, err := timestampField("@timestamp", &w.Timestamp, true) // missing_field
+			return failed(rec, &w, &tk), err
+		}
+		ts = created
+	}
 	for _, f := range [...]struct {
 		name string
 		v    *wireInt
 	}{
 		{"actor_id", &w.ActorID},
 		{"user_id", &w.UserID},
-		{"org_id", &w.OrgID},
+		{"org_id", &w.OrgID.v},
 		{"business_id", &w.BusinessID},
 		{"repo_id", &w.RepoID},
 		{"token_id", &w.TokenID},
@@ -139,6 +161,15 @@ func Parse(rec []byte) (Event, error) {
 		if err := intField(f.name, f.v); err != nil {
 			return failed(rec, &w, &tk), err
 		}
+	}
+	if err := stringField("org", &w.Org.v); err != nil {
+		return failed(rec, &w, &tk), err
+	}
+	if err := oneElement("org", "string", w.Org.n); err != nil {
+		return failed(rec, &w, &tk), err
+	}
+	if err := oneElement("org_id", "integer", w.OrgID.n); err != nil {
+		return failed(rec, &w, &tk), err
 	}
 
 	tr, _ := Classify(w.Action)
@@ -155,8 +186,8 @@ func Parse(rec []byte) (Event, error) {
 		ActorIsAgent: w.ActorIsAgent,
 		User:         w.User,
 		UserID:       w.UserID.v,
-		Org:          w.Org,
-		OrgID:        w.OrgID.v,
+		Org:          w.Org.v.s,
+		OrgID:        w.OrgID.v.v,
 		Business:     w.Business,
 		BusinessID:   w.BusinessID.v,
 		Owner:        string(w.Owner),
@@ -179,6 +210,9 @@ func Parse(rec []byte) (Event, error) {
 		Reason:         string(w.Reason),
 
 		Raw: rec,
+	}
+	if ev.DocumentID == "" {
+		ev.DocumentID, ev.DocumentIDDerived = derivedDocumentID(rec), true
 	}
 	if tr == TransitionPlanChanged {
 		// copilot.plan_changed carries old_plan/plan rather than old_value/new_value.
@@ -284,6 +318,31 @@ func timestampField(name string, w *wireInt, required bool) (time.Time, error) {
 		return time.UnixMilli(w.v).UTC(), nil
 	}
 	return time.Time{}, wrongKind(name, w)
+}
+
+// derivedDocumentID is the identity of an event without _document_id:
+// "derived:" and the base64url (unpadded) first 16 bytes of the SHA-256 of
+// the trimmed record, so that a redelivery of the same bytes collapses.
+func derivedDocumentID(rec []byte) string {
+	sum := sha256.Sum256(rec)
+	return "derived:" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+func stringField(name string, w *wireString) error {
+	switch w.kind {
+	case kindAbsent, kindNull, kindString:
+		return nil
+	}
+	return &InvalidError{Reason: ReasonWrongType, Field: name, Detail: "expected string, got " + kindNames[w.kind]}
+}
+
+// oneElement rejects an identity field sent as an array of n > 1 elements.
+func oneElement(name, want string, n int) error {
+	if n <= 1 {
+		return nil
+	}
+	return &InvalidError{Reason: ReasonWrongType, Field: name,
+		Detail: fmt.Sprintf("expected %s or an array of at most one, got an array of %d elements", want, n)}
 }
 
 func intField(name string, w *wireInt) error {

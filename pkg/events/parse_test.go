@@ -1,6 +1,8 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -197,9 +199,8 @@ func TestParseInvalid(t *testing.T) {
 		{name: "country number", rec: `{` + ok + `,"@timestamp":1709251200000,"actor_location":{"country_code":1}}`, reason: ReasonWrongType, field: "actor_location.country_code"},
 		{name: "timestamp string", rec: `{` + ok + `,"@timestamp":"1709251200000"}`, reason: ReasonWrongType, field: "@timestamp",
 			msg: `wrong_type: field "@timestamp": expected integer, got string`},
-		{name: "missing document id", rec: `{"action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id",
+		{name: "empty document id", rec: `{"_document_id":"","action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id",
 			msg: `missing_field: "_document_id"`},
-		{name: "empty document id", rec: `{"_document_id":"","action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id"},
 		{name: "null document id", rec: `{"_document_id":null,"action":"copilot.x","@timestamp":1709251200000}`, reason: ReasonMissingField, field: "_document_id"},
 		{name: "missing action", rec: `{"_document_id":"d","@timestamp":1709251200000,"user":"copilot.x"}`, reason: ReasonMissingField, field: "action"},
 		{name: "missing timestamp", rec: `{` + ok + `}`, reason: ReasonMissingField, field: "@timestamp"},
@@ -279,6 +280,8 @@ func TestParseExactFieldNames(t *testing.T) {
 			func(ev Event) bool { return ev.Org == "acme" && ev.OrgID == 0 }},
 		{"_Document_Id", `{"@timestamp":1709251200000,"_document_id":"real","_Document_ID":"fake","action":"copilot.x"}`,
 			func(ev Event) bool { return ev.DocumentID == "real" }},
+		{"_Document_Id alone", `{"@timestamp":1709251200000,"_Document_Id":"d","action":"copilot.x"}`,
+			func(ev Event) bool { return ev.DocumentIDDerived && ev.DocumentID != "d" }},
 		{"@Timestamp", `{"@Timestamp":946684800000,"@timestamp":1709251200000,"_document_id":"d","action":"copilot.x"}`,
 			func(ev Event) bool { return ev.Timestamp.UnixMilli() == 1709251200000 }},
 		{"nested Country_Code after", `{` + head + `,"action":"copilot.x","actor_location":{"country_code":"US","Country_Code":"XX"}}`,
@@ -308,7 +311,6 @@ func TestParseExactFieldNames(t *testing.T) {
 	// Only the exact key counts as present.
 	for _, rec := range []string{
 		`{"@timestamp":1709251200000,"_document_id":"d","Action":"copilot.cfb_seat_added"}`,
-		`{"@timestamp":1709251200000,"_Document_Id":"d","action":"copilot.cfb_seat_added"}`,
 		`{"@Timestamp":1709251200000,"_document_id":"d","action":"copilot.cfb_seat_added"}`,
 	} {
 		if r, _ := ReasonOf(parseErr(rec)); r != ReasonMissingField {
@@ -517,6 +519,129 @@ func TestParseErrorDocumentID(t *testing.T) {
 			}
 			if string(ev.Raw) != tc.rec {
 				t.Errorf("Raw = %q, want the record", ev.Raw)
+			}
+		})
+	}
+}
+
+// TestParseOddShapes: the real shapes of github-facts.md "Odd real shapes".
+func TestParseOddShapes(t *testing.T) {
+	const head = `"@timestamp":1709251200000,"_document_id":"d","action":"copilot.user_access_revoked"`
+	for _, tc := range []struct {
+		name, fields string
+		org          string
+		orgID        int64
+	}{
+		{"org []", `"org":[]`, "", 0},
+		{"org_id []", `"org_id":[]`, "", 0},
+		{"both []", `"org":[],"org_id":[]`, "", 0},
+		{"org_id [n]", `"org_id":[163237012]`, "", 163237012},
+		{"org [s]", `"org":["acme"],"org_id":[163237012]`, "acme", 163237012},
+		{"spaced", `"org" : [ "acme" ] ,"org_id": [ 1.63237012e8 ] `, "acme", 163237012},
+		{"escaped", `"org":["a\u0063me"]`, "acme", 0},
+		{"null element", `"org":[null],"org_id":[null]`, "", 0},
+		{"plain", `"org":"acme","org_id":163237012`, "acme", 163237012},
+		{"plain escaped", `"org":"a\"cme"`, `a"cme`, 0},
+		{"null", `"org":null,"org_id":null`, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := mustParse(t, `{`+head+`,`+tc.fields+`}`)
+			if ev.Org != tc.org || ev.OrgID != tc.orgID {
+				t.Errorf("org %q %d, want %q %d", ev.Org, ev.OrgID, tc.org, tc.orgID)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, fields, field, msg string }{
+		{"org two", `"org":["a","b"]`, "org",
+			`wrong_type: field "org": expected string or an array of at most one, got an array of 2 elements`},
+		{"org_id three", `"org_id":[1,2,3]`, "org_id",
+			`wrong_type: field "org_id": expected integer or an array of at most one, got an array of 3 elements`},
+		{"org_id [string]", `"org_id":["163237012"]`, "org_id", `wrong_type: field "org_id": expected integer, got string`},
+		{"org_id [[n]]", `"org_id":[[1]]`, "org_id", `wrong_type: field "org_id": expected integer, got array`},
+		{"org_id [fraction]", `"org_id":[1.5]`, "org_id", `wrong_type: field "org_id": expected integer, got number with a fraction 1.5`},
+		{"org [n]", `"org":[5]`, "org", `wrong_type: field "org": expected string, got number`},
+		{"org [{}]", `"org":[{}]`, "org", `wrong_type: field "org": expected string, got object`},
+		{"org number", `"org":5`, "org", `wrong_type: field "org": expected string, got number`},
+		{"org bool", `"org":true`, "org", `wrong_type: field "org": expected string, got boolean`},
+		{"org object", `"org":{"login":"acme"}`, "org", `wrong_type: field "org": expected string, got object`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Parse([]byte(`{` + head + `,` + tc.fields + `}`))
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Reason != ReasonWrongType || ie.Field != tc.field || err.Error() != tc.msg {
+				t.Fatalf("err = %v\n want %s", err, tc.msg)
+			}
+			if ev.DocumentID != "d" {
+				t.Errorf("DocumentID = %q", ev.DocumentID)
+			}
+		})
+	}
+	// An array elsewhere is not accepted: only org and org_id have that shape.
+	for _, f := range []string{`"user":["u"]`, `"user_id":[1]`, `"actor_id":[]`, `"business":["b"]`} {
+		if r, _ := ReasonOf(parseErr(`{` + head + `,` + f + `}`)); r != ReasonWrongType {
+			t.Errorf("%s: %v, want wrong_type", f, parseErr(`{`+head+`,`+f+`}`))
+		}
+	}
+	// A non-Copilot event with org [] / ["a","b"] is still just filtered.
+	if err := parseErr(`{"org":["a","b"],"action":"git.clone"}`); !errors.Is(err, ErrNotSeatEvent) {
+		t.Errorf("filtered event: %v", err)
+	}
+}
+
+// TestParseOlderExports: before 2021 exports carry created_at only, no
+// @timestamp and no _document_id.
+func TestParseOlderExports(t *testing.T) {
+	const old = `{"action":"copilot.cfb_seat_added","actor":"octo-admin","created_at":1609459200123,"org":"acme","user":"monalisa"}`
+	ev := mustParse(t, old)
+	if ev.Timestamp.UnixMilli() != 1609459200123 || ev.CreatedAt.UnixMilli() != 1609459200123 || ev.Timestamp.Location() != time.UTC {
+		t.Errorf("timestamp %v created %v", ev.Timestamp, ev.CreatedAt)
+	}
+	sum := sha256.Sum256([]byte(old))
+	if want := "derived:" + base64.RawURLEncoding.EncodeToString(sum[:16]); ev.DocumentID != want || !ev.DocumentIDDerived {
+		t.Errorf("DocumentID %q derived %v, want %q", ev.DocumentID, ev.DocumentIDDerived, want)
+	}
+	if len(ev.DocumentID) != len("derived:")+22 {
+		t.Errorf("DocumentID %q: want 22 base64url characters", ev.DocumentID)
+	}
+	// A redelivery of the same bytes (surrounding whitespace aside) is the
+	// same event; a different event is not.
+	if again := mustParse(t, "\r\n "+old+"\n"); again.DocumentID != ev.DocumentID {
+		t.Errorf("redelivery: %q, want %q", again.DocumentID, ev.DocumentID)
+	}
+	other := strings.Replace(old, "monalisa", "hubot", 1)
+	if o := mustParse(t, other); o.DocumentID == ev.DocumentID || !o.DocumentIDDerived {
+		t.Errorf("different events share %q", o.DocumentID)
+	}
+	// A GitHub id is never marked derived.
+	if ev := mustParse(t, `{"_document_id":"g","action":"copilot.x","created_at":1609459200123}`); ev.DocumentID != "g" || ev.DocumentIDDerived {
+		t.Errorf("%+v", ev)
+	}
+	// @timestamp wins over created_at; null @timestamp falls back.
+	ev = mustParse(t, `{"_document_id":"g","action":"copilot.x","@timestamp":1709251200000,"created_at":1609459200123}`)
+	if ev.Timestamp.UnixMilli() != 1709251200000 {
+		t.Errorf("timestamp %v", ev.Timestamp)
+	}
+	ev = mustParse(t, `{"_document_id":"g","action":"copilot.x","@timestamp":null,"created_at":1609459200123}`)
+	if ev.Timestamp.UnixMilli() != 1609459200123 {
+		t.Errorf("timestamp %v", ev.Timestamp)
+	}
+
+	for _, tc := range []struct{ name, rec, field, msg string }{
+		{"neither id nor timestamp", `{"action":"copilot.x","user":"u"}`, "@timestamp", `missing_field: "@timestamp"`},
+		{"neither, null timestamp", `{"action":"copilot.x","@timestamp":null,"created_at":null}`, "@timestamp", `missing_field: field "@timestamp": null`},
+		{"bad created_at", `{"action":"copilot.x","created_at":1609459200}`, "created_at", ""},
+		{"string created_at", `{"action":"copilot.x","created_at":"2021-01-01"}`, "created_at", ""},
+		{"null id", `{"_document_id":null,"action":"copilot.x","created_at":1609459200123}`, "_document_id", ""},
+		{"empty id", `{"_document_id":"","action":"copilot.x","created_at":1609459200123}`, "_document_id", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Parse([]byte(tc.rec))
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Field != tc.field || (tc.msg != "" && err.Error() != tc.msg) {
+				t.Fatalf("err = %v, want field %s %s", err, tc.field, tc.msg)
+			}
+			if ev.DocumentID != "" || ev.DocumentIDDerived {
+				t.Errorf("dead letter carries a derived id %q", ev.DocumentID)
 			}
 		})
 	}

@@ -22,6 +22,7 @@ const (
 	kindBool
 	kindObject
 	kindArray
+	kindNumber // any number, where a string is expected
 )
 
 var kindNames = [...]string{
@@ -34,6 +35,7 @@ var kindNames = [...]string{
 	kindBool:     "boolean",
 	kindObject:   "object",
 	kindArray:    "array",
+	kindNumber:   "number",
 }
 
 // wireInt decodes a JSON integer field without ever failing the decode, so
@@ -109,6 +111,72 @@ func parseSmallInt(b []byte) (int64, bool) {
 	return v, true
 }
 
+// wireOne decodes an identity field that user-scope events send as a JSON
+// array: "org": [] or ["acme"], "org_id": [] or [163237012]. An empty array
+// is the field absent, a one-element array is that element; with more
+// elements n says how many (validation reports wrong_type).
+type wireOne[T any, PT interface {
+	*T
+	UnmarshalJSON([]byte) error
+}] struct {
+	v T
+	n int // elements, when the wire value was an array of more than one
+}
+
+func (w *wireOne[T, PT]) UnmarshalJSON(b []byte) error {
+	*w = wireOne[T, PT]{}
+	if len(b) == 0 || b[0] != '[' {
+		return PT(&w.v).UnmarshalJSON(b)
+	}
+	var elems []json.RawMessage // rare: only user-scope events have arrays here
+	if err := json.Unmarshal(b, &elems); err != nil {
+		return err
+	}
+	switch len(elems) {
+	case 0: // absent
+	case 1:
+		return PT(&w.v).UnmarshalJSON(elems[0])
+	default:
+		w.n = len(elems)
+	}
+	return nil
+}
+
+// wireString decodes a string field without ever failing the decode, so
+// that validation can report it by name (like wireInt).
+type wireString struct {
+	s    string
+	kind jsonKind
+}
+
+func (w *wireString) UnmarshalJSON(b []byte) error {
+	*w = wireString{}
+	if len(b) == 0 {
+		w.kind = kindNull
+		return nil
+	}
+	switch b[0] {
+	case '"':
+		w.kind = kindString
+		if bytes.IndexByte(b, '\\') < 0 && len(b) >= 2 {
+			w.s = string(b[1 : len(b)-1])
+			return nil
+		}
+		return json.Unmarshal(b, &w.s)
+	case 'n':
+		w.kind = kindNull
+	case 't', 'f':
+		w.kind = kindBool
+	case '{':
+		w.kind = kindObject
+	case '[':
+		w.kind = kindArray
+	default:
+		w.kind = kindNumber
+	}
+	return nil
+}
+
 // wireText decodes a detail field leniently: a string as itself, any other
 // JSON value as its JSON text, null as "". Action-specific fields
 // (seat_assignment, old_value, plan, …) are not documented precisely enough
@@ -155,15 +223,15 @@ type wireEvent struct {
 	ActorLocation struct {
 		CountryCode string `json:"country_code"`
 	} `json:"actor_location"`
-	User       string   `json:"user"`
-	UserID     wireInt  `json:"user_id"`
-	Org        string   `json:"org"`
-	OrgID      wireInt  `json:"org_id"`
-	Business   string   `json:"business"`
-	BusinessID wireInt  `json:"business_id"`
-	RepoID     wireInt  `json:"repo_id"`
-	Owner      wireText `json:"owner"`
-	OwnerType  wireText `json:"owner_type"`
+	User       string                           `json:"user"`
+	UserID     wireInt                          `json:"user_id"`
+	Org        wireOne[wireString, *wireString] `json:"org"`    // also [] / ["acme"]
+	OrgID      wireOne[wireInt, *wireInt]       `json:"org_id"` // also [] / [163237012]
+	Business   string                           `json:"business"`
+	BusinessID wireInt                          `json:"business_id"`
+	RepoID     wireInt                          `json:"repo_id"`
+	Owner      wireText                         `json:"owner"`
+	OwnerType  wireText                         `json:"owner_type"`
 
 	OperationType          string  `json:"operation_type"`
 	ActorIP                string  `json:"actor_ip"`

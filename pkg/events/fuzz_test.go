@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -31,6 +35,10 @@ func seedRecords(tb testing.TB) [][]byte {
 		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","ACTION":"git.clone"}`),
 		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.x","actor_location":{"country_code":null}}`),
 		[]byte(` {} `), []byte(`[]`), []byte(``), []byte(`{"action":null}`),
+		// Odd real shapes.
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.user_access_revoked","org":[],"org_id":[]}`),
+		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.user_access_revoked","org":["acme"],"org_id":[163237012]}`),
+		[]byte(`{"action":"copilot.cfb_seat_added","created_at":1609459200123,"user":"u"}`),
 		// Case variants and repeated keys.
 		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.cfb_seat_added","user":"alice","User":"mallory"}`),
 		[]byte(`{"@timestamp":1709251200123,"_document_id":"x","action":"copilot.cfb_seat_added","Action":"copilot.cfb_seat_cancelled"}`),
@@ -41,8 +49,12 @@ func seedRecords(tb testing.TB) [][]byte {
 	)
 }
 
-// FuzzParse: Parse never panics; it returns an error or a valid event; and
-// the pre-filter never rejects a record Parse would accept.
+// FuzzParse: Parse never panics; it returns an error or a valid event; the
+// pre-filter never rejects a record Parse would accept; an accepted event
+// has no top-level identity key twice and its fields are the values of the
+// exact lowercase keys (by encoding/json); a dead letter names its event
+// when its one _document_id can be read; the top-level key scan agrees with
+// encoding/json on every valid object.
 func FuzzParse(f *testing.F) {
 	for _, rec := range seedRecords(f) {
 		f.Add(rec)
@@ -85,6 +97,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if !MaybeSeatEvent(rec) {
 				t.Fatalf("MaybeSeatEvent rejected an accepted event: %q", rec)
+			}
+			if utf8.Valid(rec) { // Parse's precondition
+				checkExactFields(t, ev)
 			}
 		case errors.Is(err, ErrNotSeatEvent):
 			if _, ok := Classify(ev.Action); ok {
@@ -129,4 +144,168 @@ func refDocumentID(t *testing.T, raw []byte) string {
 		return ""
 	}
 	return id
+}
+
+// checkExactFields checks an accepted event's identity fields against the
+// values of the exact lowercase top-level keys, decoded by encoding/json
+// (which never folds case when decoding into a map).
+func checkExactFields(t *testing.T, ev Event) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(ev.Raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("Raw does not decode: %v", err)
+	}
+	// one unwraps the array shape of org/org_id: [] is absent, [x] is x.
+	one := func(v any) any {
+		if a, ok := v.([]any); ok {
+			if len(a) == 0 {
+				return nil
+			}
+			return a[0]
+		}
+		return v
+	}
+	str := func(key string, v any, got string) {
+		want, _ := v.(string) // absent or null: ""
+		if got != want {
+			t.Fatalf("%s = %q, want %q from the exact key in %q", key, got, want, ev.Raw)
+		}
+	}
+	num := func(key string, v any, got int64) {
+		var want int64
+		if n, ok := v.(json.Number); ok {
+			if i, err := n.Int64(); err == nil {
+				want = i
+			} else if f, err := n.Float64(); err == nil && f == math.Trunc(f) {
+				if float64(got) != f {
+					t.Fatalf("%s = %d, want %v from the exact key in %q", key, got, f, ev.Raw)
+				}
+				return
+			} else {
+				t.Fatalf("%s: accepted %v", key, n)
+			}
+		}
+		if got != want {
+			t.Fatalf("%s = %d, want %d from the exact key in %q", key, got, want, ev.Raw)
+		}
+	}
+	str("action", m["action"], ev.Action)
+	str("user", m["user"], ev.User)
+	str("actor", m["actor"], ev.Actor)
+	str("business", m["business"], ev.Business)
+	str("org", one(m["org"]), ev.Org)
+	num("user_id", m["user_id"], ev.UserID)
+	num("actor_id", m["actor_id"], ev.ActorID)
+	num("business_id", m["business_id"], ev.BusinessID)
+	num("org_id", one(m["org_id"]), ev.OrgID)
+	if id, ok := m["_document_id"]; ok {
+		str("_document_id", id, ev.DocumentID)
+		if ev.DocumentIDDerived {
+			t.Fatalf("GitHub's id marked derived: %q", ev.Raw)
+		}
+	} else if !ev.DocumentIDDerived || ev.DocumentID != derivedDocumentID(ev.Raw) {
+		t.Fatalf("no _document_id, DocumentID %q derived %v", ev.DocumentID, ev.DocumentIDDerived)
+	}
+	ts := m["@timestamp"]
+	if ts == nil {
+		ts = m["created_at"]
+	}
+	num("@timestamp", ts, ev.Timestamp.UnixMilli())
+	if loc, ok := m["actor_location"].(map[string]any); ok {
+		if counts, _ := refTopKeys(ev.Raw); counts["actor_location"] == 1 { // a repeated object merges in the decoder
+			str("actor_location.country_code", loc["country_code"], ev.ActorCountry)
+		}
+	}
+}
+
+// TestParseRandomShapes generates events with random case variants,
+// escaped keys, repeated keys (identity or not), array-shaped org/org_id and
+// missing ids, and checks Parse against the same invariants as FuzzParse
+// plus the expected outcome of each mutation.
+func TestParseRandomShapes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	values := map[string][]string{
+		"_document_id": {`"id-1"`, `"id-2"`, `"a\"b"`},
+		"@timestamp":   {`1709251200000`, `1.7092512e12`},
+		"created_at":   {`1609459200123`, `null`},
+		"action":       {`"copilot.cfb_seat_added"`, `"copilot.cfb_seat_cancelled"`, `"copilot.x"`},
+		"user":         {`"alice"`, `"mallory"`, `null`},
+		"user_id":      {`1`, `2`, `null`},
+		"org":          {`"acme"`, `[]`, `["acme"]`, `null`},
+		"org_id":       {`7`, `[]`, `[163237012]`, `null`},
+		"actor":        {`"admin"`, `"bot"`},
+		"actor_id":     {`3`, `4e0`},
+		"business":     {`"biz"`},
+		"business_id":  {`4242`},
+	}
+	caseVariant := func(k string) string {
+		b := []byte(k)
+		for {
+			i := r.IntN(len(b))
+			if 'a' <= b[i] && b[i] <= 'z' {
+				b[i] -= 'a' - 'A'
+				return string(b)
+			}
+		}
+	}
+	escapeKey := func(k string) string {
+		var sb strings.Builder
+		for _, c := range []byte(k) {
+			if r.IntN(3) == 0 {
+				fmt.Fprintf(&sb, `\u%04x`, c)
+			} else {
+				sb.WriteByte(c)
+			}
+		}
+		return sb.String()
+	}
+	pick := func(k string) string { v := values[k]; return v[r.IntN(len(v))] }
+	for i := 0; i < 5000; i++ {
+		var fields []string
+		counts := map[string]int{}
+		for _, k := range identityKeyNames[1:] {
+			if k == "_document_id" && r.IntN(5) == 0 {
+				continue // an older export
+			}
+			fields = append(fields, fmt.Sprintf(`"%s":%s`, escapeKey(k), pick(k)))
+			counts[k]++
+		}
+		repeated := ""
+		switch r.IntN(4) {
+		case 0: // a repeated identity key
+			k := identityKeyNames[1+r.IntN(len(identityKeyNames)-1)]
+			fields = append(fields, fmt.Sprintf(`"%s":%s`, escapeKey(k), pick(k)))
+			counts[k]++
+			if counts[k] > 1 {
+				repeated = k
+			}
+		case 1: // a case variant
+			k := identityKeyNames[1+r.IntN(len(identityKeyNames)-1)]
+			fields = append(fields, fmt.Sprintf(`"%s":%s`, caseVariant(k), `"variant"`))
+		case 2: // a repeated ordinary key
+			fields = append(fields, `"operation_type":"create"`, `"operation_type":"remove"`)
+		}
+		fields = append(fields, `"actor_location":{"country_code":"US","Country_Code":"XX"}`)
+		r.Shuffle(len(fields), func(i, j int) { fields[i], fields[j] = fields[j], fields[i] })
+		rec := []byte("{" + strings.Join(fields, ",") + "}")
+
+		ev, err := Parse(rec)
+		checkTopKeys(t, rec)
+		if repeated != "" {
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Reason != ReasonAmbiguousField {
+				t.Fatalf("%q repeated: %v\n%s", repeated, err, rec)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v\n%s", err, rec)
+		}
+		checkExactFields(t, ev)
+		if ev.ActorCountry != "US" {
+			t.Fatalf("country %q", ev.ActorCountry)
+		}
+	}
 }

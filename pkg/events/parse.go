@@ -34,8 +34,19 @@ const (
 // Reason and Field say why), or ErrNotSeatEvent for a valid event whose
 // action is not a Copilot seat/policy one. A record whose action decodes as
 // a non-Copilot string is ErrNotSeatEvent even when other fields are broken:
-// seatline does not dead-letter events it would not keep. On ErrNotSeatEvent
-// the returned Event carries only Action and Raw.
+// seatline does not dead-letter events it would not keep (unless action
+// itself is repeated with a Copilot copy: ambiguous_field). On
+// ErrNotSeatEvent the returned Event carries only Action and Raw.
+//
+// Field names are exact: a field is GitHub's lowercase key, after JSON
+// unescaping ("\u0075ser" is user); a key that differs only in case
+// ("User", "ACTION", "Country_Code") is not the field and stays in Raw. A
+// top-level key that decides the event's identity or meaning (_document_id,
+// @timestamp, created_at, action, user, user_id, org, org_id, actor,
+// actor_id, business, business_id) must appear at most once, else the
+// record is ambiguous_field naming it, whatever the copies hold. Other
+// repeated keys are the decoder's business: the last copy wins, and a
+// repeated object (actor_location) is merged into the first.
 //
 // With an *InvalidError the returned Event carries Raw and, whenever the
 // record's _document_id could be read, DocumentID (for the dead letter):

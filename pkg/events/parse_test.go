@@ -646,3 +646,16 @@ func TestParseOlderExports(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseNoise: a non-Copilot event that reached Parse (a pre-filter
+// false positive, or a caller without the pre-filter) is filtered.
+func BenchmarkParseNoise(b *testing.B) {
+	rec := []byte(noiseEvent600)
+	b.SetBytes(int64(len(rec)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(rec); !errors.Is(err, ErrNotSeatEvent) {
+			b.Fatal(err)
+		}
+	}
+}

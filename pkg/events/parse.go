@@ -158,13 +158,19 @@ func Parse(rec []byte) (Event, error) {
 		}
 		ts = created
 	}
+	if err := oneElement("org", "string", w.Org.many); err != nil {
+		return failed(rec, &w, &tk), err
+	}
+	if err := oneElement("org_id", "integer", w.OrgID.many); err != nil {
+		return failed(rec, &w, &tk), err
+	}
 	for _, f := range [...]struct {
 		name string
 		v    *wireInt
 	}{
 		{"actor_id", &w.ActorID},
 		{"user_id", &w.UserID},
-		{"org_id", &w.OrgID.v},
+		{"org_id", (*wireInt)(&w.OrgID)},
 		{"business_id", &w.BusinessID},
 		{"repo_id", &w.RepoID},
 		{"token_id", &w.TokenID},
@@ -173,13 +179,7 @@ func Parse(rec []byte) (Event, error) {
 			return failed(rec, &w, &tk), err
 		}
 	}
-	if err := stringField("org", &w.Org.v); err != nil {
-		return failed(rec, &w, &tk), err
-	}
-	if err := oneElement("org", "string", w.Org.n); err != nil {
-		return failed(rec, &w, &tk), err
-	}
-	if err := oneElement("org_id", "integer", w.OrgID.n); err != nil {
+	if err := stringField("org", (*wireString)(&w.Org)); err != nil {
 		return failed(rec, &w, &tk), err
 	}
 
@@ -197,8 +197,8 @@ func Parse(rec []byte) (Event, error) {
 		ActorIsAgent: w.ActorIsAgent,
 		User:         w.User,
 		UserID:       w.UserID.v,
-		Org:          w.Org.v.s,
-		OrgID:        w.OrgID.v.v,
+		Org:          w.Org.s,
+		OrgID:        w.OrgID.v,
 		Business:     w.Business,
 		BusinessID:   w.BusinessID.v,
 		Owner:        string(w.Owner),
@@ -348,7 +348,7 @@ func stringField(name string, w *wireString) error {
 }
 
 // oneElement rejects an identity field sent as an array of n > 1 elements.
-func oneElement(name, want string, n int) error {
+func oneElement(name, want string, n uint32) error {
 	if n <= 1 {
 		return nil
 	}

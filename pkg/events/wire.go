@@ -43,6 +43,7 @@ var kindNames = [...]string{
 type wireInt struct {
 	v    int64
 	kind jsonKind
+	many uint32 // wireIntOrOne only: the elements of an array of more than one
 	lit  string // the literal, kept for messages only when it is not a valid integer
 }
 
@@ -111,35 +112,59 @@ func parseSmallInt(b []byte) (int64, bool) {
 	return v, true
 }
 
-// wireOne decodes an identity field that user-scope events send as a JSON
-// array: "org": [] or ["acme"], "org_id": [] or [163237012]. An empty array
-// is the field absent, a one-element array is that element; with more
-// elements n says how many (validation reports wrong_type).
-type wireOne[T any, PT interface {
-	*T
-	UnmarshalJSON([]byte) error
-}] struct {
-	v T
-	n int // elements, when the wire value was an array of more than one
+// User-scope events send org and org_id as JSON arrays: "org": [] or
+// ["acme"], "org_id": [] or [163237012]. wireStringOrOne and wireIntOrOne
+// decode them: an empty array is the field absent, a one-element array is
+// that element, and more elements set kind to kindArray and many to their
+// number (validation reports wrong_type). many lives in the padding after
+// kind, so wireEvent stays in its allocation size class.
+type (
+	wireStringOrOne wireString
+	wireIntOrOne    wireInt
+)
+
+func (w *wireStringOrOne) UnmarshalJSON(b []byte) error {
+	*w = wireStringOrOne{}
+	elem, n, err := unwrapOne(b)
+	switch {
+	case err != nil:
+		return err
+	case n == 1:
+		return (*wireString)(w).UnmarshalJSON(elem)
+	case n > 1:
+		w.kind, w.many = kindArray, uint32(n)
+	}
+	return nil
 }
 
-func (w *wireOne[T, PT]) UnmarshalJSON(b []byte) error {
-	*w = wireOne[T, PT]{}
+func (w *wireIntOrOne) UnmarshalJSON(b []byte) error {
+	*w = wireIntOrOne{}
+	elem, n, err := unwrapOne(b)
+	switch {
+	case err != nil:
+		return err
+	case n == 1:
+		return (*wireInt)(w).UnmarshalJSON(elem)
+	case n > 1:
+		w.kind, w.many = kindArray, uint32(n)
+	}
+	return nil
+}
+
+// unwrapOne returns b itself when it is not an array, else the array's only
+// element (n == 1) or its number of elements.
+func unwrapOne(b []byte) (elem []byte, n int, err error) {
 	if len(b) == 0 || b[0] != '[' {
-		return PT(&w.v).UnmarshalJSON(b)
+		return b, 1, nil
 	}
 	var elems []json.RawMessage // rare: only user-scope events have arrays here
 	if err := json.Unmarshal(b, &elems); err != nil {
-		return err
+		return nil, 0, err
 	}
-	switch len(elems) {
-	case 0: // absent
-	case 1:
-		return PT(&w.v).UnmarshalJSON(elems[0])
-	default:
-		w.n = len(elems)
+	if len(elems) == 1 {
+		return elems[0], 1, nil
 	}
-	return nil
+	return nil, len(elems), nil
 }
 
 // wireString decodes a string field without ever failing the decode, so
@@ -147,6 +172,7 @@ func (w *wireOne[T, PT]) UnmarshalJSON(b []byte) error {
 type wireString struct {
 	s    string
 	kind jsonKind
+	many uint32 // wireStringOrOne only: the elements of an array of more than one
 }
 
 func (w *wireString) UnmarshalJSON(b []byte) error {
@@ -223,15 +249,15 @@ type wireEvent struct {
 	ActorLocation struct {
 		CountryCode string `json:"country_code"`
 	} `json:"actor_location"`
-	User       string                           `json:"user"`
-	UserID     wireInt                          `json:"user_id"`
-	Org        wireOne[wireString, *wireString] `json:"org"`    // also [] / ["acme"]
-	OrgID      wireOne[wireInt, *wireInt]       `json:"org_id"` // also [] / [163237012]
-	Business   string                           `json:"business"`
-	BusinessID wireInt                          `json:"business_id"`
-	RepoID     wireInt                          `json:"repo_id"`
-	Owner      wireText                         `json:"owner"`
-	OwnerType  wireText                         `json:"owner_type"`
+	User       string          `json:"user"`
+	UserID     wireInt         `json:"user_id"`
+	Org        wireStringOrOne `json:"org"`    // also [] / ["acme"]
+	OrgID      wireIntOrOne    `json:"org_id"` // also [] / [163237012]
+	Business   string          `json:"business"`
+	BusinessID wireInt         `json:"business_id"`
+	RepoID     wireInt         `json:"repo_id"`
+	Owner      wireText        `json:"owner"`
+	OwnerType  wireText        `json:"owner_type"`
 
 	OperationType          string  `json:"operation_type"`
 	ActorIP                string  `json:"actor_ip"`

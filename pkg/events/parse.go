@@ -459,9 +459,7 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// trimSpace trims JSON whitespace (space, tab, CR, LF) from both ends. It is
-// trimJSONSpace of records_legacy.go, which goes away with the legacy
-// splitter; Parse does not depend on that file.
+// trimSpace trims JSON whitespace (space, tab, CR, LF) from both ends.
 func trimSpace(b []byte) []byte {
 	i, j := 0, len(b)
 	for i < j && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {

@@ -39,6 +39,32 @@ func Parse(fs *flag.FlagSet, args []string, about string) error {
 	return ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix))
 }
 
+// ParseOnly parses args without the environment and refuses positional
+// arguments (see NoArgs): the worker binaries' command line, for tests.
+func ParseOnly(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return NoArgs(fs)
+}
+
+// NoArgs refuses the positional arguments left after parsing a command
+// that takes none. The flag package stops at the first one, so every flag
+// after a stray word would otherwise be ignored without a word
+// ("--files a.json b.json --clickhouse-addr …" would read only a.json and
+// connect to the default address).
+func NoArgs(fs *flag.FlagSet) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	after := ""
+	if n := fs.NArg() - 1; n > 0 {
+		after = fmt.Sprintf(" (and %d more after it, none of them read)", n)
+	}
+	return fmt.Errorf("unexpected argument %q%s: %s takes flags only; a list is one comma-separated value, e.g. --files a.json,b.json",
+		fs.Arg(0), after, fs.Name())
+}
+
 // EnvName is the environment variable for a flag.
 func EnvName(flagName string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
@@ -113,7 +139,11 @@ func Main(name, about string, register func(*flag.FlagSet), logFormat, logLevel 
 	defer stop()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	register(fs)
-	if err := Parse(fs, os.Args[1:], about); err != nil {
+	err := Parse(fs, os.Args[1:], about)
+	if err == nil {
+		err = NoArgs(fs)
+	}
+	if err != nil {
 		Fatal(name, &ConfigError{Err: err})
 	}
 	log, err := Logger(os.Stderr, *logFormat, *logLevel)

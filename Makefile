@@ -21,10 +21,11 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Short fuzz runs of the decoder (coverage-guided; longer: make fuzz FUZZTIME=5m).
+# Short fuzz runs of the event decoder and the records stage (coverage-guided;
+# longer: make fuzz FUZZTIME=5m).
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./pkg/events
-	$(GO) test -run='^$$' -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./pkg/events
+	$(GO) test -run='^$$' -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/records
 
 test: deps lint build
 	$(GO) test -count=1 -timeout 40m $(PKGS)

@@ -93,10 +93,11 @@ func TestStreamFromSimulatorEnrichedUnderFaults(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(&syncWriter{sb: &logs}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// Ingest with inline enrichment: it must never stall on GitHub.
-	icfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "debug"}
-	icfg.Kafka.Brokers, icfg.Kafka.Topics, icfg.Kafka.GroupID = k.Brokers(), []string{"audit"}, "e2e"
-	icfg.ClickHouse.Addrs, icfg.ClickHouse.Database = []string{ch.Addr()}, db
-	icfg.Pipeline.BatchWait = 200 * time.Millisecond
+	icfg, err := ingestd.ParseArgs("--kafka-brokers", k.Brokers()[0], "--kafka-topics", "audit", "--kafka-group", "e2e",
+		"--clickhouse-addr", ch.Addr(), "--clickhouse-database", db, "--batch-wait", "200ms", "--http-addr", "", "--log-level", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
 	icfg.GitHub.BaseURL, icfg.GitHub.Token = sim.URL()+"/", token
 	icfg.Enrich.Budget, icfg.Enrich.MaxRequests = 300*time.Millisecond, 10
 	ictx, stopIngest := context.WithCancel(ctx)
@@ -335,10 +336,11 @@ func TestIngestNeverStallsOnGitHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
-	cfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "info"}
-	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = k.Brokers(), []string{"audit"}, "stall"
-	cfg.ClickHouse.Addrs, cfg.ClickHouse.Database = []string{ch.Addr()}, db
-	cfg.Pipeline.BatchRows, cfg.Pipeline.BatchWait = 50, 100*time.Millisecond
+	cfg, err := ingestd.ParseArgs("--kafka-brokers", k.Brokers()[0], "--kafka-topics", "audit", "--kafka-group", "stall",
+		"--clickhouse-addr", ch.Addr(), "--clickhouse-database", db, "--batch-rows", "50", "--batch-wait", "100ms", "--http-addr", "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.GitHub.BaseURL, cfg.GitHub.Token = sim.URL()+"/", token
 	cfg.Enrich.Budget = 200 * time.Millisecond
 	ictx, stop := context.WithCancel(ctx)

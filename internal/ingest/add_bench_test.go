@@ -5,33 +5,52 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/records"
+	"github.com/seatline/seatline/pkg/events"
 )
 
-// BenchmarkAddMixed is the per-message cost of the read loop on a realistic
-// mixed stream (2% Copilot), without the source or ClickHouse.
-func BenchmarkAddMixed(b *testing.B) {
-	g := auditgen.New(auditgen.Config{Seed: 1})
-	msgs := make([]Message, 4096)
-	bytes := 0
-	for i := range msgs {
-		msgs[i] = Message{Stream: "t/0", Offset: int64(i), Payload: g.Next().Line}
-		bytes += len(msgs[i].Payload)
+// benchAdd is the per-message cost of a Kafka source's records stage and
+// the pipeline's read loop on a generated stream, without the broker or
+// ClickHouse: one event per message, as GitHub's streaming writes them.
+func benchAdd(b *testing.B, seatFraction float64) {
+	g := auditgen.New(auditgen.Config{Seed: 1, SeatFraction: seatFraction})
+	payloads := make([][]byte, 4096)
+	size := 0
+	for i := range payloads {
+		payloads[i] = g.Next().Line
+		size += len(payloads[i])
 	}
-	p, err := New(Config{}, nil, nil, nil, nil)
+	cfg := records.Defaults()
+	cfg.Keep = events.MaybeSeatEvent
+	dec, err := records.NewDecoder(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(Defaults(), nil, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	p.src = memName{}
-	b.SetBytes(int64(bytes / len(msgs)))
+	b.SetBytes(int64(size / len(payloads)))
 	b.ReportAllocs()
+	var slab records.Slab
 	bt := p.newBatch(0)
 	bt.started = time.Now()
 	for i := 0; i < b.N; i++ {
 		if i%4096 == 0 {
-			bt = p.newBatch(128)
+			bt = p.newBatch(len(bt.rows))
 			bt.started = time.Now()
 		}
-		p.add(bt, msgs[i%4096])
+		off := int64(i)
+		n := 0
+		dec.DecodeBytes(payloads[i%4096], func(r *records.Record) error {
+			n++
+			p.add(bt, FromRecord("t/0", off, off, r, slab.Copy(r.Data)))
+			return nil
+		})
+		if n == 0 {
+			p.add(bt, Message{Stream: "t/0", Offset: off, Unit: off})
+		}
 	}
 }
 
@@ -39,25 +58,8 @@ type memName struct{ Source }
 
 func (memName) Name() string { return "bench" }
 
-// BenchmarkAddSeat: the same for a stream of Copilot seat events only.
-func BenchmarkAddSeat(b *testing.B) {
-	g := auditgen.New(auditgen.Config{Seed: 1, SeatFraction: 1})
-	msgs := make([]Message, 4096)
-	for i := range msgs {
-		msgs[i] = Message{Stream: "t/0", Offset: int64(i), Payload: g.Next().Line}
-	}
-	p, err := New(Config{}, nil, nil, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.src = memName{}
-	b.ReportAllocs()
-	bt := p.newBatch(0)
-	for i := 0; i < b.N; i++ {
-		if i%4096 == 0 {
-			bt = p.newBatch(4096)
-			bt.started = time.Now()
-		}
-		p.add(bt, msgs[i%4096])
-	}
-}
+// BenchmarkAddMixed: a realistic mixed stream (2% Copilot).
+func BenchmarkAddMixed(b *testing.B) { benchAdd(b, 0) }
+
+// BenchmarkAddSeat: a stream of Copilot seat events only.
+func BenchmarkAddSeat(b *testing.B) { benchAdd(b, 1) }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,87 +12,76 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
-	"github.com/seatline/seatline/internal/enrich"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
 )
 
-// Config tunes the pipeline. Zero values take the documented defaults.
+// Config tunes the pipeline. Defaults() has the values the flags show.
 type Config struct {
 	// A batch is written when it holds BatchRows rows (timeline rows plus
 	// dead letters) or BatchWait after its first message, whichever comes
-	// first. Defaults: 10,000 rows, 500 ms.
+	// first.
 	BatchRows int
 	BatchWait time.Duration
 	// BatchIdleAge: a batch at least this old is written as soon as the
-	// source has been quiet for 20 ms (default 200 ms; never above BatchWait).
+	// source has been quiet for 20 ms (never later than BatchWait).
 	BatchIdleAge time.Duration
-	// MaxEventBytes: a larger record is a dead letter (default 1 MiB).
-	MaxEventBytes int
-	// ShutdownTimeout bounds the final flush after a stop signal (default 30 s).
+	// ShutdownTimeout bounds the final flush after a stop signal.
 	ShutdownTimeout time.Duration
-	// PII and PIISalt: what to do with actor_ip and user_agent (default keep).
+	// PII and PIISalt: what to do with actor_ip and user_agent.
 	PII     PII
 	PIISalt string
-	// Writers: batches written to ClickHouse at once (default 2); commits
-	// stay in order whatever the number.
+	// Writers: batches written to ClickHouse at once; commits stay in
+	// order whatever the number.
 	Writers int
-	// RetryMaxInterval caps the backoff between ClickHouse write attempts (default 10 s).
+	// RetryMaxInterval caps the backoff between ClickHouse write attempts.
 	RetryMaxInterval time.Duration
 }
 
-// Validate fills defaults and names the first invalid field.
+// Defaults are the pipeline's defaults (the flags show them).
+func Defaults() Config {
+	return Config{BatchRows: 10000, BatchWait: 500 * time.Millisecond, BatchIdleAge: 200 * time.Millisecond,
+		ShutdownTimeout: 30 * time.Second, PII: PIIKeep, Writers: 2, RetryMaxInterval: 10 * time.Second}
+}
+
+// RegisterFlags binds the pipeline's flags to fs, with Defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	d := Defaults()
+	fs.IntVar(&c.BatchRows, "batch-rows", d.BatchRows, "write a batch when it holds this many rows (1 to 1000000)")
+	fs.DurationVar(&c.BatchWait, "batch-wait", d.BatchWait, "write a batch at the latest this long after its first message")
+	fs.DurationVar(&c.BatchIdleAge, "batch-idle-age", d.BatchIdleAge, "a batch this old is written as soon as the source is quiet for 20ms")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time allowed to flush and commit")
+	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
+	fs.StringVar(&c.PIISalt, "pii-salt", "", "salt for --pii hash (never logged)")
+	c.Writers, c.RetryMaxInterval = d.Writers, d.RetryMaxInterval
+}
+
+// Validate names the first invalid field; it changes nothing.
 func (c *Config) Validate() error {
-	if c.BatchRows == 0 {
-		c.BatchRows = 10000
-	}
-	if c.BatchRows < 0 {
-		return fmt.Errorf("batch-rows: must be positive, got %d", c.BatchRows)
-	}
-	if c.BatchWait == 0 {
-		c.BatchWait = 500 * time.Millisecond
-	}
-	if c.BatchWait < 0 {
+	switch {
+	case c.BatchRows < 1 || c.BatchRows > 1000000:
+		return fmt.Errorf("batch-rows: must be 1 to 1000000, got %d", c.BatchRows)
+	case c.BatchWait <= 0:
 		return fmt.Errorf("batch-wait: must be positive, got %s", c.BatchWait)
-	}
-	if c.BatchIdleAge == 0 {
-		c.BatchIdleAge = 200 * time.Millisecond
-	}
-	if c.BatchIdleAge < 0 {
+	case c.BatchIdleAge <= 0:
 		return fmt.Errorf("batch-idle-age: must be positive, got %s", c.BatchIdleAge)
-	}
-	c.BatchIdleAge = min(c.BatchIdleAge, c.BatchWait)
-	if c.MaxEventBytes == 0 {
-		c.MaxEventBytes = events.DefaultMaxEventBytes
-	}
-	if c.MaxEventBytes < 0 {
-		return fmt.Errorf("max-event-bytes: must be positive, got %d", c.MaxEventBytes)
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
-	if c.PII == "" {
-		c.PII = PIIKeep
-	}
-	if !c.PII.valid() {
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)
+	case !c.PII.valid():
 		return fmt.Errorf("pii: must be keep, hash or drop, got %q", c.PII)
-	}
-	if c.Writers == 0 {
-		c.Writers = 2
-	}
-	if c.Writers < 0 || c.Writers > 16 {
+	case c.Writers < 1 || c.Writers > 16:
 		return fmt.Errorf("writers: must be 1 to 16, got %d", c.Writers)
-	}
-	if c.RetryMaxInterval == 0 {
-		c.RetryMaxInterval = 10 * time.Second
+	case c.RetryMaxInterval <= 0:
+		return fmt.Errorf("retry-max-interval: must be positive, got %s", c.RetryMaxInterval)
 	}
 	return nil
 }
 
-// Enricher completes the seat details of a batch's rows within its own
-// budget (*enrich.Enricher); rows it cannot complete stay pending.
-type Enricher interface {
-	Enrich(ctx context.Context, rows []timeline.Row) enrich.Stats
+// Step works on a batch's rows between classify and write, within its own
+// budget (inline enrichment). It is never retried with the write.
+type Step interface {
+	Name() string
+	Apply(ctx context.Context, rows []timeline.Row)
 }
 
 // Writer stores batches: *timeline.Store.
@@ -101,13 +91,13 @@ type Writer interface {
 
 // Pipeline moves messages from a Source into the timeline.
 type Pipeline struct {
-	cfg      Config
-	src      Source
-	store    Writer
-	log      *slog.Logger
-	metrics  *Metrics
-	now      func() time.Time
-	enricher Enricher // nil: rows stay pending for cmd/enrich
+	cfg     Config
+	src     Source
+	store   Writer
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+	steps   []Step
 
 	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
 
@@ -135,8 +125,9 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 	return p, nil
 }
 
-// SetEnricher turns on inline enrichment (before Run).
-func (p *Pipeline) SetEnricher(e Enricher) { p.enricher = e }
+// AddStep adds a step that runs on every batch before it is written
+// (before Run).
+func (p *Pipeline) AddStep(s Step) { p.steps = append(p.steps, s) }
 
 // Ready reports whether the last ClickHouse write succeeded (for /readyz).
 func (p *Pipeline) Ready() bool { return p.ready.Load() }
@@ -279,62 +270,55 @@ func (p *Pipeline) newBatch(rowsHint int) *batch {
 	return &batch{last: make(map[string]Message, 8), rows: make([]timeline.Row, 0, min(rowsHint+rowsHint/8+16, p.cfg.BatchRows))}
 }
 
-// add splits a message into records and turns each into a row, a dead
-// letter, or nothing (not a Copilot event). It runs for every message of
-// the stream, most of them not Copilot: keep it cheap.
+// add turns a message into a row, a dead letter, or only a position. The
+// records stage has framed, checked and pre-filtered it already.
 func (p *Pipeline) add(b *batch, msg Message) {
 	if b.messages > 0 && msg.Stream != b.cur.Stream {
 		b.last[b.cur.Stream] = b.cur
 	}
 	b.messages++
 	b.seen.Add(1)
-	p.metrics.Messages.Inc() // live: progress and lag dashboards read it
-	if msg.Fault != nil {
-		p.deadLetter(b, msg.Position(), msg.Fault, msg.Payload, b.started)
-	} else if err := events.Records(msg.Payload, func(i int, rec []byte) { p.record(b, &msg, i, rec, b.started) }); err != nil {
-		p.deadLetter(b, msg.Position(), err, msg.Payload, b.started)
+	switch {
+	case msg.Fault != nil:
+		p.deadLetter(b, &msg, msg.Fault, msg.DocumentID)
+	case msg.Data != nil:
+		p.record(b, &msg)
 	}
-	msg.Payload = nil // the batch keeps the position only
+	msg.Data = nil // the batch keeps the position only
 	b.cur = msg
 }
 
-func (p *Pipeline) record(b *batch, msg *Message, i int, rec []byte, now time.Time) {
-	// Oversize records are dead letters whatever they hold; everything else
-	// that the byte filter rules out is skipped without decoding.
-	if len(rec) <= p.cfg.MaxEventBytes && !events.MaybeSeatEvent(rec) {
-		b.filtered++
-		return
-	}
-	pos := msg.Position()
-	if i > 0 {
-		pos = fmt.Sprintf("%s#%d", pos, i)
-	}
-	ev, err := events.Parse(rec)
+func (p *Pipeline) record(b *batch, msg *Message) {
+	ev, err := events.Parse(msg.Data)
 	if errors.Is(err, events.ErrNotSeatEvent) {
-		b.filtered++
+		b.filtered++ // the byte pre-filter let it through; the decoder knows better
 		return
 	}
 	if err == nil {
-		ev.Raw = append([]byte(nil), ev.Raw...) // rec belongs to the source's buffer
 		err = scrubPII(&ev, p.cfg.PII, p.cfg.PIISalt)
 	}
 	if err != nil {
-		dl := p.deadLetter(b, pos, err, rec, now)
-		dl.DocumentID = ev.DocumentID
+		p.deadLetter(b, msg, err, ev.DocumentID)
 		return
 	}
-	b.rows = append(b.rows, timeline.NewRow(ev, p.src.Name(), pos, now))
+	b.rows = append(b.rows, timeline.NewRow(ev, p.src.Name(), msg.Position(), b.started))
 }
 
-func (p *Pipeline) deadLetter(b *batch, pos string, err error, raw []byte, now time.Time) *timeline.DeadLetter {
+func (p *Pipeline) deadLetter(b *batch, msg *Message, err error, docID string) {
 	code := "source_error"
 	var inv *events.InvalidError
 	if errors.As(err, &inv) {
 		code = string(inv.Reason)
 	}
 	p.metrics.DeadLetters.WithLabelValues(code).Inc()
-	b.dead = append(b.dead, timeline.NewDeadLetter(p.src.Name(), pos, code, err.Error(), raw, now))
-	return &b.dead[len(b.dead)-1]
+	var dl timeline.DeadLetter
+	if msg.HasSum {
+		dl = timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, msg.Length, msg.SHA256, b.started)
+	} else {
+		dl = timeline.NewDeadLetter(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, b.started)
+	}
+	dl.DocumentID = docID
+	b.dead = append(b.dead, dl)
 }
 
 // inflight is a batch being written; done gets the write's result.
@@ -397,12 +381,10 @@ func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error
 // logged once when it starts and once when it ends.
 func (p *Pipeline) write(ctx context.Context, b *batch) error {
 	start := p.now()
-	if p.enricher != nil && len(b.rows) > 0 {
-		// Bounded by the enricher's own budget; never retried with the write.
-		st := p.enricher.Enrich(ctx, b.rows)
-		p.metrics.Enrichment.WithLabelValues("enriched").Add(float64(st.Enriched))
-		p.metrics.Enrichment.WithLabelValues("pending").Add(float64(st.StillPending))
-		p.metrics.Enrichment.WithLabelValues("failed").Add(float64(st.Failed))
+	if len(b.rows) > 0 {
+		for _, s := range p.steps {
+			s.Apply(ctx, b.rows)
+		}
 	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/records"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 )
@@ -43,7 +44,7 @@ func (s *memSource) Next(ctx context.Context) (ingest.Message, error) {
 	}
 	i := s.next
 	s.next++
-	return ingest.Message{Stream: "mem", Offset: int64(i), Payload: s.msgs[i]}, nil
+	return ingest.Message{Stream: "mem", Offset: int64(i), Unit: int64(i), Loc: records.Loc{Seq: 1, Line: 1, Index: -1}, Data: s.msgs[i]}, nil
 }
 
 func (s *memSource) Commit(_ context.Context, last []ingest.Message) error {
@@ -121,7 +122,9 @@ func TestCommitsOnlyAfterWritesAndRetries(t *testing.T) {
 		}
 	}
 	rs := &recordingStore{Store: store, mu: &mu, log: &log, fail: 3}
-	p, err := ingest.New(ingest.Config{BatchRows: 1000, BatchWait: time.Second, RetryMaxInterval: 50 * time.Millisecond, PII: ingest.PIIHash, PIISalt: "pepper"}, src, rs, nil, nil)
+	cfg := ingest.Defaults()
+	cfg.BatchRows, cfg.BatchWait, cfg.RetryMaxInterval, cfg.PII, cfg.PIISalt = 1000, time.Second, 50*time.Millisecond, ingest.PIIHash, "pepper"
+	p, err := ingest.New(cfg, src, rs, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,13 +167,16 @@ func TestCommitsOnlyAfterWritesAndRetries(t *testing.T) {
 }
 
 func TestConfigValidateNamesField(t *testing.T) {
+	with := func(f func(*ingest.Config)) ingest.Config { c := ingest.Defaults(); f(&c); return c }
 	for _, tc := range []struct {
 		cfg   ingest.Config
 		field string
 	}{
-		{ingest.Config{BatchRows: -1}, "batch-rows"},
-		{ingest.Config{BatchWait: -time.Second}, "batch-wait"},
-		{ingest.Config{PII: "maybe"}, "pii"},
+		{with(func(c *ingest.Config) { c.BatchRows = -1 }), "batch-rows"},
+		{with(func(c *ingest.Config) { c.BatchRows = 0 }), "batch-rows"},
+		{with(func(c *ingest.Config) { c.BatchWait = -time.Second }), "batch-wait"},
+		{with(func(c *ingest.Config) { c.ShutdownTimeout = -time.Second }), "shutdown-timeout"},
+		{with(func(c *ingest.Config) { c.PII = "maybe" }), "pii"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {

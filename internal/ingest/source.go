@@ -1,30 +1,82 @@
-// Package ingest runs the source → decode → classify → ClickHouse pipeline
-// shared by every source (Kafka, S3, local files).
+// Package ingest runs the pipeline every source shares: records (already
+// framed and checked by internal/records) → classify (pkg/events) → steps
+// (inline enrichment) → ClickHouse, with commits after writes.
 package ingest
 
 import (
 	"context"
 	"errors"
 	"strconv"
+
+	"github.com/seatline/seatline/internal/records"
 )
 
-// Message is one unit a source delivers: a Kafka message, one line of an
-// S3 object. A message may hold several events (NDJSON or a JSON array).
+// Message is what a source delivers: one record with its place, or a bare
+// position (Data and Fault nil) that moves the commit point past records
+// the pre-filter dropped.
 type Message struct {
-	Stream  string // a sequence with its own order: "topic/partition", an object key
-	Offset  int64  // position within Stream (Kafka offset, line number)
-	Payload []byte
-	// Fault, when set, makes the message a dead letter instead of input:
-	// a source's own finding such as a truncated gzip stream (Payload then
-	// holds whatever raw bytes are worth keeping, possibly none). An
-	// *events.InvalidError's Reason becomes the reason code; any other error
-	// is "source_error".
+	Stream string // a sequence with its own order: "topic/partition", an object key
+	// Offset is the position Commit takes: the Kafka offset of the message
+	// that held the record, or an object's record number (records.Loc.Seq).
+	Offset int64
+	// Unit is the Kafka offset of the message that held the record, or -1
+	// for objects, whose records are named by their line.
+	Unit int64
+	// Partial: more records of the same Kafka message follow, so
+	// committing this one must not acknowledge the message yet.
+	Partial bool
+	records.Loc
+
+	// Data is the record's text, owned by the pipeline from here on.
+	Data []byte
+	// Fault, when set, makes the message a dead letter. An
+	// *events.InvalidError's Reason becomes the reason code; any other
+	// error (a source's own finding, such as an object that vanished) is
+	// "source_error".
 	Fault error
+	// Length, SHA256 and DocumentID describe a dead letter's original when
+	// the records stage knew them (HasSum); otherwise they come from Data.
+	Length     int64
+	SHA256     [32]byte
+	HasSum     bool
+	DocumentID string
 }
 
-// Position names the message for dead letters and the timeline:
-// "topic/partition/offset" or "key/line".
-func (m *Message) Position() string { return m.Stream + "/" + strconv.FormatInt(m.Offset, 10) }
+// FromRecord makes the message of a record; data is the record's text,
+// copied by the caller into memory it will not reuse.
+func FromRecord(stream string, offset, unit int64, r *records.Record, data []byte) Message {
+	m := Message{Stream: stream, Offset: offset, Unit: unit, Loc: r.Loc, Data: data}
+	if r.Fault != nil {
+		m.Fault, m.Length, m.SHA256, m.HasSum, m.DocumentID = r.Fault, r.Length, r.SHA256, true, r.DocumentID
+	}
+	return m
+}
+
+// Position names the record for people: "topic/partition/offset[:line][#index]"
+// for a Kafka message (the line only when the message holds several), or
+// "key/line[#index]" for an object ("key" alone for the whole object).
+func (m *Message) Position() string {
+	if m.Unit < 0 && m.Line == 0 {
+		return m.Stream
+	}
+	b := make([]byte, 0, len(m.Stream)+24)
+	b = append(b, m.Stream...)
+	b = append(b, '/')
+	if m.Unit >= 0 {
+		b = strconv.AppendInt(b, m.Unit, 10)
+		if m.Line > 1 {
+			b = append(b, ':')
+			b = strconv.AppendInt(b, m.Line, 10)
+		}
+	} else {
+		b = strconv.AppendInt(b, m.Line, 10)
+	}
+	if m.Index >= 0 {
+		b = append(b, '#')
+		b = strconv.AppendInt(b, int64(m.Index), 10)
+	}
+	return string(b)
+}
 
 // Source is where audit events come from. The pipeline calls Next from one
 // goroutine and Commit from another, never concurrently with itself.
@@ -35,7 +87,8 @@ type Source interface {
 	// finite source is done, or ctx's error.
 	Next(ctx context.Context) (Message, error)
 	// Commit acknowledges, for each stream in last, every message up to and
-	// including that one. The pipeline calls it only after ClickHouse has
+	// including that one (for a Partial message: up to the one before its
+	// Kafka message). The pipeline calls it only after ClickHouse has
 	// acknowledged every row from those messages and all before them.
 	Commit(ctx context.Context, last []Message) error
 	Close() error

@@ -49,15 +49,12 @@ func newBedWith(t *testing.T, partitions int, kafkaOpts ...kfake.Opt) *bed {
 	return b
 }
 
+// config is args' configuration for a worker in this process.
 func (b *bed) config(group string) ingestd.Config {
-	cfg := ingestd.Config{Source: "kafka", LogFormat: "text", LogLevel: "debug"}
-	cfg.Kafka.Brokers = b.kafka.Brokers()
-	cfg.Kafka.Topics = []string{b.topic}
-	cfg.Kafka.GroupID = group
-	cfg.Kafka.SessionTimeout = 6 * time.Second
-	cfg.ClickHouse.Addrs = []string{b.ch.Addr()}
-	cfg.ClickHouse.Database = b.db
-	cfg.Pipeline.BatchWait = 100 * time.Millisecond
+	cfg, err := ingestd.ParseArgs(append(b.args(group), "--log-level", "debug")...)
+	if err != nil {
+		panic(err)
+	}
 	cfg.Pipeline.RetryMaxInterval = time.Second
 	return cfg
 }

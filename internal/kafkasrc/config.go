@@ -5,11 +5,15 @@ package kafkasrc
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seatline/seatline/internal/cli"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -17,41 +21,69 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 )
 
-// Config of the Kafka source. Zero values take the defaults noted.
+// Config of the Kafka source. Defaults() has the values the flags show.
 type Config struct {
 	Brokers  []string // host:port, required
 	Topics   []string // required
-	GroupID  string   // default "seatline-ingest"
-	ClientID string   // default "seatline"
+	GroupID  string
+	ClientID string
 	// StartOffset applies when the group has no committed offset for a
-	// partition: "first" (default: nothing streamed before is lost) or "last".
+	// partition: "first" (nothing streamed before is lost) or "last".
 	StartOffset string
 
 	SASLMechanism string // "", "plain", "scram-sha-256", "scram-sha-512"
 	SASLUsername  string
 	SASLPassword  string // never logged
 
-	TLS         bool   // implied by TLSCAFile / TLSCertFile
+	TLS         bool   // also implied by TLSCAFile / TLSCertFile
 	TLSCAFile   string // PEM bundle to trust instead of the system roots
 	TLSCertFile string // client certificate (mTLS)
 	TLSKeyFile  string
 	TLSInsecure bool // skip certificate verification: only by explicit choice
 
-	MinBytes int           // default 1: return as soon as anything is there
-	MaxBytes int           // per fetch request, default 4 MiB; a larger message still arrives whole (KIP-74)
-	MaxWait  time.Duration // broker long-poll, default 250 ms
-	// SessionTimeout for the group (default 30 s): how long a killed worker
-	// holds its partitions before the group moves them.
+	MinBytes int           // return a fetch as soon as this much is there
+	MaxBytes int           // per fetch request; a larger message still arrives whole (KIP-74)
+	MaxWait  time.Duration // broker long-poll
+	// SessionTimeout for the group: how long a killed worker holds its
+	// partitions before the group moves them.
 	SessionTimeout time.Duration
 }
 
-// Validate fills defaults and names the first invalid field.
+// Defaults are the Kafka source's defaults.
+func Defaults() Config {
+	return Config{GroupID: "seatline-ingest", ClientID: "seatline", StartOffset: "first",
+		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond, SessionTimeout: 30 * time.Second}
+}
+
+// RegisterFlags binds the Kafka flags to fs, with Defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	d := Defaults()
+	*c = d
+	fs.Var((*cli.List)(&c.Brokers), "kafka-brokers", "Kafka bootstrap brokers, comma-separated host:port")
+	fs.Var((*cli.List)(&c.Topics), "kafka-topics", "topics holding the audit stream, comma-separated")
+	fs.StringVar(&c.GroupID, "kafka-group", d.GroupID, "consumer group id (workers in one group share partitions)")
+	fs.StringVar(&c.ClientID, "kafka-client-id", d.ClientID, "Kafka client id")
+	fs.StringVar(&c.StartOffset, "kafka-start-offset", d.StartOffset, "where a new group starts: first or last")
+	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: none)")
+	fs.StringVar(&c.SASLUsername, "kafka-sasl-username", "", "SASL username ($ConnectionString for Azure Event Hubs)")
+	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password (never logged; prefer the environment variable)")
+	fs.BoolVar(&c.TLS, "kafka-tls", false, "connect to Kafka with TLS")
+	fs.StringVar(&c.TLSCAFile, "kafka-tls-ca", "", "PEM CA bundle for Kafka's certificate (implies --kafka-tls)")
+	fs.StringVar(&c.TLSCertFile, "kafka-tls-cert", "", "client certificate PEM for mutual TLS")
+	fs.StringVar(&c.TLSKeyFile, "kafka-tls-key", "", "client key PEM for mutual TLS")
+	fs.BoolVar(&c.TLSInsecure, "kafka-tls-insecure-skip-verify", false, "do not verify Kafka's certificate (testing only)")
+	fs.IntVar(&c.MaxBytes, "kafka-max-bytes", d.MaxBytes, "bytes fetched per request, 1 KiB to 1 GiB; a larger message is still fetched whole (Kafka KIP-74)")
+	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", d.SessionTimeout, "group session timeout, 1s to 1h")
+}
+
+// Validate names the first invalid field. It changes nothing and connects
+// to nothing; it reads the TLS files, so a missing one is found here.
 func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return fmt.Errorf("kafka-brokers: at least one host:port is required")
 	}
 	for _, b := range c.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
+		if _, port, err := net.SplitHostPort(b); err != nil || !validPort(port) {
 			return fmt.Errorf("kafka-brokers: %q is not host:port", b)
 		}
 	}
@@ -64,14 +96,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.GroupID == "" {
-		c.GroupID = "seatline-ingest"
-	}
-	if c.ClientID == "" {
-		c.ClientID = "seatline"
+		return fmt.Errorf("kafka-group: must not be empty")
 	}
 	switch c.StartOffset {
-	case "":
-		c.StartOffset = "first"
 	case "first", "last":
 	default:
 		return fmt.Errorf("kafka-start-offset: must be first or last, got %q", c.StartOffset)
@@ -79,7 +106,6 @@ func (c *Config) Validate() error {
 	switch strings.ToLower(c.SASLMechanism) {
 	case "":
 	case "plain", "scram-sha-256", "scram-sha-512":
-		c.SASLMechanism = strings.ToLower(c.SASLMechanism)
 		if c.SASLUsername == "" {
 			return fmt.Errorf("kafka-sasl-username: required with kafka-sasl-mechanism %s", c.SASLMechanism)
 		}
@@ -89,29 +115,35 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("kafka-sasl-mechanism: must be plain, scram-sha-256 or scram-sha-512, got %q", c.SASLMechanism)
 	}
-	if c.TLSCAFile != "" || c.TLSCertFile != "" {
-		c.TLS = true
-	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("kafka-tls-cert and kafka-tls-key: give both or neither")
 	}
-	if c.MinBytes <= 0 {
-		c.MinBytes = 1
+	switch {
+	case c.MinBytes < 1:
+		return fmt.Errorf("kafka-min-bytes: must be at least 1, got %d", c.MinBytes)
+	case c.MaxBytes < 1<<10 || c.MaxBytes > 1<<30:
+		return fmt.Errorf("kafka-max-bytes: must be 1 KiB to 1 GiB, got %d", c.MaxBytes)
+	case c.MaxWait <= 0:
+		return fmt.Errorf("kafka-max-wait: must be positive, got %s", c.MaxWait)
+	case c.SessionTimeout < time.Second || c.SessionTimeout > time.Hour:
+		return fmt.Errorf("kafka-session-timeout: must be 1s to 1h, got %s", c.SessionTimeout)
 	}
-	if c.MaxBytes <= 0 {
-		c.MaxBytes = 4 << 20
-	}
-	if c.MaxWait <= 0 {
-		c.MaxWait = 250 * time.Millisecond
-	}
-	if c.SessionTimeout <= 0 {
-		c.SessionTimeout = 30 * time.Second
+	if _, err := c.tlsConfig(); err != nil {
+		return err
 	}
 	return nil
 }
 
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n < 65536
+}
+
+// tlsOn: TLS asked for, or implied by a CA or a client certificate.
+func (c *Config) tlsOn() bool { return c.TLS || c.TLSCAFile != "" || c.TLSCertFile != "" }
+
 func (c *Config) tlsConfig() (*tls.Config, error) {
-	if !c.TLS {
+	if !c.tlsOn() {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSInsecure} //nolint:gosec // only by explicit flag
@@ -137,7 +169,7 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 }
 
 func (c *Config) mechanism() (sasl.Mechanism, error) {
-	switch c.SASLMechanism {
+	switch strings.ToLower(c.SASLMechanism) {
 	case "plain":
 		return plain.Mechanism{Username: c.SASLUsername, Password: c.SASLPassword}, nil
 	case "scram-sha-256":

@@ -12,21 +12,62 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/records"
+	"github.com/seatline/seatline/internal/source"
 )
+
+func init() {
+	source.Register(source.Kind{Name: "kafka", Help: "a Kafka topic or Azure Event Hubs",
+		New: func(common *source.Common) source.Config { return &sourceConfig{Config: Defaults(), common: common} }})
+}
+
+// sourceConfig is Config as a registered kind: it refuses the common
+// flags Kafka has no use for.
+type sourceConfig struct {
+	Config
+	common *source.Common
+}
+
+func (c *sourceConfig) Validate() error {
+	if c.common.Shard != "" {
+		return fmt.Errorf("shard: only for object sources (Kafka workers share partitions through --kafka-group)")
+	}
+	if c.common.Since != "" || c.common.Until != "" {
+		return fmt.Errorf("since, until: only for object sources (Kafka starts at --kafka-start-offset)")
+	}
+	return c.Config.Validate()
+}
+
+func (c *sourceConfig) Open(ctx context.Context, deps source.Deps) (ingest.Source, error) {
+	return Open(c.Config, deps)
+}
+
+func (c *sourceConfig) Describe() []any {
+	return []any{"brokers", c.Brokers, "topics", c.Topics, "group", c.GroupID, "sasl", c.SASLMechanism, "kafka_tls", c.tlsOn()}
+}
 
 // Source is a consumer-group reader. kafka-go fetches every assigned
 // partition concurrently; the pipeline sees one ordered stream per
-// partition and commits per partition.
+// partition and commits per partition. Each message goes through the
+// records stage: one event, an NDJSON or JSON-array batch, compressed or
+// re-encoded, all become records.
 type Source struct {
 	cfg     Config
 	reader  *kafka.Reader
 	client  *kafka.Client
+	dec     *records.Decoder
+	slab    records.Slab
 	mu      sync.Mutex
 	streams map[streamKey]string // "topic/partition", made once per partition
 	parts   map[string]streamKey // and back, for Commit
 
 	lastKey  streamKey // Next's goroutine only
 	lastName string
+	pend     []ingest.Message // records of the current message not yet returned
+	next     int
+	curName  string // the current message's partition and offset, for onRecord
+	curOff   int64
+	emit     func(*records.Record) error // onRecord, bound once (a closure per message would allocate)
 }
 
 type streamKey struct {
@@ -34,8 +75,9 @@ type streamKey struct {
 	partition int
 }
 
-// Open validates cfg and joins the consumer group (lazily, on the first Next).
-func Open(cfg Config, log *slog.Logger) (*Source, error) {
+// Open checks cfg and makes the consumer; it joins the group on the
+// first Next.
+func Open(cfg Config, deps source.Deps) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -47,10 +89,15 @@ func Open(cfg Config, log *slog.Logger) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	dec, err := records.NewDecoder(deps.Records)
+	if err != nil {
+		return nil, err
+	}
 	start := kafka.FirstOffset
 	if cfg.StartOffset == "last" {
 		start = kafka.LastOffset
 	}
+	log := deps.Log
 	if log == nil {
 		log = slog.Default()
 	}
@@ -78,20 +125,37 @@ func Open(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := rc.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	return &Source{
+	s := &Source{
 		cfg:     cfg,
 		reader:  kafka.NewReader(rc),
 		client:  &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport},
+		dec:     dec,
 		streams: map[streamKey]string{},
 		parts:   map[string]streamKey{},
-	}, nil
+	}
+	s.emit = s.onRecord
+	return s, nil
+}
+
+// onRecord keeps a record of the current message for Next.
+func (s *Source) onRecord(r *records.Record) error {
+	s.pend = append(s.pend, ingest.FromRecord(s.curName, s.curOff, s.curOff, r, s.slab.Copy(r.Data)))
+	return nil
 }
 
 // Name implements ingest.Source.
 func (s *Source) Name() string { return "kafka" }
 
-// Next implements ingest.Source.
+// Next implements ingest.Source: the next record of the current message,
+// or of the next message. A message whose records the pre-filter all
+// dropped is one bare position, so its offset is still committed.
 func (s *Source) Next(ctx context.Context) (ingest.Message, error) {
+	if s.next < len(s.pend) {
+		m := s.pend[s.next]
+		s.pend[s.next] = ingest.Message{}
+		s.next++
+		return m, nil
+	}
 	m, err := s.reader.FetchMessage(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -99,7 +163,22 @@ func (s *Source) Next(ctx context.Context) (ingest.Message, error) {
 		}
 		return ingest.Message{}, fmt.Errorf("kafka brokers %v: %w", s.cfg.Brokers, err)
 	}
-	return ingest.Message{Stream: s.stream(m.Topic, m.Partition), Offset: m.Offset, Payload: m.Value}, nil
+	stream := s.stream(m.Topic, m.Partition)
+	s.pend, s.next = s.pend[:0], 0
+	s.curName, s.curOff = stream, m.Offset
+	if _, err := s.dec.DecodeBytes(m.Value, s.emit); err != nil {
+		return ingest.Message{}, fmt.Errorf("kafka message %s/%d: %w", stream, m.Offset, err)
+	}
+	if len(s.pend) == 0 {
+		return ingest.Message{Stream: stream, Offset: m.Offset, Unit: m.Offset}, nil
+	}
+	for i := range len(s.pend) - 1 {
+		s.pend[i].Partial = true
+	}
+	s.next = 1
+	first := s.pend[0]
+	s.pend[0] = ingest.Message{}
+	return first, nil
 }
 
 // stream names a partition without allocating per message. Next and Commit
@@ -120,7 +199,8 @@ func (s *Source) stream(topic string, partition int) string {
 	return name
 }
 
-// Commit implements ingest.Source.
+// Commit implements ingest.Source. A Partial message's Kafka message still
+// has records to come: only the message before it is acknowledged.
 func (s *Source) Commit(ctx context.Context, last []ingest.Message) error {
 	msgs := make([]kafka.Message, 0, len(last))
 	s.mu.Lock()
@@ -130,9 +210,18 @@ func (s *Source) Commit(ctx context.Context, last []ingest.Message) error {
 			s.mu.Unlock()
 			return fmt.Errorf("kafka commit: %s is not a partition this source read", m.Position())
 		}
-		msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: m.Offset})
+		off := m.Offset
+		if m.Partial {
+			off--
+		}
+		if off >= 0 {
+			msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: off})
+		}
 	}
 	s.mu.Unlock()
+	if len(msgs) == 0 {
+		return nil
+	}
 	return s.reader.CommitMessages(ctx, msgs...)
 }
 

@@ -22,13 +22,18 @@ import (
 
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/kafkasrc"
+	"github.com/seatline/seatline/internal/records"
+	"github.com/seatline/seatline/internal/source"
 	"github.com/seatline/seatline/internal/testenv"
 )
 
 // roundTrip produces one message with cfg's security settings and reads it
 // back through the Source, then checks the group's lag reaches 0.
-func roundTrip(t *testing.T, k *testenv.Kafka, cfg kafkasrc.Config) error {
+func roundTrip(t *testing.T, k *testenv.Kafka, sec kafkasrc.Config) error {
 	t.Helper()
+	cfg := kafkasrc.Defaults()
+	cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPassword = sec.SASLMechanism, sec.SASLUsername, sec.SASLPassword
+	cfg.TLS, cfg.TLSCAFile, cfg.TLSInsecure = sec.TLS, sec.TLSCAFile, sec.TLSInsecure
 	cfg.Brokers = k.Brokers()
 	cfg.Topics = []string{"audit"}
 	cfg.GroupID = "g-" + strings.ReplaceAll(t.Name(), "/", "-")
@@ -48,7 +53,7 @@ func roundTrip(t *testing.T, k *testenv.Kafka, cfg kafkasrc.Config) error {
 	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(`{"hello":1}`)}); err != nil {
 		return err
 	}
-	src, err := kafkasrc.Open(cfg, nil)
+	src, err := kafkasrc.Open(cfg, source.Deps{Records: records.Defaults()})
 	if err != nil {
 		return err
 	}
@@ -57,8 +62,8 @@ func roundTrip(t *testing.T, k *testenv.Kafka, cfg kafkasrc.Config) error {
 	if err != nil {
 		return err
 	}
-	if string(msg.Payload) != `{"hello":1}` || !strings.HasPrefix(msg.Position(), "audit/") {
-		t.Fatalf("got %q at %s", msg.Payload, msg.Position())
+	if string(msg.Data) != `{"hello":1}` || !strings.HasPrefix(msg.Position(), "audit/") {
+		t.Fatalf("got %q at %s", msg.Data, msg.Position())
 	}
 	if err := src.Commit(ctx, nil); err != nil {
 		return err
@@ -115,17 +120,26 @@ func TestTLSWithCustomCA(t *testing.T) {
 }
 
 func TestConfigValidateNamesField(t *testing.T) {
+	ok := func(f func(*kafkasrc.Config)) kafkasrc.Config {
+		c := kafkasrc.Defaults()
+		c.Brokers, c.Topics = []string{"h:1"}, []string{"a"}
+		f(&c)
+		return c
+	}
 	for _, tc := range []struct {
 		cfg   kafkasrc.Config
 		field string
 	}{
-		{kafkasrc.Config{Topics: []string{"a"}}, "kafka-brokers"},
-		{kafkasrc.Config{Brokers: []string{"h:1"}}, "kafka-topics"},
-		{kafkasrc.Config{Brokers: []string{"h:1"}, Topics: []string{"a b"}}, "kafka-topics"},
-		{kafkasrc.Config{Brokers: []string{"h:1"}, Topics: []string{"a"}, StartOffset: "middle"}, "kafka-start-offset"},
-		{kafkasrc.Config{Brokers: []string{"h:1"}, Topics: []string{"a"}, SASLMechanism: "oauth"}, "kafka-sasl-mechanism"},
-		{kafkasrc.Config{Brokers: []string{"h:1"}, Topics: []string{"a"}, SASLMechanism: "plain"}, "kafka-sasl-username"},
-		{kafkasrc.Config{Brokers: []string{"h:1"}, Topics: []string{"a"}, TLSCertFile: "c.pem"}, "kafka-tls-cert"},
+		{ok(func(c *kafkasrc.Config) { c.Brokers = nil }), "kafka-brokers"},
+		{ok(func(c *kafkasrc.Config) { c.Brokers = []string{"h:99999"} }), "kafka-brokers"},
+		{ok(func(c *kafkasrc.Config) { c.Topics = nil }), "kafka-topics"},
+		{ok(func(c *kafkasrc.Config) { c.Topics = []string{"a b"} }), "kafka-topics"},
+		{ok(func(c *kafkasrc.Config) { c.StartOffset = "middle" }), "kafka-start-offset"},
+		{ok(func(c *kafkasrc.Config) { c.SASLMechanism = "oauth" }), "kafka-sasl-mechanism"},
+		{ok(func(c *kafkasrc.Config) { c.SASLMechanism = "plain" }), "kafka-sasl-username"},
+		{ok(func(c *kafkasrc.Config) { c.TLSCertFile = "c.pem" }), "kafka-tls-cert"},
+		{ok(func(c *kafkasrc.Config) { c.TLSCAFile = "/nonexistent/ca.pem" }), "kafka-tls-ca"},
+		{ok(func(c *kafkasrc.Config) { c.SessionTimeout = 0 }), "kafka-session-timeout"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/seatline/seatline/internal/auditgen"
 	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/events"
 )
 
 // deadLetters returns position → reason_code of every dead letter, and
@@ -55,9 +56,11 @@ func linesOf(g *auditgen.Generator, n int, key string, exp *expect, dead map[str
 	return out
 }
 
-// TestBadObjects: a truncated gzip object keeps the lines before the damage
-// and gives one dead letter naming the byte offset; trailing garbage after a
-// gzip stream likewise; non-JSON lines are dead letters with key and line;
+// TestBadObjects: a truncated gzip object stores none of its member's
+// lines as events: each becomes a dead letter at its own line, and the cut
+// line names the damage; trailing garbage after a verified gzip member is
+// one dead letter after its lines; non-JSON lines are dead letters with key
+// and line (never filtered as noise);
 // an empty object, blank lines and CRLF are fine; an oversize line is a
 // dead letter; an object checkpointed in progress resumes after its last
 // acknowledged line. Nothing stops the stream, and a rerun changes nothing.
@@ -84,7 +87,11 @@ func TestBadObjects(t *testing.T) {
 	}
 	complete := decoded.Bytes()[:bytes.LastIndexByte(decoded.Bytes(), '\n')+1]
 	linesA := bytes.Split(bytes.TrimSuffix(complete, []byte("\n")), []byte("\n"))
-	recordLines(t, linesA, keyA, exp, dead)
+	for i, l := range linesA { // the member never verified: its records are dead letters
+		if events.MaybeSeatEvent(l) || l[0] != '{' {
+			dead[keyA+"/"+strconv.Itoa(i+1)] = "corrupt_object"
+		}
+	}
 	dead[keyA+"/"+strconv.Itoa(len(linesA)+1)] = "corrupt_object"
 
 	// B: a whole gzip stream followed by garbage.
@@ -118,8 +125,8 @@ func TestBadObjects(t *testing.T) {
 	}
 	bodyC.WriteString(`copilot.cfb_seat_added happened but this is not JSON` + "\n")  // line 23
 	bodyC.WriteString(`{"action":"copilot.cfb_seat_added","_document_id":"x"` + "\n") // line 24: cut short
-	bodyC.WriteString("hello, not an audit event at all\n")                           // line 25: filtered, not Copilot
-	dead[keyC+"/23"], dead[keyC+"/24"] = "malformed_json", "malformed_json"
+	bodyC.WriteString("hello, not an audit event at all\n")                           // line 25: not JSON: never noise
+	dead[keyC+"/23"], dead[keyC+"/24"], dead[keyC+"/25"] = "malformed_json", "malformed_json", "malformed_json"
 
 	// D: an empty object.
 	keyD := "2026/11/03/00/04/dddd.json.log.gz"
@@ -174,9 +181,7 @@ func TestBadObjects(t *testing.T) {
 	}
 	exp.malformed = len(dead)
 
-	cfg := b.config()
-	cfg.S3.Since = "2026-11-03"
-	cfg.Pipeline.MaxEventBytes = 8 << 10
+	cfg := b.config(t, "--since", "2026-11-03", "--max-event-bytes", "8192")
 	logs, err := b.run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
@@ -195,11 +200,14 @@ func TestBadObjects(t *testing.T) {
 			t.Errorf("unexpected dead letter %s: %s %s", pos, code, reasons[pos])
 		}
 	}
-	wantA := fmt.Sprintf("corrupt_object: truncated gzip at byte offset %d", len(cut))
+	wantA := "corrupt_object: truncated gzip member at byte offset 0"
 	if r := reasons[keyA+"/"+strconv.Itoa(len(linesA)+1)]; !strings.HasPrefix(r, wantA) {
 		t.Errorf("truncated object's reason %q, want it to start with %q", r, wantA)
 	}
-	wantB := fmt.Sprintf("corrupt_object: corrupt gzip at byte offset %d", len(goodB))
+	if r := reasons[keyA+"/1"]; !strings.Contains(r, "not stored as an event") {
+		t.Errorf("a line of the truncated member: %q", r)
+	}
+	wantB := fmt.Sprintf("corrupt_object: corrupt gzip member at byte offset %d", len(goodB))
 	if r := reasons[keyB+"/101"]; !strings.HasPrefix(r, wantB) {
 		t.Errorf("garbage-tailed object's reason %q, want it to start with %q", r, wantB)
 	}
@@ -218,9 +226,9 @@ func TestBadObjects(t *testing.T) {
 			t.Errorf("checkpoint of %s = %+v, want %s at line %d, detail containing %q", key, cp, state, lines, detail)
 		}
 	}
-	check(keyA, timeline.CheckpointError, len(linesA), "truncated gzip at byte offset")
-	check(keyB, timeline.CheckpointError, 100, "corrupt gzip")
-	check(keyC, timeline.CheckpointDone, 25, "")
+	check(keyA, timeline.CheckpointError, len(linesA)+1, "truncated gzip member at byte offset 0")
+	check(keyB, timeline.CheckpointError, 101, "corrupt gzip member")
+	check(keyC, timeline.CheckpointDone, 23, "") // 25 lines, 2 of them blank: 23 records
 	check(keyD, timeline.CheckpointDone, 0, "")
 	check(keyE, timeline.CheckpointDone, 7, "")
 	check(keyF, timeline.CheckpointDone, 80, "")
@@ -236,23 +244,6 @@ func TestBadObjects(t *testing.T) {
 	}
 	if !strings.Contains(logs, "objects_already_done=6") {
 		t.Errorf("rerun should find all 6 objects done:\n%s", logs)
-	}
-}
-
-// recordLines adds lines of an object (not from a generator) to exp/dead.
-func recordLines(t *testing.T, lines [][]byte, key string, exp *expect, dead map[string]string) {
-	t.Helper()
-	for i, l := range lines {
-		k, ok := kindOf(l)
-		if !ok {
-			t.Fatalf("line %d of %s is not a generated line", i+1, key)
-		}
-		switch k {
-		case auditgen.KindSeat, auditgen.KindDuplicate:
-			exp.seatIDs[docID(l)] = true
-		case auditgen.KindMalformed:
-			dead[key+"/"+strconv.Itoa(i+1)] = "?"
-		}
 	}
 }
 

@@ -172,18 +172,14 @@ func (b *bed) upload(t *testing.T, objs []object) {
 	}
 }
 
-// config is an in-process worker's configuration for a backfill of b's bucket.
-func (b *bed) config() ingestd.Config {
-	cfg := ingestd.Config{Source: "s3", LogFormat: "text", LogLevel: "debug"}
-	cfg.S3.Bucket = b.bucket
-	cfg.S3.Endpoint = b.s3.Endpoint
-	cfg.S3.PathStyle = true
-	cfg.S3.Region = b.s3.Region
-	cfg.S3.Mode = "backfill"
-	cfg.ClickHouse.Addrs = []string{b.ch.Addr()}
-	cfg.ClickHouse.Database = b.db
-	cfg.ClickHouse.Cluster = b.cluster
-	cfg.Pipeline.BatchWait = 100 * time.Millisecond
+// config is an in-process worker's configuration for a backfill of b's
+// bucket: the binary's command line (args) with extra flags.
+func (b *bed) config(t *testing.T, extra ...string) ingestd.Config {
+	t.Helper()
+	cfg, err := ingestd.ParseArgs(b.args(extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Pipeline.RetryMaxInterval = time.Second
 	return cfg
 }

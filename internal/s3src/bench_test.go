@@ -18,9 +18,13 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/objsrc"
+	"github.com/seatline/seatline/internal/records"
 	"github.com/seatline/seatline/internal/s3src"
+	"github.com/seatline/seatline/internal/source"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/events"
 )
 
 // memCheckpoints keeps checkpoints in memory (benchmarks without ClickHouse).
@@ -57,6 +61,23 @@ func (w *nopWriter) Write(_ context.Context, rows []timeline.Row, dead []timelin
 	return nil
 }
 
+// openSource opens the S3 source itself (no worker) on a bucket of a test
+// server, with the worker's pre-filter and checkpoints in memory.
+func openSource(tb testing.TB, srv *testenv.S3, bucket string) *objsrc.Source {
+	tb.Helper()
+	cfg := s3src.Defaults()
+	cfg.Bucket, cfg.Endpoint, cfg.PathStyle, cfg.Region, cfg.Mode = bucket, srv.Endpoint, true, srv.Region, s3src.ModeBackfill
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")
+	rc := records.Defaults()
+	rc.Keep = events.MaybeSeatEvent
+	src, err := cfg.Open(context.Background(), source.Deps{Records: rc, Checkpoints: &memCheckpoints{cps: map[string]timeline.Checkpoint{}},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return src.(*objsrc.Source)
+}
+
 // BenchmarkBackfillPipeline: the S3 source and the pipeline (decode,
 // filter, batch; a writer that drops the rows) over 40 objects of 5,000
 // events (2% Copilot) on versitygw.
@@ -80,13 +101,9 @@ func BenchmarkBackfillPipeline(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuSeconds()
 	for range b.N {
-		src, err := s3src.Open(ctx, s3src.Config{Bucket: "bench", Endpoint: srv.Endpoint, PathStyle: true, Region: srv.Region,
-			Mode: "backfill", Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")}, &memCheckpoints{cps: map[string]timeline.Checkpoint{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			b.Fatal(err)
-		}
+		src := openSource(b, srv, "bench")
 		w := &nopWriter{}
-		p, err := ingest.New(ingest.Config{}, src, w, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		p, err := ingest.New(ingest.Defaults(), src, w, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

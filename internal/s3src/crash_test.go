@@ -249,14 +249,18 @@ func TestConfigMistakes(t *testing.T) {
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-mode", "once"}, "s3-mode"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-mode", "backfill", "--since", "2026-13-01"}, "since"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-mode", "backfill", "--since", "2026-11-02", "--until", "2026-11-01"}, "until"},
-		{[]string{"--source", "s3", "--s3-bucket", "b", "--until", "2026-11-01"}, "until: only with --s3-mode backfill"},
+		{[]string{"--source", "s3", "--s3-bucket", "b", "--until", "2026-11-01"}, "until: only for a backfill"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--shard", "3/3"}, "shard"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--shard", "x"}, "shard"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-endpoint", "minio:9000"}, "s3-endpoint"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-concurrency", "-1"}, "s3-concurrency"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-poll-interval", "-1s"}, "s3-poll-interval"},
 		{[]string{"--source", "kafka", "--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--shard", "0/2"}, "shard"},
-		{[]string{"--source", "ftp"}, "source: must be kafka, s3 or file"},
+		{[]string{"--source", "ftp"}, "source: must be one of file, kafka, s3"},
+		{[]string{"--source", "file", "--files", "/etc/hostname", "/etc/passwd", "--clickhouse-addr", "127.0.0.1:1"}, `unexpected argument "/etc/passwd"`},
+		{[]string{"--source", "file", "--files", "/dev/null"}, "not a regular file"},
+		{[]string{"--source", "s3", "--s3-bucket", "b", "--max-event-bytes", "99999999999"}, "max-event-bytes"},
+		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-concurrency", "0"}, "s3-concurrency"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, bin, append(tc.args, "--http-addr", "")...)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/filesrc"
 	"github.com/seatline/seatline/internal/ingestd"
-	"github.com/seatline/seatline/internal/s3src"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 )
@@ -80,17 +80,17 @@ func TestFileSource(t *testing.T) {
 	write("tree/notes.txt", []byte("copilot.cfb_seat_added notes, not an event\n"))
 	named := write("elsewhere/audit.export", ndjson(next(100, false))) // any name when named explicitly
 
-	cfg := ingestd.Config{Source: "file", LogFormat: "text", LogLevel: "debug"}
-	cfg.Files.Paths = []string{tree, named}
-	cfg.ClickHouse.Addrs = []string{ch.Addr()}
-	cfg.ClickHouse.Database = db
-	cfg.Pipeline.BatchWait = 100 * time.Millisecond
+	cfg, err := ingestd.ParseArgs("--source", "file", "--files", tree+","+named, "--clickhouse-addr", ch.Addr(),
+		"--clickhouse-database", db, "--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs, err := b.run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
 	b.checkExact(t, exp)
-	cps := b.checkpoints(t, s3src.FileSourceName)
+	cps := b.checkpoints(t, filesrc.SourceName)
 	if len(cps) != 5 {
 		t.Errorf("%d files checkpointed, want 5: %v", len(cps), keysOf(cps))
 	}
@@ -135,7 +135,7 @@ func TestFileSource(t *testing.T) {
 		t.Errorf("only the changed file should be read:\n%s", logs)
 	}
 	b.checkExact(t, exp)
-	if cp := b.checkpoints(t, s3src.FileSourceName)[ndjsonPath]; cp.Lines != 350 || cp.State != timeline.CheckpointDone {
+	if cp := b.checkpoints(t, filesrc.SourceName)[ndjsonPath]; cp.Lines != 350 || cp.State != timeline.CheckpointDone {
 		t.Errorf("checkpoint of the appended file %+v, want done at 350", cp)
 	}
 }

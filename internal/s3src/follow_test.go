@@ -21,8 +21,7 @@ func TestETagChangeReprocesses(t *testing.T) {
 	exp := newExpect()
 	objs := genObjects("", 3, 300, 21, time.Date(2026, 11, 7, 8, 0, 0, 0, time.UTC), 0.3, exp)
 	b.upload(t, objs)
-	cfg := b.config()
-	cfg.S3.Since = "2026-11-07"
+	cfg := b.config(t, "--since", "2026-11-07")
 	if logs, err := b.run(t, cfg, time.Minute); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
@@ -73,11 +72,7 @@ func TestFollowMode(t *testing.T) {
 	wave1 := genObjects("", 5, 200, 31, start, 0.3, exp)
 	b.upload(t, wave1)
 
-	cfg := b.config()
-	cfg.S3.Mode = "follow"
-	cfg.S3.Since = "2026-11-09"
-	cfg.S3.PollInterval = 200 * time.Millisecond
-	cfg.S3.Lookback = 30 * time.Minute
+	cfg := b.config(t, "--s3-mode", "follow", "--since", "2026-11-09", "--s3-poll-interval", "200ms", "--s3-lookback", "30m")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs syncBuf

@@ -2,17 +2,11 @@ package s3src_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/seatline/seatline/internal/s3src"
 	"github.com/seatline/seatline/internal/testenv"
-	"github.com/seatline/seatline/internal/timeline"
 )
 
 // TestMemoryBounded: objects are streamed and only a bounded number of
@@ -43,12 +37,7 @@ func TestMemoryBounded(t *testing.T) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	src, err := s3src.Open(ctx, s3src.Config{Bucket: "big", Endpoint: srv.Endpoint, PathStyle: true, Region: srv.Region, Mode: "backfill",
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")},
-		&memCheckpoints{cps: map[string]timeline.Checkpoint{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := openSource(t, srv, "big")
 	defer src.Close()
 	first, err := src.Next(ctx)
 	if err != nil {

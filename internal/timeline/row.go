@@ -123,16 +123,21 @@ type DeadLetter struct {
 	RawSHA256  string
 }
 
-// NewDeadLetter records raw (copying at most MaxDeadLetterRaw bytes of it).
+// NewDeadLetter records raw, the whole original (copying at most
+// MaxDeadLetterRaw bytes of it).
 func NewDeadLetter(source, position, code, reason string, raw []byte, now time.Time) DeadLetter {
-	sum := sha256.Sum256(raw)
-	keep := raw
-	if len(keep) > MaxDeadLetterRaw {
-		keep = keep[:MaxDeadLetterRaw]
+	return DeadLetterOf(source, position, code, reason, raw, int64(len(raw)), sha256.Sum256(raw), now)
+}
+
+// DeadLetterOf records a dead letter whose original was described while it
+// streamed past: its length, its SHA-256, and kept, its first bytes.
+func DeadLetterOf(source, position, code, reason string, kept []byte, length int64, sum [32]byte, now time.Time) DeadLetter {
+	if len(kept) > MaxDeadLetterRaw {
+		kept = kept[:MaxDeadLetterRaw]
 	}
 	return DeadLetter{
 		ReceivedAt: now, Source: source, Position: position,
 		ReasonCode: code, Reason: reason,
-		Raw: append([]byte(nil), keep...), RawLength: uint64(len(raw)), RawSHA256: hex.EncodeToString(sum[:]),
+		Raw: append([]byte(nil), kept...), RawLength: uint64(length), RawSHA256: hex.EncodeToString(sum[:]),
 	}
 }

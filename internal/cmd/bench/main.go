@@ -350,7 +350,8 @@ func (b *bench) produce(ctx context.Context, topic string, n int, cfg auditgen.C
 // internal/kafkasrc, fetching only, and returns events per second from the
 // first message to the last.
 func (b *bench) drain(ctx context.Context, topic string, n int) (float64, error) {
-	kc := kafkasrc.Config{Brokers: b.st.Kafka.Brokers(), Topics: []string{topic}, GroupID: "bench-drain"}
+	kc := kafkasrc.Defaults()
+	kc.Brokers, kc.Topics, kc.GroupID = b.st.Kafka.Brokers(), []string{topic}, "bench-drain"
 	if err := kc.Validate(); err != nil {
 		return 0, err
 	}

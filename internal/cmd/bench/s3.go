@@ -257,7 +257,8 @@ func uploadS3Bench(ctx context.Context, srv *testenv.S3, start time.Time) (s3Ben
 // ingest uses), split into lines. It returns lines per second and checks
 // the count.
 func rawReadS3(ctx context.Context, srv *testenv.S3, want int) (rawRead, error) {
-	cfg := s3src.Config{Bucket: s3BenchBucket, Endpoint: srv.Endpoint, PathStyle: true, Region: srv.Region}
+	cfg := s3src.Defaults()
+	cfg.Bucket, cfg.Endpoint, cfg.PathStyle, cfg.Region = s3BenchBucket, srv.Endpoint, true, srv.Region
 	if err := cfg.Validate(); err != nil {
 		return rawRead{}, err
 	}

@@ -1,4 +1,4 @@
-package s3src
+package objsrc
 
 import (
 	"context"
@@ -12,71 +12,67 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/records"
+	"github.com/seatline/seatline/internal/source"
 	"github.com/seatline/seatline/internal/timeline"
 )
 
-// Checkpoints is where positions are kept: *timeline.Store.
-type Checkpoints interface {
-	WriteCheckpoints(ctx context.Context, cps []timeline.Checkpoint) error
-	Checkpoints(ctx context.Context, source, fromKey, toKey string) (map[string]timeline.Checkpoint, error)
-}
-
-// object is one thing to read: an S3 object or a local file.
-type object struct {
+// Object is one thing to read: an S3 or Azure blob, a GCS object, a file.
+type Object struct {
 	Key  string
-	ETag string
-	Size int64
+	ETag string // identifies the content (ETag, generation, size+mtime): a checkpoint applies to one
+	Size int64  // -1: unknown
 }
 
-// errVanished: the object was listed but is gone when read.
-var errVanished = errors.New("object no longer exists")
+// ErrVanished: the object was listed but is gone when read.
+var ErrVanished = errors.New("object no longer exists")
 
-// backend lists and opens objects (S3 or local files).
-type backend interface {
-	// pages lists the objects to consider with keys after startAfter ("":
+// Backend lists and opens one store's objects: all a kind of object
+// source adds to the engine.
+type Backend interface {
+	// Pages lists the objects to consider with keys after startAfter ("":
 	// from the start), in key order, calling fn once per page. Transient
 	// failures are retried inside; an error returned is final.
-	pages(ctx context.Context, startAfter string, fn func([]object) error) error
-	// open starts reading an object. It returns the ETag and size of what it
-	// opened (which may differ from the listing's if the object changed),
-	// errVanished if the object is gone, a *fatalError for configuration
-	// problems, any other error for a transient failure.
-	open(ctx context.Context, o object) (io.ReadCloser, object, error)
-	// lookback is where a follow-mode listing starts again after seeing
+	Pages(ctx context.Context, startAfter string, fn func([]Object) error) error
+	// Open starts reading an object. It returns the ETag and size of what
+	// it opened (which may differ from the listing's if the object
+	// changed), ErrVanished if the object is gone, a *FatalError for
+	// configuration problems, any other error for a transient failure.
+	Open(ctx context.Context, o Object) (io.ReadCloser, Object, error)
+	// Lookback is where a follow-mode listing starts again after seeing
 	// maxKey: a key d before it, or maxKey itself.
-	lookback(maxKey string, d time.Duration) string
+	Lookback(maxKey string, d time.Duration) string
 }
 
-// fatalError is a configuration problem (no such bucket, access denied, no
+// FatalError is a configuration problem (no such bucket, access denied, no
 // credentials): retrying will not help, so the worker stops and says why.
-type fatalError struct{ err error }
+type FatalError struct{ Err error }
 
-func (e *fatalError) Error() string { return e.err.Error() }
-func (e *fatalError) Unwrap() error { return e.err }
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
 
-// engineConfig is what the S3 and file sources share.
-type engineConfig struct {
-	kind             string // "s3" or "file": ingest.Source.Name
-	source           string // checkpoint source
-	follow           bool
-	pollInterval     time.Duration
-	lookback         time.Duration
-	startAfter       string // follow mode: first listing starts after this key
-	concurrency      int
-	readAttempts     int // per object before its failure is a dead letter; 0: retry for ever
-	shard            Shard
-	maxLineBytes     int
-	progress         io.Writer
-	progressInterval time.Duration
-	filtered         func(lines int64)
+// Options are what a kind of object source decides for the engine.
+type Options struct {
+	Kind         string // ingest.Source.Name: "s3", "file"
+	Checkpoint   string // the checkpoints' source name: "s3:bucket/prefix"
+	Follow       bool   // poll for new objects for ever; otherwise read once and end
+	PollInterval time.Duration
+	Lookback     time.Duration
+	StartAfter   string // follow mode: the first listing starts after this key
+	Concurrency  int
+	ReadAttempts int // per object before its failure is a dead letter; 0: retry for ever
+	Shard        Shard
+	// ProgressInterval: how often progress is logged when not on a terminal.
+	ProgressInterval time.Duration
 }
 
-// Source reads objects and delivers their lines. It implements
-// ingest.Source; Open (S3) and OpenFiles (local files) build one.
+// Source reads objects and delivers their records. It implements
+// ingest.Source; every object source builds one with New.
 type Source struct {
-	cfg   engineConfig
-	be    backend
-	cps   Checkpoints
+	opts  Options
+	be    Backend
+	deps  source.Deps
+	cps   source.Checkpoints
 	log   *slog.Logger
 	ctx   context.Context // ends at Close
 	stop  context.CancelFunc
@@ -101,47 +97,75 @@ type Source struct {
 
 // objState is one object being read and acknowledged.
 type objState struct {
-	obj    object
+	obj    Object
 	final  int64  // offset of the object's last message; -1 until the reader reached its end
 	detail string // set when the object is damaged: checkpoint state error
-	lines  uint64 // once final is known: the object's lines (done), or the lines before the damage (error)
+	lines  uint64 // once final is known: the object's records (done), or those before the failure (error)
 }
 
-// job is an object to read, skipping lines 1..skip (already stored).
+// job is an object to read, skipping records 1..skip (already stored).
 type job struct {
-	obj  object
+	obj  Object
 	skip uint64
 }
 
-func newSource(cfg engineConfig, be backend, cps Checkpoints, log *slog.Logger) *Source {
+// New builds an object source on a backend. Records go through the
+// records stage (deps.Records); positions are kept in deps.Checkpoints.
+func New(opts Options, be Backend, deps source.Deps) (*Source, error) {
+	if err := deps.Records.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Checkpoints == nil {
+		return nil, errors.New("objsrc: no checkpoint store")
+	}
+	log := deps.Log
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = 10 * time.Second
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Source{
-		cfg: cfg, be: be, cps: cps, log: log.With("source", cfg.kind),
+	s := &Source{
+		opts: opts, be: be, deps: deps, cps: deps.Checkpoints, log: log.With("source", opts.Kind),
 		ctx: ctx, stop: stop,
-		out:      make(chan []ingest.Message, 2*cfg.concurrency),
+		out:      make(chan []ingest.Message, 2*opts.Concurrency),
 		failed:   make(chan struct{}),
 		states:   map[string]*objState{},
 		finished: map[string]string{},
 		pending:  map[string]timeline.Checkpoint{},
-		prog:     newProgress(cfg.kind, cfg.progress, cfg.progressInterval, !cfg.follow),
+		prog:     newProgress(opts.Kind, deps.Progress, opts.ProgressInterval, !opts.Follow),
 	}
+	// Records read count towards progress as well as the worker's metrics.
+	counted := deps.Records.Counted
+	s.deps.Records.Counted = func(read, filtered int64) {
+		s.prog.events.Add(read)
+		if counted != nil {
+			counted(read, filtered)
+		}
+	}
+	return s, nil
 }
 
-// Name implements ingest.Source: "s3" or "file".
-func (s *Source) Name() string { return s.cfg.kind }
+// Name implements ingest.Source: "s3", "file", …
+func (s *Source) Name() string { return s.opts.Kind }
 
 // run lists and reads until the input ends (finite sources) or Close.
 func (s *Source) run() {
-	jobs := make(chan job, s.cfg.concurrency)
+	jobs := make(chan job, s.opts.Concurrency)
 	var workers sync.WaitGroup
-	for range s.cfg.concurrency {
+	for range s.opts.Concurrency {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			r := newObjectReader(s)
+			dec, err := records.NewDecoder(s.deps.Records)
+			if err != nil {
+				s.fail(err)
+				for range jobs {
+				}
+				return
+			}
+			r := &reader{s: s, dec: dec}
 			for j := range jobs {
 				if err := r.read(s.ctx, j); err != nil {
 					if s.ctx.Err() == nil {
@@ -155,7 +179,7 @@ func (s *Source) run() {
 		}()
 	}
 	var err error
-	if s.cfg.follow {
+	if s.opts.Follow {
 		err = s.follow(jobs)
 	} else {
 		err = s.backfill(jobs)
@@ -172,8 +196,8 @@ func (s *Source) run() {
 // again to read.
 func (s *Source) backfill(jobs chan<- job) error {
 	var objects, bytes, done int64
-	err := s.be.pages(s.ctx, "", func(objs []object) error {
-		return s.plan(objs, func(o object, skip uint64, finished bool) error {
+	err := s.be.Pages(s.ctx, "", func(objs []Object) error {
+		return s.plan(objs, func(o Object, skip uint64, finished bool) error {
 			if finished {
 				done++
 				return nil
@@ -190,8 +214,8 @@ func (s *Source) backfill(jobs chan<- job) error {
 	if objects == 0 {
 		return nil
 	}
-	return s.be.pages(s.ctx, "", func(objs []object) error {
-		return s.plan(objs, func(o object, skip uint64, finished bool) error {
+	return s.be.Pages(s.ctx, "", func(objs []Object) error {
+		return s.plan(objs, func(o Object, skip uint64, finished bool) error {
 			if finished {
 				return nil
 			}
@@ -203,12 +227,12 @@ func (s *Source) backfill(jobs chan<- job) error {
 // follow lists again every poll interval, from a lookback before the
 // newest key seen; objects finished (here or by an earlier run) are skipped.
 func (s *Source) follow(jobs chan<- job) error {
-	startAfter := s.cfg.startAfter
+	startAfter := s.opts.StartAfter
 	for {
 		maxKey := ""
-		err := s.be.pages(s.ctx, startAfter, func(objs []object) error {
+		err := s.be.Pages(s.ctx, startAfter, func(objs []Object) error {
 			maxKey = objs[len(objs)-1].Key
-			return s.plan(objs, func(o object, skip uint64, finished bool) error {
+			return s.plan(objs, func(o Object, skip uint64, finished bool) error {
 				if finished {
 					return nil
 				}
@@ -219,7 +243,7 @@ func (s *Source) follow(jobs chan<- job) error {
 			return err
 		}
 		if maxKey != "" {
-			if next := s.be.lookback(maxKey, s.cfg.lookback); next > startAfter {
+			if next := s.be.Lookback(maxKey, s.opts.Lookback); next > startAfter {
 				startAfter = next
 				s.mu.Lock()
 				for k := range s.finished {
@@ -234,18 +258,18 @@ func (s *Source) follow(jobs chan<- job) error {
 		select {
 		case <-s.ctx.Done():
 			return nil
-		case <-time.After(s.cfg.pollInterval):
+		case <-time.After(s.opts.PollInterval):
 		}
 	}
 }
 
 // plan decides, for one listed page, what each object of this shard needs,
 // from its checkpoint: nothing (finished with the same ETag), a resume after
-// the acknowledged lines, or a read from line 1 (new, or its ETag changed).
-func (s *Source) plan(objs []object, fn func(o object, skip uint64, finished bool) error) error {
+// the acknowledged records, or a read from the start (new, or its ETag changed).
+func (s *Source) plan(objs []Object, fn func(o Object, skip uint64, finished bool) error) error {
 	mine := objs[:0:0]
 	for _, o := range objs {
-		if s.cfg.shard.Owns(o.Key) {
+		if s.opts.Shard.Owns(o.Key) {
 			mine = append(mine, o)
 		}
 	}
@@ -275,7 +299,7 @@ func (s *Source) plan(objs []object, fn func(o object, skip uint64, finished boo
 		case ok && cp.ETag == o.ETag:
 			skip = cp.Lines
 		case ok:
-			s.log.Info("object changed since its checkpoint: reading it again from line 1 (duplicates collapse by _document_id)",
+			s.log.Info("object changed since its checkpoint: reading it again from the start (duplicates collapse by _document_id)",
 				"key", o.Key, "old_etag", cp.ETag, "etag", o.ETag, "old_state", string(cp.State))
 		}
 		if err := fn(o, skip, false); err != nil {
@@ -290,9 +314,9 @@ func (s *Source) plan(objs []object, fn func(o object, skip uint64, finished boo
 func (s *Source) readCheckpoints(from, to string) (map[string]timeline.Checkpoint, error) {
 	var cps map[string]timeline.Checkpoint
 	warned := false
-	err := retry(s.ctx, func() error {
+	err := Retry(s.ctx, func() error {
 		var err error
-		cps, err = s.cps.Checkpoints(s.ctx, s.cfg.source, from, to)
+		cps, err = s.cps.Checkpoints(s.ctx, s.opts.Checkpoint, from, to)
 		if err != nil && !warned && s.ctx.Err() == nil {
 			warned = true
 			s.log.Warn("reading checkpoints from ClickHouse failed; retrying", "err", err)
@@ -302,7 +326,7 @@ func (s *Source) readCheckpoints(from, to string) (map[string]timeline.Checkpoin
 	return cps, err
 }
 
-func (s *Source) dispatch(jobs chan<- job, o object, skip uint64) error {
+func (s *Source) dispatch(jobs chan<- job, o Object, skip uint64) error {
 	s.mu.Lock()
 	s.states[o.Key] = &objState{obj: o, final: -1}
 	s.mu.Unlock()
@@ -337,7 +361,7 @@ func (s *Source) Next(ctx context.Context) (ingest.Message, error) {
 			default:
 			}
 			if s.ctx.Err() != nil {
-				return ingest.Message{}, errors.New("s3src: source closed")
+				return ingest.Message{}, errors.New("objsrc: source closed")
 			}
 			return ingest.Message{}, ingest.ErrEndOfInput
 		}
@@ -372,7 +396,7 @@ func (s *Source) Commit(ctx context.Context, last []ingest.Message) error {
 			continue // finished and checkpointed already
 		}
 		cp := timeline.Checkpoint{
-			Source: s.cfg.source, Key: st.obj.Key, ETag: st.obj.ETag, Size: uint64(max(st.obj.Size, 0)),
+			Source: s.opts.Checkpoint, Key: st.obj.Key, ETag: st.obj.ETag, Size: uint64(max(st.obj.Size, 0)),
 			Lines: uint64(max(m.Offset, 0)), State: timeline.CheckpointInProgress,
 		}
 		if st.final >= 0 && m.Offset >= st.final {
@@ -397,7 +421,7 @@ func (s *Source) Commit(ctx context.Context, last []ingest.Message) error {
 	for _, k := range finished {
 		if st := s.states[k]; st != nil {
 			delete(s.states, k)
-			if s.cfg.follow {
+			if s.opts.Follow {
 				s.finished[k] = st.obj.ETag
 			}
 			s.prog.objectDone(st.detail != "")
@@ -420,7 +444,7 @@ func (s *Source) setFinal(key string, off int64, lines uint64, detail string) {
 
 // opened records what an object's read actually opened (its ETag and size
 // may differ from the listing's).
-func (s *Source) opened(o object) {
+func (s *Source) opened(o Object) {
 	s.mu.Lock()
 	if st := s.states[o.Key]; st != nil {
 		st.obj = o
@@ -457,16 +481,16 @@ type Progress struct {
 // Progress returns the counters so far.
 func (s *Source) Progress() Progress { return s.prog.snapshot() }
 
-// retry runs fn with exponential backoff (100 ms to 30 s) until it
-// succeeds, returns a *fatalError, or ctx ends.
-func retry(ctx context.Context, fn func() error) error {
+// Retry runs fn with exponential backoff (100 ms to 30 s) until it
+// succeeds, returns a *FatalError, or ctx ends.
+func Retry(ctx context.Context, fn func() error) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = 30 * time.Second
 	bo.MaxElapsedTime = 0
 	return backoff.Retry(func() error {
 		err := fn()
-		var fe *fatalError
+		var fe *FatalError
 		if err != nil && (errors.As(err, &fe) || ctx.Err() != nil) {
 			return backoff.Permanent(err)
 		}

@@ -1,0 +1,8 @@
+// Package all registers every kind of source: import it for its effect.
+package all
+
+import (
+	_ "github.com/seatline/seatline/internal/filesrc"  // --source file
+	_ "github.com/seatline/seatline/internal/kafkasrc" // --source kafka
+	_ "github.com/seatline/seatline/internal/s3src"    // --source s3
+)

@@ -83,9 +83,13 @@ func TestHappyPath(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	// A record inside an NDJSON message is addressed by its line.
-	if n := b.count(t, "SELECT count() FROM seat_timeline WHERE document_id = 'doc-4' AND match(source_position, '^audit/[0-9]+/[0-9]+#2$')"); n != 1 {
-		t.Errorf("doc-4 should be at line #2 of its message")
+	// A record inside an NDJSON message is addressed by its line, one in
+	// a JSON-array message by its element.
+	if n := b.count(t, "SELECT count() FROM seat_timeline WHERE document_id = 'doc-4' AND match(source_position, '^audit/[0-9]+/[0-9]+:3$')"); n != 1 {
+		t.Errorf("doc-4 should be at line 3 of its message")
+	}
+	if n := b.count(t, "SELECT count() FROM seat_timeline WHERE document_id = 'doc-6' AND match(source_position, '^audit/[0-9]+/[0-9]+#1$')"); n != 1 {
+		t.Errorf("doc-6 should be element #1 of its message")
 	}
 	// Current seat state: alice cancelled, bob assigned (the unknown action is not a seat change), carol pending.
 	srows, err := b.store.Conn().Query(context.Background(), "SELECT user, state FROM seat_state WHERE org = 'acme' ORDER BY user")

@@ -280,7 +280,11 @@ func (p *Pipeline) add(b *batch, msg Message) {
 	b.seen.Add(1)
 	switch {
 	case msg.Fault != nil:
-		p.deadLetter(b, &msg, msg.Fault, msg.DocumentID)
+		docID := ""
+		if msg.Original != nil {
+			docID = msg.Original.DocumentID
+		}
+		p.deadLetter(b, &msg, msg.Fault, docID)
 	case msg.Data != nil:
 		p.record(b, &msg)
 	}
@@ -312,8 +316,8 @@ func (p *Pipeline) deadLetter(b *batch, msg *Message, err error, docID string) {
 	}
 	p.metrics.DeadLetters.WithLabelValues(code).Inc()
 	var dl timeline.DeadLetter
-	if msg.HasSum {
-		dl = timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, msg.Length, msg.SHA256, b.started)
+	if o := msg.Original; o != nil {
+		dl = timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, o.Length, o.SHA256, b.started)
 	} else {
 		dl = timeline.NewDeadLetter(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, b.started)
 	}

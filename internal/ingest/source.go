@@ -34,11 +34,16 @@ type Message struct {
 	// error (a source's own finding, such as an object that vanished) is
 	// "source_error".
 	Fault error
-	// Length, SHA256 and DocumentID describe a dead letter's original when
-	// the records stage knew them (HasSum); otherwise they come from Data.
+	// Original describes a dead letter's original when the records stage
+	// knew it (its whole length and SHA-256 though Data keeps only the
+	// start); nil: Data is the whole original.
+	Original *Original
+}
+
+// Original is what the records stage knew of a dead letter's input.
+type Original struct {
 	Length     int64
 	SHA256     [32]byte
-	HasSum     bool
 	DocumentID string
 }
 
@@ -47,7 +52,7 @@ type Message struct {
 func FromRecord(stream string, offset, unit int64, r *records.Record, data []byte) Message {
 	m := Message{Stream: stream, Offset: offset, Unit: unit, Loc: r.Loc, Data: data}
 	if r.Fault != nil {
-		m.Fault, m.Length, m.SHA256, m.HasSum, m.DocumentID = r.Fault, r.Length, r.SHA256, true, r.DocumentID
+		m.Fault, m.Original = r.Fault, &Original{Length: r.Length, SHA256: r.SHA256, DocumentID: r.DocumentID}
 	}
 	return m
 }

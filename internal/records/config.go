@@ -23,8 +23,7 @@ type Config struct {
 	MaxDepth int // deeper nesting is a too_deep dead letter
 	// Keep is the byte pre-filter: records it rejects are counted as
 	// filtered and never emitted. nil keeps every record. It only ever sees
-	// readable text (valid UTF-8 without control characters) that starts
-	// with '{'.
+	// readable text (valid UTF-8) that starts with '{'.
 	Keep func(rec []byte) bool
 	// HoldBytes bounds the memory of records awaiting their member's
 	// checksum; past it they are spilled to a file in TempDir.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"unicode/utf8"
 
 	"github.com/seatline/seatline/pkg/events"
 )
@@ -137,7 +138,22 @@ func (d *Decoder) Decode(r io.Reader, skip uint64, emit func(*Record) error) (Su
 func (d *Decoder) DecodeBytes(p []byte, emit func(*Record) error) (Summary, error) {
 	head := p[:min(len(p), sniffLen)]
 	if _, ok := sniffMagic(head); !ok {
-		if enc := sniffEncoding(head); enc == encUTF8 || enc == encUTF8BOM {
+		enc := encUTF8
+		if len(p) < 2 || p[0] != '{' || p[1] == 0 { // '{' then not NUL: UTF-8 JSON, the usual message
+			enc = sniffEncoding(head)
+		}
+		if enc == encUTF8 && len(p) <= d.cfg.MaxBytes {
+			if rec := oneObject(p); rec != nil {
+				// One event per message, GitHub's streaming shape: what the
+				// framer would make of it, without the framer.
+				d.begin(0, emit)
+				d.t.resetBytes(p)
+				d.f.sp = span{data: rec, length: int64(len(rec)), line: 1, index: -1, depth: -1, end: int64(len(p))}
+				d.onSpan(&d.f.sp)
+				return d.finish()
+			}
+		}
+		if enc == encUTF8 || enc == encUTF8BOM {
 			d.begin(0, emit)
 			defer d.h.close()
 			d.t.resetBytes(p)
@@ -149,6 +165,23 @@ func (d *Decoder) DecodeBytes(p []byte, emit func(*Record) error) (Summary, erro
 	}
 	d.in.Reset(p)
 	return d.Decode(&d.in, 0, emit)
+}
+
+// oneObject returns p trimmed when it is one line holding one object by
+// the framer's rules (it starts with '{', its last non-space byte is '}',
+// no newline but a final one), else nil.
+func oneObject(p []byte) []byte {
+	if len(p) == 0 || p[0] != '{' {
+		return nil
+	}
+	if nl := bytes.IndexByte(p, '\n'); nl >= 0 && nl != len(p)-1 {
+		return nil
+	}
+	rec := trimRightSpace(p)
+	if rec[len(rec)-1] != '}' {
+		return nil
+	}
+	return rec
 }
 
 func (d *Decoder) begin(skip uint64, emit func(*Record) error) {
@@ -294,11 +327,14 @@ func (d *Decoder) onSpan(s *span) {
 			Detail: fmt.Sprintf("%d bytes exceeds the limit of %d (max-event-bytes)", s.length, d.cfg.MaxBytes)}
 		d.faulted(r, s)
 	default:
-		if bad := unreadable(r.Data); bad != nil {
-			if ok, _ := d.enc.utf16(); ok && bad.Reason == events.ReasonInvalidUTF8 {
-				bad.Detail += " (the input is " + d.enc.String() + ": an unpaired surrogate or an odd byte)"
+		// Readable text first: the pre-filter never sees bytes that are
+		// not UTF-8, so what it drops was read, not guessed at. utf8.Valid
+		// runs at memory speed; the precise reason comes from unreadable.
+		if !utf8.Valid(r.Data) {
+			r.Fault = unreadable(r.Data)
+			if ok, _ := d.enc.utf16(); ok {
+				r.Fault.Detail += " (the input is " + d.enc.String() + ": an unpaired surrogate or an odd byte)"
 			}
-			r.Fault = bad
 			d.faulted(r, s)
 			break
 		}
@@ -307,6 +343,12 @@ func (d *Decoder) onSpan(s *span) {
 			d.filt++
 			d.count(false)
 			return
+		}
+		// A record that is kept must be JSON text: no control characters.
+		if bad := unreadable(r.Data); bad != nil {
+			r.Fault = bad
+			d.faulted(r, s)
+			break
 		}
 		if deep(r.Data, s.depth, d.cfg.MaxDepth) {
 			r.Fault = &events.InvalidError{Reason: events.ReasonTooDeep,

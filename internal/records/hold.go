@@ -165,6 +165,9 @@ func readBytes(br *bufio.Reader, dst []byte) ([]byte, error) {
 
 // close drops whatever is held.
 func (h *hold) close() {
+	if h.file == nil && len(h.recs) == 0 {
+		return
+	}
 	if h.file != nil {
 		h.file.Close()
 		h.file, h.w, h.n = nil, nil, 0

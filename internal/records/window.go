@@ -82,14 +82,16 @@ type piece struct {
 const maxTrail = 1 << 20
 
 func (p *piece) reset(limit int) {
-	if p.h == nil {
-		p.h = sha256.New()
-	}
-	p.h.Reset()
 	p.limit, p.buf, p.n, p.last, p.trail, p.hashed = limit, p.buf[:0], 0, -1, p.trail[:0], 0
 }
 
 func (p *piece) add(b []byte) {
+	if p.n == 0 { // the hash is set up only for records that need a piece
+		if p.h == nil {
+			p.h = sha256.New()
+		}
+		p.h.Reset()
+	}
 	if room := max(p.limit, MaxKept) - len(p.buf); room > 0 {
 		p.buf = append(p.buf, b[:min(room, len(b))]...)
 	}

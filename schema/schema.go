@@ -101,12 +101,28 @@ var ShardingKeys = map[string]string{
 	"seat_snapshots":     "cityHash64(org, user)",
 	"seat_drift":         "cityHash64(org, user)",
 	"source_checkpoints": "cityHash64(source, key)",
+	"membership_events":  "cityHash64(business, org, user_id, user)",
+	"seat_periods":       "cityHash64(scope, holder)",
 }
 
 var (
 	createTable = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\w+)\s*(\(.*\))\s*ENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?(.*)$`)
 	createView  = regexp.MustCompile(`(?s)^CREATE VIEW IF NOT EXISTS (\w+)\s+AS\s+(.*)$`)
+	alterTable  = regexp.MustCompile(`(?s)^ALTER TABLE (\w+)\s+(.*)$`)
+	dropTable   = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)$`)
+	addColumn   = regexp.MustCompile(`^ALTER TABLE (\w+) ADD COLUMN (\w+) `)
 )
+
+// AddedColumn reports the table and column of an ALTER TABLE … ADD COLUMN
+// statement: the migration runner skips it when the column exists (18.16
+// has no ADD COLUMN IF NOT EXISTS, and two workers may migrate at once).
+func AddedColumn(stmt string) (table, column string, ok bool) {
+	m := addColumn.FindStringSubmatch(stmt)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
 
 // ForCluster turns one statement of the single-server schema into its
 // cluster variant for cluster (a name in the servers' remote_servers) and
@@ -117,7 +133,10 @@ var (
 //     (the servers' macros name the shard and replica), and t itself, a
 //     Distributed table over t_local sharded by ShardingKeys[t]: the rest
 //     of seatline reads and writes t unchanged;
-//   - CREATE VIEW v becomes CREATE VIEW v ON CLUSTER.
+//   - CREATE VIEW v becomes CREATE VIEW v ON CLUSTER;
+//   - ALTER TABLE t … runs ON CLUSTER on t_local and on the Distributed t
+//     (a column exists in both);
+//   - DROP TABLE IF EXISTS v (a view being redefined) runs ON CLUSTER.
 //
 // Anything else is an error, so that a new kind of migration statement has
 // to say what it means on a cluster.
@@ -144,6 +163,21 @@ func ForCluster(stmt, cluster, db string) ([]string, error) {
 	}
 	if m := createView.FindStringSubmatch(stmt); m != nil {
 		return []string{fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s ON CLUSTER %s AS\n%s", db, m[1], cluster, qualify(m[2], db))}, nil
+	}
+	if m := alterTable.FindStringSubmatch(stmt); m != nil {
+		if _, ok := ShardingKeys[m[1]]; !ok {
+			return nil, fmt.Errorf("schema: ALTER of %s, which is not a table of the schema", m[1])
+		}
+		return []string{
+			fmt.Sprintf("ALTER TABLE %s.%s_local ON CLUSTER %s %s", db, m[1], cluster, m[2]),
+			fmt.Sprintf("ALTER TABLE %s.%s ON CLUSTER %s %s", db, m[1], cluster, m[2]),
+		}, nil
+	}
+	if m := dropTable.FindStringSubmatch(stmt); m != nil {
+		if _, isTable := ShardingKeys[m[1]]; isTable {
+			return nil, fmt.Errorf("schema: a migration drops table %s: only views are redefined so", m[1])
+		}
+		return []string{fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", db, m[1], cluster)}, nil
 	}
 	first, _, _ := strings.Cut(stmt, "\n")
 	return nil, fmt.Errorf("schema: no cluster variant for statement %.60q", first)

@@ -21,6 +21,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/seatline/seatline/pkg/events"
@@ -34,11 +35,13 @@ type Config struct {
 	Orgs       []string // default acme-platform, acme-mobile, acme-research, acme-data
 	Users      int      // distinct users; default 200
 
-	// Fractions of all events. SeatFraction defaults to 0.02 (set it < 0 for
-	// none); DuplicateFraction and MalformedFraction default to 0.
-	SeatFraction      float64 // Copilot seat/policy/plan events (KindSeat)
-	DuplicateFraction float64 // earlier Copilot events re-emitted byte for byte (KindDuplicate)
-	MalformedFraction float64 // broken lines, all containing "copilot." (KindMalformed)
+	// Fractions of all events. SeatFraction defaults to 0.02 and
+	// MembershipFraction to 0.005 (set either < 0 for none);
+	// DuplicateFraction and MalformedFraction default to 0.
+	SeatFraction       float64 // Copilot seat/policy/plan events (KindSeat)
+	MembershipFraction float64 // org/team membership changes seatline keeps as context (KindMembership)
+	DuplicateFraction  float64 // earlier Copilot events re-emitted byte for byte (KindDuplicate)
+	MalformedFraction  float64 // broken lines, all containing "copilot." (KindMalformed)
 
 	Start time.Time     // @timestamp of the first event; default 2024-03-01T00:00:00Z
 	Step  time.Duration // spacing of @timestamp between events; default 100ms
@@ -48,10 +51,11 @@ type Config struct {
 type Kind uint8
 
 const (
-	KindSeat      Kind = iota // a Copilot seat, policy or plan event (parses and is accepted)
-	KindNoise                 // a non-Copilot audit event (filtered)
-	KindDuplicate             // an earlier KindSeat record re-emitted byte for byte
-	KindMalformed             // a broken line containing "copilot." (a dead letter)
+	KindSeat       Kind = iota // a Copilot seat, policy or plan event (parses and is accepted)
+	KindNoise                  // a non-Copilot audit event (filtered)
+	KindDuplicate              // an earlier KindSeat record re-emitted byte for byte
+	KindMalformed              // a broken line containing "copilot." (a dead letter)
+	KindMembership             // org.add_member, team.add_member, …: kept in membership_events
 )
 
 func (k Kind) String() string {
@@ -64,6 +68,8 @@ func (k Kind) String() string {
 		return "duplicate"
 	case KindMalformed:
 		return "malformed"
+	case KindMembership:
+		return "membership"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -154,7 +160,11 @@ func New(cfg Config) *Generator {
 	if cfg.SeatFraction == 0 {
 		cfg.SeatFraction = 0.02
 	}
+	if cfg.MembershipFraction == 0 {
+		cfg.MembershipFraction = 0.005
+	}
 	cfg.SeatFraction = max(cfg.SeatFraction, 0)
+	cfg.MembershipFraction = max(cfg.MembershipFraction, 0)
 	cfg.DuplicateFraction = max(cfg.DuplicateFraction, 0)
 	cfg.MalformedFraction = max(cfg.MalformedFraction, 0)
 	if cfg.Start.IsZero() {
@@ -247,8 +257,10 @@ func (g *Generator) Next() Record {
 	ts := g.startMs + int64(float64(g.n)*g.stepMs)
 	g.n++
 	x := r.Float64()
-	mal, dup, seat := g.cfg.MalformedFraction, g.cfg.DuplicateFraction, g.cfg.SeatFraction
+	mal, dup, seat, mem := g.cfg.MalformedFraction, g.cfg.DuplicateFraction, g.cfg.SeatFraction, g.cfg.MembershipFraction
 	switch {
+	case x >= mal+dup+seat && x < mal+dup+seat+mem:
+		return g.membership(ts)
 	case x < mal:
 		return g.malformed(ts)
 	case x < mal+dup && len(g.recent) > 0:
@@ -694,14 +706,30 @@ var noiseActions = []string{
 	"git.clone", "git.clone", "git.clone", "git.fetch", "git.fetch", "git.push",
 	"workflows.completed_workflow_run", "workflows.completed_workflow_run", "workflows.created_workflow_run",
 	"pull_request.merge", "pull_request.create", "repo.create", "repo.access", "repo.download_zip",
-	"org.add_member", "org.update_member", "team.add_member", "protected_branch.policy_override",
+	"org.update_member", "org.update_member", "protected_branch.policy_override",
 	"integration_installation.repositories_added", "oauth_access.create",
 	"personal_access_token.access_granted", "business.set_actions_retention_limit",
 }
 
+// membershipActions: the membership changes seatline keeps as context
+// (events.ClassifyMembership), in realistic proportions.
+var membershipActions = []string{"org.add_member", "org.add_member", "team.add_member", "team.add_member", "team.add_member",
+	"team.remove_member", "org.remove_member"}
+
+func (g *Generator) membership(ts int64) Record {
+	rec := g.event(ts, membershipActions[g.rng.IntN(len(membershipActions))])
+	rec.Kind = KindMembership
+	rec.Line = append([]byte(nil), rec.Line...)
+	return rec
+}
+
 func (g *Generator) noise(ts int64) Record {
+	return g.event(ts, noiseActions[g.rng.IntN(len(noiseActions))])
+}
+
+// event writes one non-Copilot audit event of action.
+func (g *Generator) event(ts int64, action string) Record {
 	r := g.rng
-	action := noiseActions[r.IntN(len(noiseActions))]
 	u := &g.users[r.IntN(len(g.users))]
 	o := &g.orgs[u.org]
 	ri := r.IntN(len(o.repos) - 1)
@@ -786,7 +814,7 @@ func (g *Generator) noise(ts int64) Record {
 		b = appendStr(b, "repo", o.repos[ri])
 		b = appendInt(b, "repo_id", o.repoIDs[ri])
 		b = appendStr(b, "visibility", "internal")
-	case "org.add_member", "org.update_member", "team.add_member":
+	case "org.add_member", "org.update_member", "team.add_member", "team.remove_member", "org.remove_member":
 		a := &g.admins[o.admin]
 		e.actor, e.actorID, e.actorIP, e.country, e.bot = a.login, a.id, a.ip, a.country, a.bot
 		if a.bot {
@@ -796,16 +824,19 @@ func (g *Generator) noise(ts int64) Record {
 		b = g.appendHead(b, &e)
 		b = appendStr(b, "external_identity_nameid", u.email)
 		b = append(b, `,"hashed_token":""`...)
-		if action == "org.update_member" {
+		switch action {
+		case "org.update_member":
 			b = appendStr(b, "operation_type", "modify")
-		} else {
+		case "team.remove_member", "org.remove_member":
+			b = appendStr(b, "operation_type", "remove")
+		default:
 			b = appendStr(b, "operation_type", "create")
 		}
 		b = appendStr(b, "org", o.name)
 		b = appendInt(b, "org_id", o.id)
 		b = appendStr(b, "permission", pick(r, permissions))
 		b = appendStr(b, "programmatic_access_type", "")
-		if action == "team.add_member" {
+		if strings.HasPrefix(action, "team.") {
 			b = appendStr(b, "team", o.teams[r.IntN(len(o.teams))])
 		}
 		b = appendStr(b, "user", u.login)

@@ -217,12 +217,31 @@ func TestDefaultsAndWrite(t *testing.T) {
 			t.Fatalf("line %d differs from Next", i)
 		}
 	}
-	if none := New(Config{SeatFraction: -1}); true {
+	if none := New(Config{SeatFraction: -1, MembershipFraction: -1}); true {
 		for i := 0; i < 1000; i++ {
 			if none.Next().Kind != KindNoise {
-				t.Fatal("SeatFraction < 0 still produced seat events")
+				t.Fatal("SeatFraction and MembershipFraction < 0 still produced seat or membership events")
 			}
 		}
+	}
+	mem := New(Config{Seed: 4, MembershipFraction: 0.5})
+	n := 0
+	for i := 0; i < 1000; i++ {
+		r := mem.Next()
+		if r.Kind != KindMembership {
+			continue
+		}
+		n++
+		ev, err := events.Parse(r.Line)
+		if err != nil || ev.Membership == events.MembershipNone || !events.MaybeSeatEvent(r.Line) || ev.User != r.User || ev.Org != r.Org {
+			t.Fatalf("membership record: %v %+v\n%s", err, ev, r.Line)
+		}
+		if ev.Membership == events.TeamMemberAdded && !strings.HasPrefix(ev.Team, ev.Org+"/") {
+			t.Fatalf("team %q of org %q", ev.Team, ev.Org)
+		}
+	}
+	if n < 400 || n > 600 {
+		t.Errorf("%d membership records of 1000 at fraction 0.5", n)
 	}
 }
 

@@ -86,7 +86,7 @@ type Step interface {
 
 // Writer stores batches: *timeline.Store.
 type Writer interface {
-	Write(ctx context.Context, rows []timeline.Row, dead []timeline.DeadLetter) error
+	WriteBatch(ctx context.Context, b *timeline.Batch) error
 }
 
 // Pipeline moves messages from a Source into the timeline.
@@ -135,6 +135,7 @@ func (p *Pipeline) Ready() bool { return p.ready.Load() }
 // batch is what one ClickHouse write and one source commit cover.
 type batch struct {
 	rows     []timeline.Row
+	members  []timeline.Member
 	dead     []timeline.DeadLetter
 	last     map[string]Message // last message of each stream but cur's, payload dropped
 	cur      Message            // the latest message, payload dropped
@@ -144,7 +145,7 @@ type batch struct {
 	seen     atomic.Int64 // messages, for the idle check on the timer goroutine
 }
 
-func (b *batch) size() int { return len(b.rows) + len(b.dead) }
+func (b *batch) size() int { return len(b.rows) + len(b.members) + len(b.dead) }
 
 // positions is the last message of every stream in the batch: what Commit acknowledges.
 func (b *batch) positions() []Message {
@@ -305,6 +306,10 @@ func (p *Pipeline) record(b *batch, msg *Message) {
 		p.deadLetter(b, msg, err, ev.DocumentID)
 		return
 	}
+	if ev.Membership != events.MembershipNone {
+		b.members = append(b.members, timeline.Member{Event: ev, Source: p.src.Name(), SourcePosition: msg.Position(), IngestedAt: b.started})
+		return
+	}
 	b.rows = append(b.rows, timeline.NewRow(ev, p.src.Name(), msg.Position(), b.started))
 }
 
@@ -367,7 +372,7 @@ func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error
 	for f := range queue {
 		if err := <-f.done; err != nil {
 			return fmt.Errorf("stopped with %d rows not written (their source positions are not committed and will be read again): %w",
-				len(f.b.rows)+len(f.b.dead), err)
+				f.b.size(), err)
 		}
 		if err := p.commit(ctx, f.b.positions()); err != nil {
 			// Rows are stored; an uncommitted position is only read again and
@@ -395,7 +400,7 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 	bo.MaxInterval = p.cfg.RetryMaxInterval
 	bo.MaxElapsedTime = 0 // never give up while running: losing the batch is not an option
 	err := backoff.Retry(func() error {
-		err := p.store.Write(ctx, b.rows, b.dead)
+		err := p.store.WriteBatch(ctx, &timeline.Batch{Rows: b.rows, Members: b.members, Dead: b.dead})
 		if err == nil {
 			return nil
 		}
@@ -411,7 +416,7 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 			p.ready.Store(false)
 			p.metrics.ClickHouseUp.Set(0)
 			p.log.Warn("ClickHouse write failed; holding the stream, committing nothing, retrying with backoff",
-				"err", err, "rows", len(b.rows), "dead_letters", len(b.dead))
+				"err", err, "rows", len(b.rows), "membership_changes", len(b.members), "dead_letters", len(b.dead))
 		}
 		p.outage.Unlock()
 		return err

@@ -70,7 +70,8 @@ type recordingStore struct {
 	fail int // fail this many writes first
 }
 
-func (r *recordingStore) Write(ctx context.Context, rows []timeline.Row, dead []timeline.DeadLetter) error {
+func (r *recordingStore) WriteBatch(ctx context.Context, b *timeline.Batch) error {
+	rows := b.Rows
 	r.mu.Lock()
 	fail := r.fail > 0
 	if fail {
@@ -80,7 +81,7 @@ func (r *recordingStore) Write(ctx context.Context, rows []timeline.Row, dead []
 	if fail {
 		return &timeline.UnavailableError{Addr: "test", Err: errors.New("injected")}
 	}
-	if err := r.Store.Write(ctx, rows, dead); err != nil {
+	if err := r.Store.WriteBatch(ctx, b); err != nil {
 		return err
 	}
 	r.mu.Lock()

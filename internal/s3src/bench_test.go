@@ -56,8 +56,8 @@ func (m *memCheckpoints) Checkpoints(_ context.Context, _, from, to string) (map
 
 type nopWriter struct{ rows int }
 
-func (w *nopWriter) Write(_ context.Context, rows []timeline.Row, dead []timeline.DeadLetter) error {
-	w.rows += len(rows)
+func (w *nopWriter) WriteBatch(_ context.Context, b *timeline.Batch) error {
+	w.rows += len(b.Rows)
 	return nil
 }
 

@@ -249,10 +249,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if applied[uint32(m.Version)] {
 			continue
 		}
-		for i, stmt := range m.Statements {
-			if err := s.exec(ctx, stmt); err != nil {
-				return Explain(s.cfg, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err))
-			}
+		if err := s.migrate(ctx, m); err != nil {
+			return err
 		}
 		// A batch, not INSERT … VALUES through Exec: 18.16 waits for a data
 		// block that the driver does not send for the latter.
@@ -260,6 +258,53 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return b.Append(uint32(m.Version), m.Name, time.Now().UTC())
 		}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// migrate applies one migration. Several workers may start at once and
+// apply it together: every statement is idempotent (IF [NOT] EXISTS; an
+// ADD COLUMN is skipped when the column exists), but one worker's DROP of a
+// view being redefined can pull it from under another's CREATE of a view
+// that reads it. So a failed migration is run again from its first
+// statement a few times, a moment later, before it counts as failed.
+func (s *Store) migrate(ctx context.Context, m schema.Migration) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		if err = s.migrateOnce(ctx, m); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (s *Store) migrateOnce(ctx context.Context, m schema.Migration) error {
+	for i, stmt := range m.Statements {
+		table, col, adds := schema.AddedColumn(stmt)
+		if adds {
+			exists, err := s.hasColumn(ctx, table, col)
+			if err != nil {
+				return Explain(s.cfg, err)
+			}
+			if exists {
+				continue // added by another worker migrating at the same time
+			}
+		}
+		if err := s.exec(ctx, stmt); err != nil {
+			if adds {
+				if exists, _ := s.hasColumn(ctx, table, col); exists {
+					continue // another worker added it between the check and this statement
+				}
+			}
+			return Explain(s.cfg, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err))
 		}
 	}
 	return nil
@@ -300,6 +345,17 @@ func (s *Store) exec(ctx context.Context, stmt string) error {
 		}
 	}
 	return nil
+}
+
+// hasColumn reports whether table (its _local table on a cluster) has col.
+func (s *Store) hasColumn(ctx context.Context, table, col string) (bool, error) {
+	if s.cfg.Cluster != "" {
+		table += "_local"
+	}
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+		s.cfg.Database, table, col).Scan(&n)
+	return n > 0, err
 }
 
 // SchemaVersion is the highest applied migration.

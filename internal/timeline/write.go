@@ -8,10 +8,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-const insertRows = `INSERT INTO seat_events (document_id, event_time, event_ms, created_ms, action, transition,
+const insertRows = `INSERT INTO seat_events (document_id, document_id_derived, event_time, event_ms, created_ms, action, transition,
 	business, business_id, org, org_id, user, user_id, actor, actor_id, actor_is_bot, actor_is_agent,
 	operation_type, programmatic_access_type, request_id, actor_ip, actor_country, user_agent,
-	seat_assignment, old_value, new_value, reason, source, source_position, ingested_at,
+	seat_assignment, old_value, new_value, old_plan, new_plan, team, enterprise_team, reason, source, source_position, ingested_at,
 	enrichment, enriched_at, enrichment_lag_s, enrichment_attempts, enrichment_error,
 	seat_status, plan_type, assigning_team_slug, assigning_team_name, assigning_team_kind,
 	billable_until, seat_created_at, last_activity_at, last_activity_editor, last_authenticated_at,
@@ -20,11 +20,30 @@ const insertRows = `INSERT INTO seat_events (document_id, event_time, event_ms, 
 const insertDeadLetters = `INSERT INTO ingest_errors (received_at, source, position, reason_code, reason,
 	document_id, raw, raw_length, raw_sha256)`
 
-// Write inserts rows and dead letters. It returns only when ClickHouse has
-// acknowledged both, so the caller may then acknowledge the source. A
-// failed Write may have stored part of the data; writing it again is safe
-// (deduplicated by document_id and by dead-letter position).
+// Batch is what one write stores: timeline rows, membership changes and
+// dead letters.
+type Batch struct {
+	Rows    []Row
+	Members []Member
+	Dead    []DeadLetter
+}
+
+// Write inserts rows and dead letters (WriteBatch without membership).
 func (s *Store) Write(ctx context.Context, rows []Row, dead []DeadLetter) error {
+	return s.WriteBatch(ctx, &Batch{Rows: rows, Dead: dead})
+}
+
+// WriteBatch inserts a batch. It returns only when ClickHouse has
+// acknowledged all of it, so the caller may then acknowledge the source. A
+// failed write may have stored part of the data; writing it again is safe
+// (deduplicated by document_id and by dead-letter position).
+func (s *Store) WriteBatch(ctx context.Context, b *Batch) error {
+	rows, dead := b.Rows, b.Dead
+	if len(b.Members) > 0 {
+		if err := s.send(ctx, insertMembers, func(bt driver.Batch) error { return appendMembers(bt, b.Members) }); err != nil {
+			return err
+		}
+	}
 	if len(rows) > 0 {
 		if err := s.send(ctx, insertRows, func(b driver.Batch) error { return appendRows(b, rows) }); err != nil {
 			return err
@@ -108,6 +127,7 @@ func appendRows(b driver.Batch, rows []Row) error {
 	}
 	cols := []any{
 		strs(func(r *Row) string { return r.Event.DocumentID }),
+		u8s(func(r *Row) uint8 { return b2u(r.Event.DocumentIDDerived) }),
 		times(func(r *Row) time.Time { return r.Event.Timestamp }),
 		u64s(func(r *Row) uint64 { return uint64(r.Event.Timestamp.UnixMilli()) }),
 		u64s(createdMs),
@@ -132,6 +152,10 @@ func appendRows(b driver.Batch, rows []Row) error {
 		strs(func(r *Row) string { return r.Event.SeatAssignment }),
 		strs(func(r *Row) string { return r.Event.OldValue }),
 		strs(func(r *Row) string { return r.Event.NewValue }),
+		strs(func(r *Row) string { return r.Event.OldPlan }),
+		strs(func(r *Row) string { return r.Event.NewPlan }),
+		strs(func(r *Row) string { return r.Event.Team }),
+		strs(func(r *Row) string { return r.Event.EnterpriseTeam }),
 		strs(func(r *Row) string { return r.Event.Reason }),
 		strs(func(r *Row) string { return r.Source }),
 		strs(func(r *Row) string { return r.SourcePosition }),

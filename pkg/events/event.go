@@ -17,7 +17,8 @@ type Event struct {
 	CreatedAt         time.Time // created_at (Unix ms on the wire), UTC; zero when absent
 
 	Action     string     // e.g. copilot.cfb_seat_added
-	Transition Transition // Action classified
+	Transition Transition // Action classified (a membership change is TransitionOther)
+	Membership Membership // a membership change (team.add_member, …); MembershipNone for seat and policy events
 
 	Actor        string
 	ActorID      int64
@@ -42,13 +43,22 @@ type Event struct {
 	RequestID              string
 	ExternalIdentityNameID string
 
-	// Action-specific details. Old/New carry the before/after of a change:
-	// old_value/new_value of a policy change, old_plan/plan of a plan change.
+	// Action-specific details. OldValue/NewValue carry the before/after of
+	// any change, whichever names GitHub used (old_value/new_value,
+	// previous_value/current_value, the plans below); OldPlan/NewPlan the
+	// plans of copilot.plan_changed (old_plan/plan) and
+	// copilot.plan_downgrade_scheduled (current_plan/scheduled_plan).
 	SeatAssignment string // seat_assignment on copilot.cfb_seat_cancelled*
 	OldValue       string
 	NewValue       string
+	OldPlan        string
+	NewPlan        string
 	Plan           string
 	Reason         string // copilot.access_revoked
+
+	Team           string // team ("org/slug"): team.* events, team seat assignments
+	EnterpriseTeam string // enterprise_team: enterprise-team licences and membership
+	OldLogin       string // old_login: user.rename (a SCIM-obfuscated login keeps its user_id)
 
 	Raw []byte // the event's bytes as received (trimmed of surrounding whitespace)
 }

@@ -89,8 +89,11 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("accepted created_at %d out of range", ms)
 				}
 			}
-			if tr, ok := Classify(ev.Action); !ok || tr != ev.Transition {
-				t.Fatalf("accepted action %q classified %v %v, event says %v", ev.Action, tr, ok, ev.Transition)
+			if tr, _ := Classify(ev.Action); !Admitted(ev.Action) || tr != ev.Transition {
+				t.Fatalf("accepted action %q classified %v, event says %v", ev.Action, tr, ev.Transition)
+			}
+			if m, _ := ClassifyMembership(ev.Action); m != ev.Membership {
+				t.Fatalf("accepted action %q is membership %v, event says %v", ev.Action, m, ev.Membership)
 			}
 			if !json.Valid(ev.Raw) || len(ev.Raw) == 0 || ev.Raw[0] != '{' {
 				t.Fatalf("Raw is not a JSON object: %q", ev.Raw)

@@ -108,7 +108,7 @@ func Parse(rec []byte) (Event, error) {
 	// non-Copilot action is not ours to dead-letter.
 	actionOK := typeErr == nil || typeErr.Field != "action"
 	if actionOK && w.Action != "" {
-		if _, ok := Classify(w.Action); !ok {
+		if !Admitted(w.Action) {
 			var tk topKeys
 			if seatActionCopy(rec, &tk) {
 				return failed(rec, &w, &tk), ambiguousField(keyAction, tk.n[keyAction])
@@ -184,12 +184,14 @@ func Parse(rec []byte) (Event, error) {
 	}
 
 	tr, _ := Classify(w.Action)
+	mem, _ := ClassifyMembership(w.Action)
 	ev := Event{
 		DocumentID: w.DocumentID,
 		Timestamp:  ts,
 		CreatedAt:  created,
 		Action:     w.Action,
 		Transition: tr,
+		Membership: mem,
 
 		Actor:        w.Actor,
 		ActorID:      w.ActorID.v,
@@ -215,10 +217,13 @@ func Parse(rec []byte) (Event, error) {
 		ExternalIdentityNameID: w.ExternalIdentityNameID,
 
 		SeatAssignment: string(w.SeatAssignment),
-		OldValue:       string(w.OldValue),
-		NewValue:       string(w.NewValue),
+		OldValue:       firstOf(w.OldValue, w.PreviousValue),
+		NewValue:       firstOf(w.NewValue, w.CurrentValue),
 		Plan:           string(w.Plan),
 		Reason:         string(w.Reason),
+		Team:           string(w.Team),
+		EnterpriseTeam: string(w.EnterpriseTeam),
+		OldLogin:       string(w.OldLogin),
 
 		Raw: rec,
 	}
@@ -226,15 +231,26 @@ func Parse(rec []byte) (Event, error) {
 		ev.DocumentID, ev.DocumentIDDerived = derivedDocumentID(rec), true
 	}
 	if tr == TransitionPlanChanged {
-		// copilot.plan_changed carries old_plan/plan rather than old_value/new_value.
+		// copilot.plan_changed: old_plan/plan; copilot.plan_downgrade_scheduled:
+		// current_plan/scheduled_plan. The generic before/after follows them.
+		ev.OldPlan = firstOf(w.OldPlan, w.CurrentPlan)
+		ev.NewPlan = firstOf(w.ScheduledPlan, w.Plan)
 		if ev.OldValue == "" {
-			ev.OldValue = string(w.OldPlan)
+			ev.OldValue = ev.OldPlan
 		}
 		if ev.NewValue == "" {
-			ev.NewValue = ev.Plan
+			ev.NewValue = ev.NewPlan
 		}
 	}
 	return ev, nil
+}
+
+// firstOf is the first non-empty of two spellings of a field.
+func firstOf(a, b wireText) string {
+	if a != "" {
+		return string(a)
+	}
+	return string(b)
 }
 
 // seatActionCopy runs on the filter path only, for a record whose decoded

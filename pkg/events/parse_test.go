@@ -59,20 +59,105 @@ func TestParseSeatEvent(t *testing.T) {
 	}
 }
 
+// The real org.add_member of github-facts.md is a membership change:
+// admitted (membership_events), not a seat transition.
 func TestParseRealOrgAddMember(t *testing.T) {
 	rec := []byte(realOrgAddMember)
-	if MaybeSeatEvent(rec) {
-		t.Errorf("MaybeSeatEvent(org.add_member) = true, want false")
+	if !MaybeSeatEvent(rec) {
+		t.Errorf("MaybeSeatEvent(org.add_member) = false, want true")
 	}
-	ev, err := Parse(rec)
-	if !errors.Is(err, ErrNotSeatEvent) {
-		t.Fatalf("err = %v, want ErrNotSeatEvent", err)
+	ev := mustParse(t, realOrgAddMember)
+	if ev.Membership != OrgMemberAdded || ev.Transition != TransitionOther || ev.Org != "github-org" || ev.User != "github_user" ||
+		ev.UserID != 4562345 || ev.Actor != "github-actor" || ev.Business != "big-biz" {
+		t.Errorf("membership event = %+v", ev)
 	}
-	if ev.Action != "org.add_member" || string(ev.Raw) != realOrgAddMember {
-		t.Errorf("filtered event = %q %q", ev.Action, ev.Raw)
-	}
-	if _, isInvalid := ReasonOf(err); isInvalid {
+	noise := strings.Replace(realOrgAddMember, "org.add_member", "org.update_member", 1)
+	if _, err := Parse([]byte(noise)); !errors.Is(err, ErrNotSeatEvent) {
+		t.Errorf("org.update_member: err = %v, want ErrNotSeatEvent", err)
+	} else if _, isInvalid := ReasonOf(err); isInvalid {
 		t.Errorf("ErrNotSeatEvent must not be an InvalidError")
+	}
+}
+
+// TestReferenceActions: every action of github-facts.md's tables, with
+// its meaning.
+func TestReferenceActions(t *testing.T) {
+	for action, want := range map[string]Transition{
+		"copilot.cfb_seat_added":                          TransitionAssigned,
+		"copilot.cfb_seat_assignment_created":             TransitionAssigned,
+		"copilot.cfb_seat_assignment_refreshed":           TransitionRefreshed,
+		"copilot.cfb_seat_assignment_reused":              TransitionReused,
+		"copilot.cfb_seat_assignment_unassigned":          TransitionUnassigned,
+		"copilot.cfb_seat_cancelled":                      TransitionCancelled,
+		"copilot.cfb_seat_cancelled_by_staff":             TransitionCancelledByStaff,
+		"copilot.cfb_seat_management_changed":             TransitionPolicyChanged,
+		"copilot.cfb_enterprise_org_enablement_changed":   TransitionPolicyChanged,
+		"copilot.enterprise_enablement_changed":           TransitionPolicyChanged,
+		"copilot.cfb_org_settings_changed":                TransitionPolicyChanged,
+		"copilot.cfb_enterprise_settings_changed":         TransitionPolicyChanged,
+		"copilot.content_exclusion_changed":               TransitionPolicyChanged,
+		"copilot.plan_changed":                            TransitionPlanChanged,
+		"copilot.plan_downgrade_scheduled":                TransitionPlanChanged,
+		"copilot.access_revoked":                          TransitionScopeRevoked,
+		"copilot.user_access_revoked":                     TransitionAccessRevoked,
+		"copilot.user_access_reinstated":                  TransitionAccessReinstated,
+		"enterprise_team.copilot_assignment":              TransitionLicenceGranted,
+		"enterprise_team.copilot_unassignment":            TransitionLicenceRemoved,
+		"copilot.swe_agent_repo_enablement_updated":       TransitionOther,
+		"copilot.code_review_repository_settings_updated": TransitionOther,
+		"copilot.custom_instructions_updated":             TransitionOther,
+		"copilot.memory_user_opt_out":                     TransitionOther,
+		"copilot.clickwrap_save_event":                    TransitionOther,
+		"copilot.knowledge_base_created":                  TransitionOther,
+		// The API brief's names.
+		"copilot.seat_assignment_created":   TransitionAssigned,
+		"copilot.seat_assignment_cancelled": TransitionUnassigned,
+		"copilot.seat_assignment_updated":   TransitionUpdated,
+		"business.add_seats":                TransitionAssigned,
+		"business.remove_seats":             TransitionUnassigned,
+	} {
+		rec := fmt.Sprintf(`{"@timestamp":1709251200000,"_document_id":"abc","action":%q,"user":"u","org":"o"}`, action)
+		if !MaybeSeatEvent([]byte(rec)) {
+			t.Errorf("%s: the pre-filter drops it", action)
+		}
+		ev := mustParse(t, rec)
+		if ev.Transition != want || ev.Membership != MembershipNone {
+			t.Errorf("%s: %v/%v, want %v", action, ev.Transition, ev.Membership, want)
+		}
+	}
+	for action, want := range map[string]Membership{
+		"team.add_member": TeamMemberAdded, "team.remove_member": TeamMemberRemoved,
+		"org.add_member": OrgMemberAdded, "org.remove_member": OrgMemberRemoved,
+		"business.remove_member":     EnterpriseMemberRemoved,
+		"enterprise_team.add_member": EnterpriseTeamMemberAdded, "enterprise_team.remove_member": EnterpriseTeamMemberRemoved,
+		"external_identity.deprovision": Deprovisioned, "user.suspend": Suspended, "user.unsuspend": Unsuspended, "user.rename": Renamed,
+	} {
+		rec := fmt.Sprintf(`{"@timestamp":1709251200000,"_document_id":"abc","action":%q,"user":"u","org":"o","team":"o/devs","enterprise_team":"ent:ai","old_login":"old-u"}`, action)
+		if !MaybeSeatEvent([]byte(rec)) {
+			t.Errorf("%s: the pre-filter drops it", action)
+		}
+		ev := mustParse(t, rec)
+		if ev.Membership != want || ev.Transition != TransitionOther || ev.Team != "o/devs" || ev.EnterpriseTeam != "ent:ai" || ev.OldLogin != "old-u" {
+			t.Errorf("%s: %+v", action, ev)
+		}
+	}
+}
+
+// TestPolicyAndPlanValues: the values of policy and plan changes land in
+// the typed fields whichever names GitHub used.
+func TestPolicyAndPlanValues(t *testing.T) {
+	for _, tc := range []struct{ rec, old, new, oldPlan, newPlan string }{
+		{`"action":"copilot.cfb_seat_management_changed","old_value":"assign_selected","new_value":"assign_all"`, "assign_selected", "assign_all", "", ""},
+		{`"action":"copilot.cfb_seat_management_changed","previous_value":"disabled","new_value":"assign_selected"`, "disabled", "assign_selected", "", ""},
+		{`"action":"copilot.cfb_enterprise_org_enablement_changed","previous_value":"all","current_value":"selected"`, "all", "selected", "", ""},
+		{`"action":"copilot.enterprise_enablement_changed","previous_value":"enabled","current_value":"disabled"`, "enabled", "disabled", "", ""},
+		{`"action":"copilot.plan_changed","old_plan":"business","plan":"enterprise"`, "business", "enterprise", "business", "enterprise"},
+		{`"action":"copilot.plan_downgrade_scheduled","current_plan":"enterprise","scheduled_plan":"business"`, "enterprise", "business", "enterprise", "business"},
+	} {
+		ev := mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p",`+tc.rec+`}`)
+		if ev.OldValue != tc.old || ev.NewValue != tc.new || ev.OldPlan != tc.oldPlan || ev.NewPlan != tc.newPlan {
+			t.Errorf("%s: old/new %q/%q, plans %q/%q", tc.rec, ev.OldValue, ev.NewValue, ev.OldPlan, ev.NewPlan)
+		}
 	}
 }
 
@@ -125,7 +210,7 @@ func TestParseActionSpecificFields(t *testing.T) {
 		t.Errorf("cancel event: %+v", ev)
 	}
 	ev = mustParse(t, `{"@timestamp":1709251500000,"_document_id":"p","action":"copilot.access_revoked","reason":"payment_failed","plan":"business","owner":"acme","owner_type":"Business"}`)
-	if ev.Transition != TransitionAccessRevoked || ev.Reason != "payment_failed" || ev.Plan != "business" || ev.NewValue != "" || ev.Owner != "acme" || ev.OwnerType != "Business" {
+	if ev.Transition != TransitionScopeRevoked || ev.Reason != "payment_failed" || ev.Plan != "business" || ev.NewValue != "" || ev.Owner != "acme" || ev.OwnerType != "Business" {
 		t.Errorf("access_revoked: %+v", ev)
 	}
 	// Detail fields of other types are kept as compact JSON, never rejected.

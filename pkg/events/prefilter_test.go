@@ -11,19 +11,28 @@ import (
 
 func TestMaybeSeatEvent(t *testing.T) {
 	cases := map[string]bool{
-		seatEvent600:                                   true,
-		noiseEvent600:                                  false,
-		realOrgAddMember:                               false,
-		`{"action":"business.add_seats"}`:              true,
-		`{"action":"business.remove_seats"}`:           true,
-		`{"action":"business.set_seats","x":"_seats"}`: false,
-		`{"action":"\u0063opilot.x"}`:                  true,
-		`{"action":"copilot\u002Ex"}`:                  true,
-		`{"ua":"a\u0026b\\u0063"}`:                     false,
-		`{"ua":"a\"b\\"}`:                              false,
-		`\u00`:                                         false,
-		`_seats`:                                       false,
-		``:                                             false,
+		seatEvent600:                       true,
+		noiseEvent600:                      false,
+		realOrgAddMember:                   true,
+		`{"action":"org.update_member"}`:   false,
+		`{"action":"team.add_repository"}`: false,
+		`{"action":"enterprise_team.copilot_assignment"}`: true,
+		`{"action":"user.suspend"}`:                       true,
+		`{"action":"user.login"}`:                         false,
+		`{"action":"external_identity.deprovision"}`:      true,
+		`{"action":"business.remove_member"}`:             true,
+		`{"x":".copilot"}`:                                false,
+		`{"email":"a@b.org.add_member"}`:                  true,
+		`{"action":"business.add_seats"}`:                 true,
+		`{"action":"business.remove_seats"}`:              true,
+		`{"action":"business.set_seats","x":"_seats"}`:    false,
+		`{"action":"\u0063opilot.x"}`:                     true,
+		`{"action":"copilot\u002Ex"}`:                     true,
+		`{"ua":"a\u0026b\\u0063"}`:                        false,
+		`{"ua":"a\"b\\"}`:                                 false,
+		`\u00`:                                            false,
+		`_seats`:                                          false,
+		``:                                                false,
 	}
 	for rec, want := range cases {
 		if got := MaybeSeatEvent([]byte(rec)); got != want {
@@ -40,7 +49,7 @@ func TestMaybeSeatEvent(t *testing.T) {
 // the pre-filter.
 func TestMaybeSeatEventNeverMisses(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	actions := append(KnownActions(), "copilot.new_thing", "copilot.", "git.clone", "repo.create", "business.add_seat", "org.add_member")
+	actions := append(append(KnownActions(), MembershipActions()...), "copilot.new_thing", "copilot.", "git.clone", "repo.create", "business.add_seat", "org.update_member")
 	accepted := 0
 	for i := 0; i < 20000; i++ {
 		action := actions[r.IntN(len(actions))]

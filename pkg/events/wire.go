@@ -271,7 +271,15 @@ type wireEvent struct {
 	SeatAssignment wireText `json:"seat_assignment"`
 	OldValue       wireText `json:"old_value"`
 	NewValue       wireText `json:"new_value"`
+	PreviousValue  wireText `json:"previous_value"`
+	CurrentValue   wireText `json:"current_value"`
 	OldPlan        wireText `json:"old_plan"`
 	Plan           wireText `json:"plan"`
+	CurrentPlan    wireText `json:"current_plan"`
+	ScheduledPlan  wireText `json:"scheduled_plan"`
 	Reason         wireText `json:"reason"`
+
+	Team           wireText `json:"team"`
+	EnterpriseTeam wireText `json:"enterprise_team"`
+	OldLogin       wireText `json:"old_login"`
 }

@@ -102,7 +102,7 @@ var ShardingKeys = map[string]string{
 	"seat_drift":         "cityHash64(org, user)",
 	"source_checkpoints": "cityHash64(source, key)",
 	"membership_events":  "cityHash64(business, org, user_id, user)",
-	"seat_periods":       "cityHash64(scope, holder)",
+	"seat_periods":       "cityHash64(scope_kind, scope, holder)",
 }
 
 var (

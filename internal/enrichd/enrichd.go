@@ -1,6 +1,7 @@
 // Package enrichd is the GitHub-facing worker behind cmd/enrich: it
 // completes timeline rows left pending by ingest, polls org and enterprise
-// seat lists into seat_snapshots, and reconciles them with the timeline.
+// seat lists into seat_snapshots, reconciles them with the timeline, and
+// keeps the seat periods derived from the timeline current.
 package enrichd
 
 import (
@@ -115,6 +116,7 @@ type metrics struct {
 	snapshots prometheus.Counter
 	drift     *prometheus.CounterVec
 	remaining prometheus.Gauge
+	periods   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -127,9 +129,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Reconciliation findings by kind."}, []string{"kind"}),
 		remaining: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_github_ratelimit_remaining",
 			Help: "GitHub primary rate-limit requests remaining, as last reported."}),
+		periods: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_periods_total",
+			Help: "Seat periods written by the derivation: written (new or changed) or removed."}, []string{"change"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.snapshots, m.drift, m.remaining)
+		reg.MustRegister(m.rows, m.snapshots, m.drift, m.remaining, m.periods)
 	}
 	return m
 }
@@ -195,10 +199,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("starting enrich", "github", cfg.GitHub.BaseURL, "orgs", cfg.Orgs, "enterprises", cfg.Enterprises,
 		"interval", cfg.Interval.String(), "snapshot_interval", cfg.SnapshotInterval.String(), "once", cfg.Once)
 
-	var lastSnapshot time.Time
+	var lastSnapshot, derivedSince time.Time
 	for {
 		if err := w.CompletePending(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("completing pending rows failed; will retry next pass", "err", err)
+		}
+		if next, err := w.DerivePeriods(ctx, derivedSince); err != nil && ctx.Err() == nil {
+			log.Warn("deriving seat periods failed; will retry next pass", "err", err)
+		} else {
+			derivedSince = next
 		}
 		if w.now().Sub(lastSnapshot) >= cfg.SnapshotInterval || cfg.Once {
 			if err := w.SnapshotAndReconcile(ctx); err != nil && ctx.Err() == nil {

@@ -82,6 +82,10 @@ func commands() []command {
 		{"history", "seat changes, filtered by org, user, team, actor, transition and time", runHistory},
 		{"seats", "current seats per org (--summary: counts; --idle 30d: reclamation candidates)", runSeats},
 		{"pending", "seats pending cancellation and the date billing stops", runPending},
+		{"periods", "a holder's seat periods: held from, via, granted by, pending, billable until, ended, orphaned", runPeriods},
+		{"seat-days", "seat-days per org (or team), month and plan: the basis to reconcile the invoice", runSeatDays},
+		{"orphans", "seats still held or billable whose holder left, was deprovisioned or suspended, with their monthly cost", runOrphans},
+		{"derive", "bring the seat periods up to date now (cmd/enrich does it on every pass)", runDerive},
 		{"export", "write a compliance bundle: data files, manifest with a row hash chain, optional signature", runExport},
 		{"verify", "check a bundle: file hashes, row chain, signature", runVerify},
 		{"keygen", "make an ed25519 key pair for signing bundles", runKeygen},
@@ -97,7 +101,7 @@ Usage: seatctl <command> [flags]     (seatctl <command> --help for its flags and
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-8s  %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-9s  %s\n", c.name, c.summary)
 	}
 	b.WriteString(`
 Every flag is also an environment variable: --clickhouse-addr is SEATLINE_CLICKHOUSE_ADDR,
@@ -107,6 +111,10 @@ Examples:
   seatctl history --org acme-platform --user mona --since 90d
   seatctl seats --summary
   seatctl seats --idle 30d --org acme-platform
+  seatctl seats --at 2026-03-15
+  seatctl periods --user mona
+  seatctl seat-days --month 2026-03
+  seatctl orphans
   seatctl pending
   seatctl keygen --out export-signing
   seatctl export --org acme-platform --since 2025-01-01 --until 2025-03-31 --out q1 --formats csv,jsonl --sign-key export-signing.key

@@ -121,8 +121,13 @@ for the enterprise. --idle 30d lists reclamation candidates (view idle_seats): a
 seats with no Copilot activity in that many days, or never used. Seats GitHub has not
 described yet (no lookup, no snapshot) cannot be judged and are counted separately.
 
+--at <time> answers "who held a seat then?" from the seat periods (seatctl periods): each
+holder at that instant, through what (direct, a team, an enterprise team, all members),
+granted by whom, and whether the seat was pending cancellation or orphaned.
+
 Examples:
   seatctl seats --org acme-platform
+  seatctl seats --at 2026-03-15T12:00:00Z
   seatctl seats --summary
   seatctl seats --by plan
   seatctl seats --idle 30d
@@ -143,6 +148,7 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	summary := fs.Bool("summary", false, "count seats per org (see --by) instead of listing them")
 	by := fs.String("by", "", "with --summary: group by org, team or plan (default org)")
 	idle := fs.String("idle", "", "list active seats without Copilot activity for this long, or never used (e.g. 30d, 4w)")
+	at := fs.String("at", "", "who held a seat at this instant, and through what (RFC 3339, a date, 30d…): from the seat periods")
 	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
 	pos, err := parse(e, fs, args, seatsAbout)
 	if err != nil {
@@ -180,6 +186,15 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 			return usageErrorf("--idle lists active seats only")
 		}
 	}
+	var atTime time.Time
+	if *at != "" {
+		if atTime, err = ParseTime(*at, time.Now(), false); err != nil {
+			return usageErrorf("at: %v", err)
+		}
+		if *summary || *idle != "" || *state != "" || len(f.Plans) > 0 {
+			return usageErrorf("--at lists the holders at an instant: it cannot be combined with --summary, --by, --idle, --state or --plan")
+		}
+	}
 	if *format == "" {
 		*format = defaultFormat(e.stdout)
 	}
@@ -192,6 +207,8 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	}
 	defer store.Close()
 	switch {
+	case *at != "":
+		return seatsAt(ctx, e, store, PeriodFilter{Scopes: f.Orgs, Users: f.Users, Teams: f.Teams}, atTime, *format)
 	case *idle != "":
 		return idleSeats(ctx, e, store, f, days, *format)
 	case *summary:

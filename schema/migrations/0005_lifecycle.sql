@@ -223,7 +223,7 @@ CREATE TABLE IF NOT EXISTS seat_periods
     derived_at DateTime
 )
 ENGINE = ReplacingMergeTree(version)
-ORDER BY (scope, holder, period_no);
+ORDER BY (scope_kind, scope, holder, period_no);
 
 -- The current periods. access_end: when the holder stopped having access
 -- (ended_at, else the billable date of a pending seat, else never);

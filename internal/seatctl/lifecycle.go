@@ -1,0 +1,449 @@
+package seatctl
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/lifecycle"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// PeriodFilter selects seat periods (the periods view).
+type PeriodFilter struct {
+	Scopes, Users, Teams []string
+}
+
+func (f PeriodFilter) where(w *where) {
+	w.in("scope", f.Scopes)
+	w.anyIn([]string{"user", "holder"}, f.Users)
+	w.in("team", f.Teams)
+}
+
+// HeldAtQuery lists who held a seat at t, and through what.
+func HeldAtQuery(f PeriodFilter, t time.Time) (string, []any) {
+	var w where
+	w.add("started_ms <= ? AND access_end > ?", uint64(t.UnixMilli()), t.UTC())
+	f.where(&w)
+	return `SELECT toString(scope_kind), scope, user, holder, toString(via), team, granted_by, started_at,
+    if(pending_from IS NOT NULL AND pending_from <= ?, 'pending_cancellation', 'active') AS status,
+    billable_until, if(orphaned_since IS NOT NULL AND orphaned_since <= ?, orphan_reason, '') AS orphan, plan
+FROM periods` + w.sql() + "\nORDER BY scope_kind, scope, user", append([]any{t.UTC(), t.UTC()}, w.args...)
+}
+
+var heldColumns = []column{
+	{name: "scope_kind", head: "KIND"},
+	{name: "scope", head: "SCOPE"},
+	{name: "user", head: "USER"},
+	{name: "holder", dataOnly: true},
+	{name: "via", head: "VIA"},
+	{name: "team", head: "TEAM"},
+	{name: "granted_by", head: "GRANTED BY"},
+	{name: "since", head: "SINCE", kind: kindNullable},
+	{name: "status", head: "STATUS"},
+	{name: "billable_until", head: "BILLABLE UNTIL", kind: kindNullable},
+	{name: "orphaned", head: "ORPHANED"},
+	{name: "plan", head: "PLAN"},
+}
+
+func seatsAt(ctx context.Context, e *env, store *timeline.Store, f PeriodFilter, t time.Time, format string) error {
+	sql, args := HeldAtQuery(f, t)
+	n, err := render(ctx, e, store, "periods", sql, args, heldColumns, format, func(rows driver.Rows) ([]string, error) {
+		var kind, scope, user, holder, via, team, by, status, orphan, plan string
+		var since time.Time
+		var until *time.Time
+		if err := rows.Scan(&kind, &scope, &user, &holder, &via, &team, &by, &since, &status, &until, &orphan, &plan); err != nil {
+			return nil, err
+		}
+		return []string{kind, scope, user, holder, via, team, by, isoSec(&since), status, day(until), orphan, plan}, nil
+	})
+	if err == nil && n == 0 {
+		fmt.Fprintf(e.stderr, "seatctl seats: nobody held a seat at %s (or the periods are not derived yet: seatctl derive)\n", iso(t))
+	}
+	return err
+}
+
+// PeriodsQuery lists seat periods.
+func PeriodsQuery(f PeriodFilter) (string, []any) {
+	var w where
+	f.where(&w)
+	return `SELECT toString(scope_kind), scope, user, holder, period_no, toString(via), team, granted_by, started_at,
+    pending_from, billable_until, ended_at, end_reason, orphaned_since, orphan_reason, plan
+FROM periods` + w.sql() + "\nORDER BY user, scope_kind, scope, started_ms", w.args
+}
+
+var periodColumns = []column{
+	{name: "scope_kind", head: "KIND"},
+	{name: "scope", head: "SCOPE"},
+	{name: "user", head: "USER"},
+	{name: "holder", dataOnly: true},
+	{name: "period", head: "#", kind: kindNumber},
+	{name: "via", head: "VIA"},
+	{name: "team", head: "TEAM"},
+	{name: "granted_by", head: "GRANTED BY"},
+	{name: "held_from", head: "HELD FROM", kind: kindNullable},
+	{name: "pending_from", head: "PENDING FROM", kind: kindNullable},
+	{name: "billable_until", head: "BILLABLE UNTIL", kind: kindNullable},
+	{name: "ended_at", head: "ENDED", kind: kindNullable},
+	{name: "end_reason", head: "WHY"},
+	{name: "orphaned_since", head: "ORPHANED SINCE", kind: kindNullable},
+	{name: "orphan_reason", head: "ORPHANED BECAUSE"},
+	{name: "plan", head: "PLAN"},
+}
+
+func scanPeriod(rows driver.Rows) ([]string, error) {
+	var kind, scope, user, holder, via, team, by, why, orphanWhy, plan string
+	var no uint32
+	var from time.Time
+	var pending, until, ended, orphaned *time.Time
+	if err := rows.Scan(&kind, &scope, &user, &holder, &no, &via, &team, &by, &from, &pending, &until, &ended, &why, &orphaned, &orphanWhy, &plan); err != nil {
+		return nil, err
+	}
+	return []string{kind, scope, user, holder, strconv.Itoa(int(no)), via, team, by, isoSec(&from), isoSec(pending),
+		day(until), isoSec(ended), why, isoSec(orphaned), orphanWhy, plan}, nil
+}
+
+const periodsAbout = `seatctl periods: a holder's seat periods (view periods)
+
+A period is one continuous holding of a seat in an organization (or, for an enterprise
+team's licence, the enterprise): how it was granted (direct, team, enterprise_team,
+all_members, or seat: GitHub reported a seat whose grant predates the stream), who granted
+it, from when it was pending cancellation, until when it was billable, when and why it
+ended, and whether it is orphaned. They are derived from the timeline and the membership
+events (the rules: README, "Seat lifecycle"); cmd/enrich keeps them current, seatctl
+derive brings them up to date now.
+
+Examples:
+  seatctl periods --user mona
+  seatctl periods --user mona --org acme-platform --format jsonl
+
+` + exitCodesHelp
+
+func runPeriods(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("periods", flag.ContinueOnError)
+	var cfg timeline.Config
+	clickhouseFlags(fs, &cfg)
+	var f PeriodFilter
+	fs.Var((*cli.List)(&f.Users), "user", "holder login(s) (or user ids); required")
+	fs.Var((*cli.List)(&f.Scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
+	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	pos, err := parse(e, fs, args, periodsAbout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q (filters are flags: --user %s)", pos[0], pos[0])
+	}
+	if len(f.Users) == 0 {
+		return usageErrorf("user: required (whose periods?)")
+	}
+	if *format, err = resolveFormat(e, *format); err != nil {
+		return err
+	}
+	store, err := connect(ctx, cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	sql, qargs := PeriodsQuery(f)
+	n, err := render(ctx, e, store, "periods", sql, qargs, periodColumns, *format, scanPeriod)
+	if err == nil && n == 0 {
+		fmt.Fprintln(e.stderr, "seatctl periods: no periods match (or they are not derived yet: seatctl derive)")
+	}
+	return err
+}
+
+// SeatDaysQuery sums seat-days per scope, month and plan (and team with
+// byTeam) from the seat_days view, months in [from, to).
+func SeatDaysQuery(scopes []string, from, to time.Time, byTeam bool) (string, []any) {
+	var w where
+	w.in("scope", scopes)
+	if !from.IsZero() {
+		w.add("month >= toDate(?)", from.UTC())
+	}
+	if !to.IsZero() {
+		w.add("month < toDate(?)", to.UTC())
+	}
+	team := "''"
+	if byTeam {
+		team = "team"
+	}
+	return `SELECT toString(scope_kind) AS k, scope, ` + team + ` AS t, plan, month, sum(seat_days) AS days, sum(holders) AS holders
+FROM seat_days` + w.sql() + `
+GROUP BY k, scope, t, plan, month
+ORDER BY month, k, scope, t, plan`, w.args
+}
+
+const seatDaysAbout = `seatctl seat-days: seat-days per organization, month and plan (view seat_days)
+
+A seat-day is a UTC calendar day on which a seat was billable for any part of the day: from
+the day it was granted to the day billing stopped (the pending cancellation date, the
+removal's cycle end, or today for a seat still held). This is the basis to reconcile
+GitHub's invoice against: per month, per plan, per organization (or enterprise), and
+with --by team per granting team. HOLDERS counts the people behind the seat-days.
+
+Examples:
+  seatctl seat-days --month 2026-03
+  seatctl seat-days --org acme-platform --since 2026-01 --until 2026-03 --by team --format csv
+
+` + exitCodesHelp
+
+func runSeatDays(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("seat-days", flag.ContinueOnError)
+	var cfg timeline.Config
+	clickhouseFlags(fs, &cfg)
+	var scopes []string
+	fs.Var((*cli.List)(&scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
+	month := fs.String("month", "", "one month, YYYY-MM")
+	since := fs.String("since", "", "first month, YYYY-MM (inclusive)")
+	until := fs.String("until", "", "last month, YYYY-MM (inclusive)")
+	by := fs.String("by", "org", "org, or team (one row per granting team as well)")
+	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	pos, err := parse(e, fs, args, seatDaysAbout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	var from, to time.Time
+	switch {
+	case *month != "" && (*since != "" || *until != ""):
+		return usageErrorf("--month or --since/--until, not both")
+	case *month != "":
+		if from, err = parseMonth("month", *month); err != nil {
+			return err
+		}
+		to = from.AddDate(0, 1, 0)
+	default:
+		if *since != "" {
+			if from, err = parseMonth("since", *since); err != nil {
+				return err
+			}
+		}
+		if *until != "" {
+			if to, err = parseMonth("until", *until); err != nil {
+				return err
+			}
+			to = to.AddDate(0, 1, 0)
+		}
+		if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+			return usageErrorf("until: %s is before since %s", *until, *since)
+		}
+	}
+	if *by != "org" && *by != "team" {
+		return usageErrorf("by: %q is not org or team", *by)
+	}
+	if *format, err = resolveFormat(e, *format); err != nil {
+		return err
+	}
+	store, err := connect(ctx, cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cols := []column{
+		{name: "month", head: "MONTH"},
+		{name: "scope_kind", head: "KIND"},
+		{name: "scope", head: "SCOPE"},
+		{name: "team", head: "TEAM", dataOnly: *by != "team"},
+		{name: "plan", head: "PLAN"},
+		{name: "seat_days", head: "SEAT-DAYS", kind: kindNumber},
+		{name: "holders", head: "HOLDERS", kind: kindNumber},
+	}
+	sql, qargs := SeatDaysQuery(scopes, from, to, *by == "team")
+	var total uint64
+	n, err := render(ctx, e, store, "seat_days", sql, qargs, cols, *format, func(rows driver.Rows) ([]string, error) {
+		var kind, scope, team, plan string
+		var m time.Time
+		var days, holders uint64
+		if err := rows.Scan(&kind, &scope, &team, &plan, &m, &days, &holders); err != nil {
+			return nil, err
+		}
+		total += days
+		return []string{m.Format("2006-01"), kind, scope, team, plan, u64s(days), u64s(holders)}, nil
+	})
+	if err == nil {
+		if n == 0 {
+			fmt.Fprintln(e.stderr, "seatctl seat-days: no seat-days in that range (or the periods are not derived yet: seatctl derive)")
+		} else {
+			fmt.Fprintf(e.stderr, "%d seat-days in all\n", total)
+		}
+	}
+	return err
+}
+
+func parseMonth(field, s string) (time.Time, error) {
+	t, err := time.Parse("2006-01", s)
+	if err != nil {
+		return time.Time{}, usageErrorf("%s: %q is not a month YYYY-MM", field, s)
+	}
+	return t, nil
+}
+
+// OrphansQuery lists orphaned seats (the orphaned_seats view).
+func OrphansQuery(f PeriodFilter) (string, []any) {
+	var w where
+	f.where(&w)
+	return `SELECT toString(scope_kind), scope, user, holder, orphaned_since, orphan_reason, toString(via), team, granted_by,
+    started_at, ended_at, billable_until, plan, monthly_cost_usd
+FROM orphaned_seats` + w.sql() + "\nORDER BY orphaned_since, scope, user", w.args
+}
+
+const orphansAbout = `seatctl orphans: seats still held or billable whose holder has gone (view orphaned_seats)
+
+Orphaned: the holder was removed from the organization or the enterprise, deprovisioned
+(SCIM) or suspended, or left the team that granted the seat without an unassignment. GitHub
+keeps billing such seats to the end of the cycle (or, for a deprovisioned or suspended
+account, until someone unassigns them). MONTHLY COST is the plan's list price (Business $19,
+Enterprise $39 a seat a month).
+
+Examples:
+  seatctl orphans
+  seatctl orphans --org acme-platform --format csv > orphans.csv
+
+` + exitCodesHelp
+
+func runOrphans(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("orphans", flag.ContinueOnError)
+	var cfg timeline.Config
+	clickhouseFlags(fs, &cfg)
+	var f PeriodFilter
+	fs.Var((*cli.List)(&f.Scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
+	fs.Var((*cli.List)(&f.Users), "user", "holder login(s)")
+	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	pos, err := parse(e, fs, args, orphansAbout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	if *format, err = resolveFormat(e, *format); err != nil {
+		return err
+	}
+	store, err := connect(ctx, cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cols := []column{
+		{name: "scope_kind", head: "KIND"},
+		{name: "scope", head: "SCOPE"},
+		{name: "user", head: "USER"},
+		{name: "holder", dataOnly: true},
+		{name: "orphaned_since", head: "ORPHANED SINCE", kind: kindNullable},
+		{name: "reason", head: "WHY"},
+		{name: "via", head: "VIA"},
+		{name: "team", head: "TEAM"},
+		{name: "granted_by", head: "GRANTED BY", dataOnly: true},
+		{name: "held_from", head: "HELD FROM", kind: kindNullable},
+		{name: "access_ended", head: "ACCESS ENDED", kind: kindNullable},
+		{name: "billable_until", head: "BILLABLE UNTIL", kind: kindNullable},
+		{name: "plan", head: "PLAN"},
+		{name: "monthly_cost_usd", head: "MONTHLY COST", kind: kindNumber},
+	}
+	sql, qargs := OrphansQuery(f)
+	var cost uint64
+	n, err := render(ctx, e, store, "orphaned_seats", sql, qargs, cols, *format, func(rows driver.Rows) ([]string, error) {
+		var kind, scope, user, holder, why, via, team, by, plan string
+		var since, from time.Time
+		var ended, until *time.Time
+		var usd uint8
+		if err := rows.Scan(&kind, &scope, &user, &holder, &since, &why, &via, &team, &by, &from, &ended, &until, &plan, &usd); err != nil {
+			return nil, err
+		}
+		cost += uint64(usd)
+		money := strconv.Itoa(int(usd))
+		if format != nil && *format == "table" {
+			money = "$" + money
+		}
+		return []string{kind, scope, user, holder, isoSec(&since), why, via, team, by, isoSec(&from), isoSec(ended), day(until), plan, money}, nil
+	})
+	if err == nil {
+		if n == 0 {
+			fmt.Fprintln(e.stderr, "seatctl orphans: no orphaned seats (or the periods are not derived yet: seatctl derive)")
+		} else {
+			fmt.Fprintf(e.stderr, "%d orphaned seat(s), $%d a month at list price\n", n, cost)
+		}
+	}
+	return err
+}
+
+const deriveAbout = `seatctl derive: bring the seat periods up to date now
+
+Derives every seat period from the timeline and the membership events and writes what
+changed (cmd/enrich does the same on every pass). Running it again writes nothing.
+
+` + exitCodesHelp
+
+func runDerive(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("derive", flag.ContinueOnError)
+	var cfg timeline.Config
+	clickhouseFlags(fs, &cfg)
+	pos, err := parse(e, fs, args, deriveAbout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	store, err := connect(ctx, cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	st, err := lifecycle.Update(ctx, store, time.Time{}, time.Now)
+	if err != nil {
+		return timeline.Explain(store.Config(), err)
+	}
+	fmt.Fprintf(e.stdout, "derived %d seat period(s) of %d business(es) from %d event(s): %d written, %d removed\n",
+		st.Periods, st.Businesses, st.Events, st.Written, st.Removed)
+	return nil
+}
+
+// resolveFormat defaults the output format and checks it.
+func resolveFormat(e *env, f string) (string, error) {
+	if f == "" {
+		f = defaultFormat(e.stdout)
+	}
+	return f, checkFormat(f)
+}
+
+// render runs a query and writes its rows with cols: the one loop every
+// listing shares. It returns how many rows there were.
+func render(ctx context.Context, e *env, store *timeline.Store, view, sql string, args []any, cols []column, format string,
+	scan func(driver.Rows) ([]string, error)) (int, error) {
+	rows, err := store.Conn().Query(ctx, sql, args...)
+	if err != nil {
+		return 0, queryError(store, view, err)
+	}
+	defer rows.Close()
+	out, err := newRowWriter(e.stdout, format, cols)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for rows.Next() {
+		cells, err := scan(rows)
+		if err != nil {
+			return n, err
+		}
+		n++
+		if err := out.Row(cells); err != nil {
+			return n, err
+		}
+	}
+	if err := out.Close(); err != nil {
+		return n, err
+	}
+	if err := rows.Err(); err != nil {
+		return n, queryError(store, view, err)
+	}
+	return n, nil
+}

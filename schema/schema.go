@@ -134,8 +134,10 @@ func AddedColumn(stmt string) (table, column string, ok bool) {
 //     Distributed table over t_local sharded by ShardingKeys[t]: the rest
 //     of seatline reads and writes t unchanged;
 //   - CREATE VIEW v becomes CREATE VIEW v ON CLUSTER;
-//   - ALTER TABLE t … runs ON CLUSTER on t_local and on the Distributed t
-//     (a column exists in both);
+//   - ALTER TABLE t … runs ON CLUSTER on t_local; the Distributed t, which
+//     ClickHouse will not ALTER ON CLUSTER when the shards replicate
+//     internally, is made again over the new t_local (it holds no data:
+//     inserts are synchronous);
 //   - DROP TABLE IF EXISTS v (a view being redefined) runs ON CLUSTER.
 //
 // Anything else is an error, so that a new kind of migration statement has
@@ -143,7 +145,7 @@ func AddedColumn(stmt string) (table, column string, ok bool) {
 func ForCluster(stmt, cluster, db string) ([]string, error) {
 	if m := createTable.FindStringSubmatch(stmt); m != nil {
 		name, columns, engine, args, rest := m[1], m[2], m[3], m[4], m[5]
-		key, ok := ShardingKeys[name]
+		_, ok := ShardingKeys[name]
 		if !ok {
 			return nil, fmt.Errorf("schema: table %s has no cluster sharding key (add it to schema.ShardingKeys)", name)
 		}
@@ -157,8 +159,7 @@ func ForCluster(stmt, cluster, db string) ([]string, error) {
 		return []string{
 			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s_local ON CLUSTER %s\n%s\nENGINE = Replicated%s(%s)%s",
 				db, name, cluster, columns, engine, rargs, rest),
-			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s.%s_local\nENGINE = Distributed(%s, %s, %s_local, %s)",
-				db, name, cluster, db, name, cluster, db, name, key),
+			distributed(db, name, cluster),
 		}, nil
 	}
 	if m := createView.FindStringSubmatch(stmt); m != nil {
@@ -170,7 +171,8 @@ func ForCluster(stmt, cluster, db string) ([]string, error) {
 		}
 		return []string{
 			fmt.Sprintf("ALTER TABLE %s.%s_local ON CLUSTER %s %s", db, m[1], cluster, m[2]),
-			fmt.Sprintf("ALTER TABLE %s.%s ON CLUSTER %s %s", db, m[1], cluster, m[2]),
+			fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", db, m[1], cluster),
+			distributed(db, m[1], cluster),
 		}, nil
 	}
 	if m := dropTable.FindStringSubmatch(stmt); m != nil {
@@ -181,6 +183,12 @@ func ForCluster(stmt, cluster, db string) ([]string, error) {
 	}
 	first, _, _ := strings.Cut(stmt, "\n")
 	return nil, fmt.Errorf("schema: no cluster variant for statement %.60q", first)
+}
+
+// distributed is the Distributed table t over t_local.
+func distributed(db, t, cluster string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s.%s_local\nENGINE = Distributed(%s, %s, %s_local, %s)",
+		db, t, cluster, db, t, cluster, db, t, ShardingKeys[t])
 }
 
 var tableRef = regexp.MustCompile(`(?i)\b(FROM|JOIN)(\s+)([A-Za-z_]\w*)`)

@@ -22,9 +22,13 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/auditgen"
+	"github.com/seatline/seatline/internal/lifecycle"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
 )
+
+// seatKey is a seat of the demo: (org, user).
+type seatKey struct{ org, user string }
 
 // DemoOptions shapes Demo's data. Zero values take the defaults noted.
 type DemoOptions struct {
@@ -43,6 +47,8 @@ type DemoResult struct {
 	DeadLetters int
 	Enriched    int // rows given a seat lookup (a second, higher version)
 	Snapshot    int // seat_snapshots rows
+	Orphans     int // holders removed from their org two hours ago, their seats orphaned
+	Periods     int // seat periods derived
 	First, Last time.Time
 	State       map[[2]string]string // (org, user) → last transition name, from the generator
 }
@@ -75,7 +81,6 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 	var res DemoResult
 	var rows []timeline.Row
 	var dead []timeline.DeadLetter
-	type seatKey struct{ org, user string }
 	latest := map[seatKey]int{} // index in rows of the last seat change per seat, for the snapshot
 	plans := map[string]string{}
 	uses := map[seatKey]usage{}
@@ -183,7 +188,44 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 		_ = b.Abort()
 	}
 	res.Snapshot = n
+	if res.Orphans, err = orphanSome(ctx, store, keys, res.State, latest, rows, now); err != nil {
+		return res, err
+	}
+	st, err := lifecycle.Update(ctx, store, time.Time{}, func() time.Time { return now })
+	if err != nil {
+		return res, err
+	}
+	res.Periods = st.Periods
 	return res, nil
+}
+
+// orphanSome removes a few seat holders from their org two hours before
+// now (org.remove_member, as GitHub streams it): their seats stay billable
+// to the end of the cycle, orphaned.
+func orphanSome(ctx context.Context, store *timeline.Store, keys [][2]string, state map[[2]string]string,
+	latest map[seatKey]int, rows []timeline.Row, now time.Time) (int, error) {
+	var members []timeline.Member
+	for _, k := range keys {
+		if len(members) == 3 {
+			break
+		}
+		if s := state[k]; k[1] == "" || s == "cancelled" || s == "cancelled_by_staff" || s == "access_revoked" || s == "unassigned" {
+			continue
+		}
+		i, ok := latest[seatKey{k[0], k[1]}]
+		if !ok {
+			continue
+		}
+		at := now.Add(-2 * time.Hour).Add(time.Duration(len(members)) * time.Second)
+		raw := fmt.Sprintf(`{"@timestamp":%d,"_document_id":"demo-left-%s-%s","action":"org.remove_member","actor":"hr-sync","business":%q,"org":%q,"user":%q,"user_id":%d}`,
+			at.UnixMilli(), k[0], k[1], rows[i].Event.Business, k[0], k[1], rows[i].Event.UserID)
+		ev, err := events.Parse([]byte(raw))
+		if err != nil {
+			return 0, err
+		}
+		members = append(members, timeline.Member{Event: ev, Source: "kafka", SourcePosition: "github-audit/0/left-" + k[1], IngestedAt: now})
+	}
+	return len(members), store.WriteBatch(ctx, &timeline.Batch{Members: members})
 }
 
 // cycleEnd is the last day of t's month: when an unassigned seat stops

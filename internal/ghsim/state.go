@@ -115,7 +115,10 @@ type SeatState struct {
 // ---- builders ----
 
 // AddOrg adds an organization with its seat_management_setting and plan_type
-// ("" means business).
+// ("" means business). With Options.MembershipEvents it writes
+// copilot.plan_changed (old_plan "") and, unless the setting is
+// unconfigured, copilot.cfb_seat_management_changed (old_value
+// "unconfigured"), so that both are known from the stream.
 func (s *Server) AddOrg(name, setting, plan string) error {
 	if !validSetting(setting) {
 		return fmt.Errorf("%w: %q", ErrInvalidSetting, setting)
@@ -136,9 +139,15 @@ func (s *Server) AddOrg(name, setting, plan string) error {
 	s.orgs[name] = o
 	s.orgOrder = append(s.orgOrder, name)
 	if s.opts.MembershipEvents {
-		// The org's plan is known from the stream from the start.
+		// The org's plan and seat management are known from the stream
+		// from the start.
+		a := s.systemActor("")
 		s.emit(evSpec{action: "copilot.plan_changed", op: "modify", org: o,
-			fields: map[string]any{"old_plan": "", "plan": plan}}, s.systemActor(""))
+			fields: map[string]any{"old_plan": "", "plan": plan}}, a)
+		if setting != Unconfigured {
+			s.emit(evSpec{action: "copilot.cfb_seat_management_changed", op: "modify", org: o,
+				oldValue: Unconfigured, newValue: setting, owner: true}, a)
+		}
 	}
 	return nil
 }
@@ -340,6 +349,25 @@ func (s *Server) AddTeam(orgName, slug string, members ...string) error {
 	return nil
 }
 
+// AddTeamMember adds login (created if unknown; made an org member, by the
+// same actor, if needed) to existing org team slug: team.add_member by
+// actor ("" = Options.Admin); if the team holds Copilot the user gets a
+// seat through it (copilot.cfb_seat_added by whoever assigned the team).
+func (s *Server) AddTeamMember(orgName, slug, login, actor string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orgs[orgName]
+	if !ok {
+		return fmt.Errorf("%w: org %q", ErrNotFound, orgName)
+	}
+	t, ok := o.teams[slug]
+	if !ok {
+		return fmt.Errorf("%w: team %q", ErrNotFound, slug)
+	}
+	s.addTeamMemberLocked(o, t, login, s.systemActor(actor))
+	return nil
+}
+
 // addTeamMemberLocked adds login (made an org member if needed) to org team
 // t: team.add_member by a, then, if t holds Copilot, the seat
 // (copilot.cfb_seat_added by whoever assigned the team; the grant is a's).
@@ -422,6 +450,20 @@ func (s *Server) AddEnterpriseTeam(slug string, members ...string) (string, erro
 		s.addEntTeamMemberLocked(t, m, a)
 	}
 	return slug, nil
+}
+
+// AddEnterpriseTeamMember adds login (created if unknown) to existing
+// enterprise team slug: enterprise_team.add_member by actor ("" =
+// Options.Admin); if the team holds a licence the user gets a seat.
+func (s *Server) AddEnterpriseTeamMember(slug, login, actor string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.entTeams[EntTeamSlug(slug)]
+	if !ok {
+		return fmt.Errorf("%w: enterprise team %q", ErrNotFound, slug)
+	}
+	s.addEntTeamMemberLocked(t, login, s.systemActor(actor))
+	return nil
 }
 
 // addEntTeamMemberLocked: enterprise_team.add_member by a, then, if the
@@ -1208,6 +1250,11 @@ func (s *Server) advanceLocked(to time.Time) {
 			s.now = d.st.pending
 		}
 		delete(d.sc.seats(), d.st.login)
+		if d.sc.ent != nil && s.entSeatHeldLocked(d.st.login) {
+			// The user still holds a seat through another enterprise team:
+			// GitHub counts the user once, the seat is not gone.
+			continue
+		}
 		ev := evSpec{action: "copilot.cfb_seat_cancelled", op: "remove", user: d.st.login,
 			seatAssignment: "user:" + d.st.login, org: d.sc.org}
 		if u := s.users[d.st.login]; u != nil {
@@ -1220,6 +1267,17 @@ func (s *Server) advanceLocked(to time.Time) {
 		s.now = to.UTC()
 	}
 	s.tAdvance(s.now)
+}
+
+// entSeatHeldLocked reports whether login holds a seat (not pending
+// cancellation) through some enterprise team.
+func (s *Server) entSeatHeldLocked(login string) bool {
+	for _, n := range s.entOrder {
+		if st := s.entTeams[n].seats[login]; st != nil && st.pending.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 type entSeat struct {

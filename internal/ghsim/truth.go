@@ -226,10 +226,19 @@ func (s *Server) tGrantAdd(sc tScope, uid int64, g tGrant) {
 	case h.revoked:
 	case p.open():
 		p.PendingFrom, p.BillableUntil = nil, nil // a refresh continues the period
+		if p.Via == ViaSeat && (g.via == ViaTeam || g.via == ViaAllMembers) && g.at.Sub(p.Start) <= seatViaWindow {
+			// The same change, its events in another order: the period
+			// started by a bare seat event takes the grant's via.
+			p.Via, p.Team, p.GrantedBy = g.via, g.team, g.by
+		}
 	default:
 		s.tStart(h, g, g.at)
 	}
 }
+
+// seatViaWindow: a period started by a "seat" grant takes the via of a team
+// or all-members grant that arrives within this long after its start.
+const seatViaWindow = time.Minute
 
 // tGrantEnd ends one grant at `at`; the last one puts an open period in
 // pending cancellation (billable to the next cycle). It reports whether it
@@ -293,7 +302,7 @@ func (s *Server) tRemoved(sc tScope, uid int64, at time.Time, reason, orphan str
 	}
 }
 
-// tEntTeamLeft: the holder left enterprise team slug; when that team's
+// tEntTeamLeft: the holder left enterprise team slug ("ent:…"); when that team's
 // licence was the last grant of the enterprise seat, access ends at once.
 func (s *Server) tEntTeamLeft(uid int64, slug string, at time.Time) {
 	sc := tScope{ScopeEnterprise, s.opts.Enterprise}
@@ -301,7 +310,7 @@ func (s *Server) tEntTeamLeft(uid int64, slug string, at time.Time) {
 	if h == nil {
 		return
 	}
-	i := slices.IndexFunc(h.grants, func(x tGrant) bool { return x.kind == "ent:"+slug })
+	i := slices.IndexFunc(h.grants, func(x tGrant) bool { return x.kind == slug })
 	if i < 0 {
 		return
 	}

@@ -33,7 +33,28 @@
 //
 // Every seat change, whether made through the API or through the Go methods,
 // emits the streamed audit event GitHub would (copilot.cfb_seat_*), drained
-// with Events().
+// with Events(). With Options.MembershipEvents the stream also carries the
+// membership and identity events that change or orphan seats
+// (org/team/enterprise_team add_member and remove_member,
+// business.remove_member, user.suspend, user.rename,
+// external_identity.deprovision), enterprise-team licences as
+// enterprise_team.copilot_assignment/unassignment, and plan and
+// seat-management events for every org from its creation; lifecycle.go has
+// the changes beyond assignment (removal from the enterprise, SCIM
+// deprovisioning, suspension, a user's or the whole org's access revoked,
+// plans), each with its consequences as GitHub documents them: removed
+// from an org, the enterprise or the enterprise team of the seat, access
+// ends at once and the seat stays listed pending cancellation (billed to the
+// cycle's end); leaving a granting org team makes it pending, with or
+// without a copilot.* event (Options.TeamUnassignEventRate); deprovisioning
+// keeps the seat under an obfuscated login.
+//
+// Beside the state, the simulator keeps the ground truth of seat periods
+// (truth.go: Periods, HoldersAt, Orphans, SeatDays) by seatline's lifecycle
+// rules (internal/lifecycle), every time an emitted event's @timestamp or a
+// cycle boundary, so that an end-to-end test can compare seatline's
+// derivation from the stream with it. RandomLifecycleChange drives months of
+// such changes.
 //
 // Two clocks: the simulated clock (Now, Advance) drives seat timestamps,
 // billing cycles and audit-event timestamps; rate-limit windows, Retry-After,

@@ -104,10 +104,6 @@ func checkTruth(t *testing.T, s *Server, evs []ev) []Period {
 		if p.OrphanedSince != nil && (p.OrphanedSince.Before(p.Start) || !p.BillableAt(*p.OrphanedSince)) {
 			t.Fatalf("orphaned outside the period: %s", desc)
 		}
-		if p.OrphanReason == OrphanLeftTeam && p.PendingFrom == nil && p.End == nil {
-			// left_team comes with pending; a refresh may clear pending and keep it.
-			_ = desc
-		}
 		// Start: an event for that user, team or org.
 		ok := false
 		for _, e := range evAt[p.Start] {

@@ -503,7 +503,7 @@ func TestTruthOrgRemoval(t *testing.T) {
 }
 
 func TestTruthDeprovision(t *testing.T) {
-	s, setup := lcSetup(t, lcOptions(13))
+	s, _ := lcSetup(t, lcOptions(13))
 	id := uid(t, s, "alice")
 	nl, err := s.Deprovision("alice")
 	must(t, err)
@@ -533,7 +533,6 @@ func TestTruthDeprovision(t *testing.T) {
 		t.Fatalf("bob %s", fmtPeriod(b))
 	}
 	eqTime(t, "orphaned since", b.OrphanedSince, evFor(t, evs, "user.suspend", "bob").ts())
-	_ = setup
 	verify(t, s)
 }
 

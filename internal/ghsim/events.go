@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // actorInfo is who performed a change, as the audit event records it.
@@ -31,7 +33,8 @@ type evSpec struct {
 	seatAssignment string // copilot.cfb_seat_cancelled
 	oldValue       string
 	newValue       string
-	owner          bool // add owner/owner_type (policy events)
+	owner          bool           // add owner/owner_type (policy events)
+	fields         map[string]any // further action-specific fields (old_login, plan, enterprise_team, …)
 }
 
 const browserUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -90,11 +93,18 @@ func (s *Server) newDocID() string {
 }
 
 // emit appends one streamed audit event (GitHub's shape: flat JSON object,
-// keys in alphabetical order, timestamps in Unix ms). Needs s.mu.
-func (s *Server) emit(e evSpec, a *actorInfo) {
+// keys in alphabetical order, timestamps in Unix ms) and returns its
+// @timestamp: the simulated clock, or 1 ms after the previous event's when
+// that is not later. Without Options.MembershipEvents an action outside
+// copilot.* is not emitted (the stream stays as it was before the simulator
+// knew membership events); its would-be timestamp is returned. Needs s.mu.
+func (s *Server) emit(e evSpec, a *actorInfo) time.Time {
 	ts := s.now.UnixMilli()
 	if ts <= s.lastTS {
 		ts = s.lastTS + 1
+	}
+	if !s.opts.MembershipEvents && !strings.HasPrefix(e.action, "copilot.") {
+		return time.UnixMilli(ts).UTC()
 	}
 	s.lastTS = ts
 	m := map[string]any{
@@ -141,6 +151,9 @@ func (s *Server) emit(e evSpec, a *actorInfo) {
 			m["owner"], m["owner_type"] = s.opts.Enterprise, "Business"
 		}
 	}
+	for k, v := range e.fields {
+		m[k] = v
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -148,4 +161,5 @@ func (s *Server) emit(e evSpec, a *actorInfo) {
 		panic("ghsim: encoding an audit event: " + err.Error())
 	}
 	s.events = append(s.events, bytes.TrimRight(buf.Bytes(), "\n"))
+	return time.UnixMilli(ts).UTC()
 }

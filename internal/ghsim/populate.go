@@ -17,7 +17,8 @@ type Population struct {
 	EnterpriseTeams int      // default 2 (at most 6)
 	// Emit keeps the audit events of building the state. By default they are
 	// dropped: the populated state predates the audit stream, as a real
-	// enterprise's seats predate the moment streaming was switched on.
+	// enterprise's seats predate the moment streaming was switched on (and
+	// Periods leaves out the periods it started: seatline cannot know them).
 	Emit bool
 }
 
@@ -79,7 +80,7 @@ func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
 	p.TeamsPerOrg = min(p.TeamsPerOrg, len(teamNames))
 
 	s.mu.Lock()
-	mark := len(s.events)
+	mark, tmark := len(s.events), len(s.truth.periods)
 	s.mu.Unlock()
 	var out Populated
 	admin := s.opts.Admin
@@ -259,6 +260,7 @@ func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
 	s.mu.Lock()
 	if !p.Emit && len(s.events) >= mark {
 		s.events = s.events[:mark]
+		s.tHide(tmark) // the seats predate the stream: no truth for them
 	}
 	out.Seats = len(s.enterpriseSeatsLocked())
 	s.mu.Unlock()
@@ -345,11 +347,7 @@ func (s *Server) RandomChange(rng *rand.Rand) string {
 		if t.memberSet[u] {
 			break
 		}
-		t.memberSet[u] = true
-		t.members = append(t.members, u)
-		if t.copilot {
-			s.grantLocked(scope{org: o}, u, srcTeam, t.slug, a)
-		}
+		s.addTeamMemberLocked(o, t, u, a)
 		return fmt.Sprintf("added %s to team %s/%s", u, o.login, t.slug)
 	case x < 99 && len(o.invites) > 0:
 		var inv []string
@@ -358,7 +356,7 @@ func (s *Server) RandomChange(rng *rand.Rand) string {
 		}
 		slices.Sort(inv)
 		u := pick(rng, inv)
-		s.addMemberLocked(o, u)
+		s.addMemberLocked(o, u, s.systemActor(u))
 		return fmt.Sprintf("%s accepted the invitation to %s", u, o.login)
 	}
 	// Fallback: some Copilot use anywhere.

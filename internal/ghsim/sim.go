@@ -33,7 +33,28 @@
 //
 // Every seat change, whether made through the API or through the Go methods,
 // emits the streamed audit event GitHub would (copilot.cfb_seat_*), drained
-// with Events().
+// with Events(). With Options.MembershipEvents the stream also carries the
+// membership and identity events that change or orphan seats
+// (org/team/enterprise_team add_member and remove_member,
+// business.remove_member, user.suspend, user.rename,
+// external_identity.deprovision), enterprise-team licences as
+// enterprise_team.copilot_assignment/unassignment, and plan and
+// seat-management events for every org from its creation; lifecycle.go has
+// the changes beyond assignment (removal from the enterprise, SCIM
+// deprovisioning, suspension, a user's or the whole org's access revoked,
+// plans), each with its consequences as GitHub documents them: removed
+// from an org, the enterprise or the enterprise team of the seat, access
+// ends at once and the seat stays listed pending cancellation (billed to the
+// cycle's end); leaving a granting org team makes it pending, with or
+// without a copilot.* event (Options.TeamUnassignEventRate); deprovisioning
+// keeps the seat under an obfuscated login.
+//
+// Beside the state, the simulator keeps the ground truth of seat periods
+// (truth.go: Periods, HoldersAt, Orphans, SeatDays) by seatline's lifecycle
+// rules (internal/lifecycle), every time an emitted event's @timestamp or a
+// cycle boundary, so that an end-to-end test can compare seatline's
+// derivation from the stream with it. RandomLifecycleChange drives months of
+// such changes.
 //
 // Two clocks: the simulated clock (Now, Advance) drives seat timestamps,
 // billing cycles and audit-event timestamps; rate-limit windows, Retry-After,
@@ -77,6 +98,8 @@ var (
 	ErrTooManyNames   = errors.New("ghsim: more than 100 names in one request")
 	ErrNoNames        = errors.New("ghsim: no names given")
 	ErrDuplicate      = errors.New("ghsim: already exists")
+	ErrAccessRevoked  = errors.New("ghsim: Copilot access for the organization is revoked")
+	ErrInvalidPlan    = errors.New("ghsim: invalid Copilot plan")
 )
 
 // Options configure a Server. Zero values take the documented defaults.
@@ -136,6 +159,10 @@ type Options struct {
 	Start time.Time
 	// BillingCycleDay is the day of the month (1..28) a billing cycle starts;
 	// default 1. pending_cancellation_date is the next cycle's start.
+	// GitHub's Copilot cycle is the calendar month (UTC), and the ground
+	// truth (Periods) and seatline's lifecycle rules assume it: billable
+	// dates there are always 00:00 UTC on the 1st. Another day only moves
+	// the simulator's own pending/cancellation dates.
 	BillingCycleDay int
 	// Location is the time zone of REST timestamps (GitHub's Copilot API
 	// sometimes answers with a non-UTC offset); default UTC.
@@ -143,6 +170,26 @@ type Options struct {
 
 	// Seed makes ids, document ids and fault decisions deterministic.
 	Seed int64
+
+	// MembershipEvents makes the audit stream complete for the seat
+	// lifecycle: the membership and identity events GitHub writes
+	// (org.add_member/remove_member, team.add_member/remove_member,
+	// business.remove_member, enterprise_team.add_member/remove_member,
+	// user.suspend, user.rename, external_identity.deprovision),
+	// enterprise-team licences as enterprise_team.copilot_assignment /
+	// copilot_unassignment (instead of copilot.cfb_seat_assignment_created /
+	// _unassigned with team "ent:…"), and a copilot.plan_changed when an org
+	// is added. Default false: only copilot.* events, the stream as it was
+	// before (seatline's ingest keeps only those, and consumers count on
+	// it). The ground truth (Periods) is meant for a stream with them.
+	MembershipEvents bool
+
+	// TeamUnassignEventRate is the probability that a seat left without a
+	// grant because its holder left an org team (GitHub promises no
+	// copilot.* event for that) gets a copilot.cfb_seat_assignment_unassigned
+	// for the user. 0 takes the default, 1 (always); negative: never.
+	// Decisions use the simulator's own random source (Seed).
+	TeamUnassignEventRate float64
 }
 
 // Faults are injected failures; set them with SetFaults. They apply to every
@@ -180,6 +227,7 @@ type Server struct {
 
 	enterpriseID int64
 	users        map[string]*user
+	usersByID    map[int64]*user
 	userOrder    []string
 	orgs         map[string]*org
 	orgOrder     []string
@@ -189,6 +237,8 @@ type Server struct {
 	teamIDs      int64
 
 	events [][]byte
+
+	truth truth // ground truth of seat periods (truth.go)
 
 	// HTTP side (own lock: never held while taking mu, and vice versa only
 	// in the documented order mu → rl).
@@ -251,6 +301,9 @@ func New(opts Options) *Server {
 	if opts.Location == nil {
 		opts.Location = time.UTC
 	}
+	if opts.TeamUnassignEventRate == 0 {
+		opts.TeamUnassignEventRate = 1
+	}
 	seed := uint64(opts.Seed)
 	s := &Server{
 		opts:       opts,
@@ -259,6 +312,7 @@ func New(opts Options) *Server {
 		rng:        rand.New(rand.NewPCG(seed, 0x6768_7369_6d00)),
 		docSeed:    splitmix(seed ^ 0xd0c1d5eed),
 		users:      map[string]*user{},
+		usersByID:  map[int64]*user{},
 		orgs:       map[string]*org{},
 		entTeams:   map[string]*team{},
 		buckets:    map[string]*bucket{},

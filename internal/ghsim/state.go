@@ -9,9 +9,11 @@ import (
 )
 
 type user struct {
-	login   string
-	id      int64
-	deleted bool // account deleted: its seats list "assignee": null
+	login         string
+	id            int64
+	deleted       bool // account deleted: its seats list "assignee": null
+	suspended     bool // user.suspend
+	deprovisioned bool // SCIM soft deprovisioning (login obfuscated)
 }
 
 type team struct {
@@ -21,7 +23,8 @@ type team struct {
 	id        int64
 	members   []string
 	memberSet map[string]bool
-	copilot   bool // assigned to the Copilot subscription
+	copilot   bool   // assigned to the Copilot subscription
+	grantedBy string // actor who assigned it (the actor of cfb_seat_added when a member joins)
 	created   time.Time
 	groupID   string           // enterprise teams: IdP group id ("" = none)
 	seats     map[string]*seat // enterprise teams only: seats granted by this team
@@ -38,6 +41,16 @@ type org struct {
 	teams       map[string]*team
 	teamOrder   []string
 	seats       map[string]*seat
+
+	revokedUsers  map[int64]bool // copilot.user_access_revoked, not reinstated
+	accessRevoked *orgRestore    // copilot.access_revoked for the org, not restored
+}
+
+// orgRestore is what held Copilot in an org when its access was revoked
+// (RestoreOrgAccess assigns it again).
+type orgRestore struct {
+	teams  []string
+	direct []int64 // user ids
 }
 
 type seat struct {
@@ -102,7 +115,10 @@ type SeatState struct {
 // ---- builders ----
 
 // AddOrg adds an organization with its seat_management_setting and plan_type
-// ("" means business).
+// ("" means business). With Options.MembershipEvents it writes
+// copilot.plan_changed (old_plan "") and, unless the setting is
+// unconfigured, copilot.cfb_seat_management_changed (old_value
+// "unconfigured"), so that both are known from the stream.
 func (s *Server) AddOrg(name, setting, plan string) error {
 	if !validSetting(setting) {
 		return fmt.Errorf("%w: %q", ErrInvalidSetting, setting)
@@ -115,12 +131,24 @@ func (s *Server) AddOrg(name, setting, plan string) error {
 	if _, ok := s.orgs[name]; ok {
 		return fmt.Errorf("%w: org %q", ErrDuplicate, name)
 	}
-	s.orgs[name] = &org{
+	o := &org{
 		login: name, id: 10_000_000 + s.rng.Int64N(150_000_000), setting: setting, plan: plan,
 		members: map[string]bool{}, invites: map[string]bool{}, teams: map[string]*team{},
-		seats: map[string]*seat{},
+		seats: map[string]*seat{}, revokedUsers: map[int64]bool{},
 	}
+	s.orgs[name] = o
 	s.orgOrder = append(s.orgOrder, name)
+	if s.opts.MembershipEvents {
+		// The org's plan and seat management are known from the stream
+		// from the start.
+		a := s.systemActor("")
+		s.emit(evSpec{action: "copilot.plan_changed", op: "modify", org: o,
+			fields: map[string]any{"old_plan": "", "plan": plan}}, a)
+		if setting != Unconfigured {
+			s.emit(evSpec{action: "copilot.cfb_seat_management_changed", op: "modify", org: o,
+				oldValue: Unconfigured, newValue: setting, owner: true}, a)
+		}
+	}
 	return nil
 }
 
@@ -136,7 +164,11 @@ func (s *Server) userLocked(login string) *user {
 		return u
 	}
 	u := &user{login: login, id: 1_000_000 + s.rng.Int64N(150_000_000)}
+	for s.usersByID[u.id] != nil {
+		u.id = 1_000_000 + s.rng.Int64N(150_000_000)
+	}
 	s.users[login] = u
+	s.usersByID[u.id] = u
 	s.userOrder = append(s.userOrder, login)
 	return u
 }
@@ -167,7 +199,8 @@ func (s *Server) OrgID(name string) (int64, bool) {
 func (s *Server) EnterpriseID() int64 { return s.enterpriseID }
 
 // AddMember makes login (created if unknown) a member of org, accepting a
-// pending invitation. In an assign_all org the new member gets a seat.
+// pending invitation (org.add_member, by Options.Admin, for a new member).
+// In an assign_all org the new member gets a seat.
 func (s *Server) AddMember(orgName, login string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,14 +208,27 @@ func (s *Server) AddMember(orgName, login string) error {
 	if !ok {
 		return fmt.Errorf("%w: org %q", ErrNotFound, orgName)
 	}
-	s.addMemberLocked(o, login)
+	s.addMemberLocked(o, login, s.systemActor(""))
 	return nil
 }
 
-// AcceptInvitation is AddMember for a user with a pending invitation.
-func (s *Server) AcceptInvitation(orgName, login string) error { return s.AddMember(orgName, login) }
+// AcceptInvitation is AddMember for a user with a pending invitation; the
+// org.add_member's actor is the user.
+func (s *Server) AcceptInvitation(orgName, login string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orgs[orgName]
+	if !ok {
+		return fmt.Errorf("%w: org %q", ErrNotFound, orgName)
+	}
+	s.userLocked(login)
+	s.addMemberLocked(o, login, s.systemActor(login))
+	return nil
+}
 
-func (s *Server) addMemberLocked(o *org, login string) {
+// addMemberLocked adds a member (org.add_member by a); in an assign_all org
+// the member gets a seat, granted by that event.
+func (s *Server) addMemberLocked(o *org, login string, a *actorInfo) {
 	u := s.userLocked(login)
 	if u.deleted {
 		return
@@ -193,9 +239,9 @@ func (s *Server) addMemberLocked(o *org, login string) {
 	}
 	o.members[login] = true
 	o.memberOrder = append(o.memberOrder, login)
+	at := s.emit(evSpec{action: "org.add_member", op: "create", org: o, user: login, userID: u.id}, a)
 	if o.setting == AssignAll {
-		a := s.systemActor("")
-		s.grantLocked(scope{org: o}, login, srcAll, "", a)
+		s.grantLocked(scope{org: o}, login, srcAll, "", s.systemActor(""), cause{at: at, by: a.login})
 	}
 }
 
@@ -215,8 +261,10 @@ func (s *Server) Invite(orgName, login string) error {
 	return nil
 }
 
-// RemoveMember removes login from org and its teams; a seat it held there
-// goes pending cancellation (copilot.cfb_seat_assignment_unassigned).
+// RemoveMember removes login from org and its teams (org.remove_member; a
+// pending invitation is withdrawn). Access to a seat it held there ends at
+// once; the seat is listed as pending cancellation (billed for the full
+// cycle, copilot.cfb_seat_assignment_unassigned) until the cycle ends.
 func (s *Server) RemoveMember(orgName, login, actor string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,25 +272,33 @@ func (s *Server) RemoveMember(orgName, login, actor string) error {
 	if !ok {
 		return fmt.Errorf("%w: org %q", ErrNotFound, orgName)
 	}
-	s.removeMemberLocked(o, login, s.systemActor(actor))
+	s.removeMemberLocked(o, login, s.systemActor(actor), true)
 	return nil
 }
 
-func (s *Server) removeMemberLocked(o *org, login string, a *actorInfo) {
+// removeMemberLocked takes login out of o (with org.remove_member when
+// announce: RemoveFromEnterprise announces business.remove_member instead).
+func (s *Server) removeMemberLocked(o *org, login string, a *actorInfo, announce bool) {
 	delete(o.invites, login)
 	if o.members[login] {
 		delete(o.members, login)
 		o.memberOrder = slices.DeleteFunc(o.memberOrder, func(m string) bool { return m == login })
+		if announce {
+			uid := s.userLocked(login).id
+			at := s.emit(evSpec{action: "org.remove_member", op: "remove", org: o, user: login, userID: uid}, a)
+			s.tRemoved(tScope{ScopeOrg, o.login}, uid, at, EndLeftOrg, OrphanLeftOrg)
+		}
 	}
 	for _, slug := range o.teamOrder {
 		removeTeamMember(o.teams[slug], login)
 	}
-	s.releaseAllLocked(scope{org: o}, login, a)
+	s.releaseAllLocked(scope{org: o}, login, a, cause{})
 }
 
-// DeleteUser deletes a user account: it leaves every org and enterprise team;
-// its seats go pending cancellation and are listed with "assignee": null
-// until the cycle ends; the per-user endpoint answers 404 for it.
+// DeleteUser deletes a user account: it leaves every org
+// (org.remove_member) and enterprise team (enterprise_team.remove_member);
+// its seats are listed as pending cancellation with "assignee": null until
+// the cycle ends; the per-user endpoint answers 404 for it.
 func (s *Server) DeleteUser(login string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,12 +308,10 @@ func (s *Server) DeleteUser(login string) error {
 	}
 	a := s.systemActor(login)
 	for _, name := range s.orgOrder {
-		s.removeMemberLocked(s.orgs[name], login, a)
+		s.removeMemberLocked(s.orgs[name], login, a, true)
 	}
 	for _, slug := range s.entOrder {
-		t := s.entTeams[slug]
-		removeTeamMember(t, login)
-		s.releaseAllLocked(scope{ent: t}, login, a)
+		s.removeEntTeamMemberLocked(s.entTeams[slug], login, a, true)
 	}
 	u.deleted = true
 	return nil
@@ -290,21 +344,52 @@ func (s *Server) AddTeam(orgName, slug string, members ...string) error {
 	}
 	a := s.systemActor("")
 	for _, m := range members {
-		s.addMemberLocked(o, m)
-		if s.users[m].deleted || t.memberSet[m] {
-			continue
-		}
-		t.memberSet[m] = true
-		t.members = append(t.members, m)
-		if t.copilot && (o.setting == AssignSelected || o.setting == AssignAll) {
-			s.grantLocked(scope{org: o}, m, srcTeam, slug, a)
-		}
+		s.addTeamMemberLocked(o, t, m, a)
 	}
 	return nil
 }
 
-// RemoveTeamMember removes login from an org team (it stays an org member);
-// a seat held only through that team goes pending cancellation.
+// AddTeamMember adds login (created if unknown; made an org member, by the
+// same actor, if needed) to existing org team slug: team.add_member by
+// actor ("" = Options.Admin); if the team holds Copilot the user gets a
+// seat through it (copilot.cfb_seat_added by whoever assigned the team).
+func (s *Server) AddTeamMember(orgName, slug, login, actor string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orgs[orgName]
+	if !ok {
+		return fmt.Errorf("%w: org %q", ErrNotFound, orgName)
+	}
+	t, ok := o.teams[slug]
+	if !ok {
+		return fmt.Errorf("%w: team %q", ErrNotFound, slug)
+	}
+	s.addTeamMemberLocked(o, t, login, s.systemActor(actor))
+	return nil
+}
+
+// addTeamMemberLocked adds login (made an org member if needed) to org team
+// t: team.add_member by a, then, if t holds Copilot, the seat
+// (copilot.cfb_seat_added by whoever assigned the team; the grant is a's).
+func (s *Server) addTeamMemberLocked(o *org, t *team, login string, a *actorInfo) {
+	s.addMemberLocked(o, login, a)
+	u := s.users[login]
+	if u.deleted || t.memberSet[login] {
+		return
+	}
+	t.memberSet[login] = true
+	t.members = append(t.members, login)
+	at := s.emit(evSpec{action: "team.add_member", op: "create", org: o, team: o.login + "/" + t.slug,
+		user: login, userID: u.id}, a)
+	if t.copilot && (o.setting == AssignSelected || o.setting == AssignAll) {
+		s.grantLocked(scope{org: o}, login, srcTeam, t.slug, s.systemActor(t.grantedBy), cause{at: at, by: a.login})
+	}
+}
+
+// RemoveTeamMember removes login from an org team (team.remove_member; it
+// stays an org member). A seat held only through that team goes pending
+// cancellation: access to the cycle's end; GitHub does not promise a
+// copilot.* event for it (Options.TeamUnassignEventRate).
 func (s *Server) RemoveTeamMember(orgName, slug, login string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -316,9 +401,20 @@ func (s *Server) RemoveTeamMember(orgName, slug, login string) error {
 	if !ok {
 		return fmt.Errorf("%w: team %q", ErrNotFound, slug)
 	}
-	removeTeamMember(t, login)
-	s.releaseLocked(scope{org: o}, login, srcTeam, slug, s.systemActor(""))
+	s.removeTeamMemberLocked(o, t, login, s.systemActor(""))
 	return nil
+}
+
+func (s *Server) removeTeamMemberLocked(o *org, t *team, login string, a *actorInfo) {
+	if !t.memberSet[login] {
+		return
+	}
+	removeTeamMember(t, login)
+	at := s.emit(evSpec{action: "team.remove_member", op: "remove", org: o, team: o.login + "/" + t.slug,
+		user: login, userID: s.userLocked(login).id}, a)
+	if st := o.seats[login]; st != nil && slices.Contains(st.teams, t.slug) {
+		s.releaseLocked(scope{org: o}, login, srcTeam, t.slug, a, cause{at: at}, true)
+	}
 }
 
 // EntTeamSlug returns the enterprise-team slug for name: GitHub prefixes
@@ -351,16 +447,77 @@ func (s *Server) AddEnterpriseTeam(slug string, members ...string) (string, erro
 	}
 	a := s.systemActor("")
 	for _, m := range members {
-		if u := s.userLocked(m); u.deleted || t.memberSet[m] {
-			continue
-		}
-		t.memberSet[m] = true
-		t.members = append(t.members, m)
-		if t.copilot {
-			s.grantLocked(scope{ent: t}, m, srcTeam, slug, a)
-		}
+		s.addEntTeamMemberLocked(t, m, a)
 	}
 	return slug, nil
+}
+
+// AddEnterpriseTeamMember adds login (created if unknown) to existing
+// enterprise team slug: enterprise_team.add_member by actor ("" =
+// Options.Admin); if the team holds a licence the user gets a seat.
+func (s *Server) AddEnterpriseTeamMember(slug, login, actor string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.entTeams[EntTeamSlug(slug)]
+	if !ok {
+		return fmt.Errorf("%w: enterprise team %q", ErrNotFound, slug)
+	}
+	s.addEntTeamMemberLocked(t, login, s.systemActor(actor))
+	return nil
+}
+
+// addEntTeamMemberLocked: enterprise_team.add_member by a, then, if the
+// team holds a licence, the seat (copilot.cfb_seat_added by whoever
+// assigned the licence).
+func (s *Server) addEntTeamMemberLocked(t *team, login string, a *actorInfo) {
+	u := s.userLocked(login)
+	if u.deleted || t.memberSet[login] {
+		return
+	}
+	t.memberSet[login] = true
+	t.members = append(t.members, login)
+	at := s.emit(evSpec{action: "enterprise_team.add_member", op: "create", user: login, userID: u.id,
+		fields: entTeamFields(t)}, a)
+	if t.copilot {
+		s.grantLocked(scope{ent: t}, login, srcTeam, t.slug, s.systemActor(t.grantedBy), cause{at: at, by: a.login})
+	}
+}
+
+// RemoveEnterpriseTeamMember removes login from enterprise team slug
+// (enterprise_team.remove_member). If the team's licence was the seat's
+// only grant, access ends at once (GitHub: users lose access when removed
+// from the team); the team's seat is listed as pending cancellation until
+// the cycle ends. actor "" is Options.Admin.
+func (s *Server) RemoveEnterpriseTeamMember(slug, login, actor string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.entTeams[EntTeamSlug(slug)]
+	if !ok {
+		return fmt.Errorf("%w: enterprise team %q", ErrNotFound, slug)
+	}
+	s.removeEntTeamMemberLocked(t, login, s.systemActor(actor), true)
+	return nil
+}
+
+func (s *Server) removeEntTeamMemberLocked(t *team, login string, a *actorInfo, announce bool) {
+	if !t.memberSet[login] {
+		return
+	}
+	removeTeamMember(t, login)
+	uid := s.userLocked(login).id
+	at := time.Time{}
+	if announce {
+		at = s.emit(evSpec{action: "enterprise_team.remove_member", op: "remove", user: login, userID: uid,
+			fields: entTeamFields(t)}, a)
+		if t.copilot {
+			s.tEntTeamLeft(uid, t.slug, at)
+		}
+	}
+	s.releaseAllLocked(scope{ent: t}, login, a, cause{at: at})
+}
+
+func entTeamFields(t *team) map[string]any {
+	return map[string]any{"enterprise_team": t.slug, "enterprise_team_id": t.id}
 }
 
 // ---- actions (each emits the audit events GitHub would) ----
@@ -401,51 +558,71 @@ func (s *Server) UnassignTeams(orgName, actor string, slugs ...string) error {
 	return err
 }
 
-// AssignEnterpriseTeams assigns enterprise teams to Copilot at the
-// enterprise level: every member gets a seat granted by the team (listed by
-// the enterprise seat list, not by any org's).
+// AssignEnterpriseTeams assigns Copilot licences to enterprise teams
+// (enterprise_team.copilot_assignment; without Options.MembershipEvents the
+// older copilot.cfb_seat_assignment_created with team "ent:…"): every member
+// gets a seat granted by the team (listed by the enterprise seat list, not
+// by any org's).
 func (s *Server) AssignEnterpriseTeams(actor string, slugs ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.systemActor(actor)
 	ts, err := s.entTeamsLocked(slugs)
 	if err != nil {
 		return err
 	}
+	a := s.systemActor(actor)
 	for _, t := range ts {
-		if t.copilot {
-			continue
-		}
-		t.copilot = true
-		s.emit(evSpec{action: "copilot.cfb_seat_assignment_created", op: "create", team: t.slug}, a)
-		for _, m := range t.members {
-			s.grantLocked(scope{ent: t}, m, srcTeam, t.slug, a)
-		}
+		s.assignEntTeamLocked(t, a)
 	}
 	return nil
 }
 
-// UnassignEnterpriseTeams removes enterprise teams from Copilot; their
-// seats go pending cancellation.
+func (s *Server) assignEntTeamLocked(t *team, a *actorInfo) {
+	if t.copilot {
+		return
+	}
+	t.copilot, t.grantedBy = true, a.login
+	ev := evSpec{action: "enterprise_team.copilot_assignment", op: "create", fields: entTeamFields(t)}
+	if !s.opts.MembershipEvents {
+		ev = evSpec{action: "copilot.cfb_seat_assignment_created", op: "create", team: t.slug}
+	}
+	at := s.emit(ev, a)
+	for _, m := range t.members {
+		s.grantLocked(scope{ent: t}, m, srcTeam, t.slug, a, cause{at: at, by: a.login})
+	}
+}
+
+// UnassignEnterpriseTeams removes enterprise teams' Copilot licences
+// (enterprise_team.copilot_unassignment, or the older
+// copilot.cfb_seat_assignment_unassigned with team "ent:…"); their seats go
+// pending cancellation.
 func (s *Server) UnassignEnterpriseTeams(actor string, slugs ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.systemActor(actor)
 	ts, err := s.entTeamsLocked(slugs)
 	if err != nil {
 		return err
 	}
+	a := s.systemActor(actor)
 	for _, t := range ts {
-		if !t.copilot {
-			continue
-		}
-		t.copilot = false
-		s.emit(evSpec{action: "copilot.cfb_seat_assignment_unassigned", op: "remove", team: t.slug}, a)
-		for _, login := range sortedSeatLogins(t.seats) {
-			s.releaseLocked(scope{ent: t}, login, srcTeam, t.slug, a)
-		}
+		s.unassignEntTeamLocked(t, a)
 	}
 	return nil
+}
+
+func (s *Server) unassignEntTeamLocked(t *team, a *actorInfo) {
+	if !t.copilot {
+		return
+	}
+	t.copilot = false
+	ev := evSpec{action: "enterprise_team.copilot_unassignment", op: "remove", fields: entTeamFields(t)}
+	if !s.opts.MembershipEvents {
+		ev = evSpec{action: "copilot.cfb_seat_assignment_unassigned", op: "remove", team: t.slug}
+	}
+	at := s.emit(ev, a)
+	for _, login := range sortedSeatLogins(t.seats) {
+		s.releaseLocked(scope{ent: t}, login, srcTeam, t.slug, a, cause{at: at}, false)
+	}
 }
 
 func (s *Server) entTeamsLocked(slugs []string) ([]*team, error) {
@@ -465,6 +642,9 @@ func (s *Server) entTeamsLocked(slugs []string) ([]*team, error) {
 // member a seat; switching from it to assign_selected keeps those seats as
 // direct assignments; switching to disabled or unconfigured unassigns every
 // seat (pending cancellation) and every team.
+//
+// While the org's Copilot access is revoked (RevokeOrgAccess) it fails with
+// ErrAccessRevoked.
 func (s *Server) SetSeatManagement(orgName, actor, setting string) error {
 	if !validSetting(setting) {
 		return fmt.Errorf("%w: %q", ErrInvalidSetting, setting)
@@ -475,24 +655,33 @@ func (s *Server) SetSeatManagement(orgName, actor, setting string) error {
 	if !ok {
 		return fmt.Errorf("%w: org %q", ErrNotFound, orgName)
 	}
+	return s.setSeatManagementLocked(o, setting, s.systemActor(actor))
+}
+
+func (s *Server) setSeatManagementLocked(o *org, setting string, a *actorInfo) error {
 	old := o.setting
 	if old == setting {
 		return nil
 	}
-	a := s.systemActor(actor)
+	if o.accessRevoked != nil {
+		return fmt.Errorf("%w: %s", ErrAccessRevoked, o.login)
+	}
 	o.setting = setting
-	s.emit(evSpec{action: "copilot.cfb_seat_management_changed", op: "modify", org: o,
+	at := s.emit(evSpec{action: "copilot.cfb_seat_management_changed", op: "modify", org: o,
 		oldValue: old, newValue: setting, owner: true}, a)
 	sc := scope{org: o}
 	switch setting {
 	case AssignAll:
 		for _, m := range o.memberOrder {
-			s.grantLocked(sc, m, srcAll, "", a)
+			s.grantLocked(sc, m, srcAll, "", a, cause{at: at, by: a.login})
 		}
 	case AssignSelected:
-		for _, st := range o.seats {
+		for _, st := range orderedSeats(o.seats) {
 			if st.all {
 				st.all, st.direct = false, true
+				if u := s.users[st.login]; u != nil {
+					s.tGrantRename(s.tScopeOf(sc), u.id, "all", "direct")
+				}
 			}
 		}
 	default: // disabled, unconfigured
@@ -500,7 +689,7 @@ func (s *Server) SetSeatManagement(orgName, actor, setting string) error {
 			o.teams[slug].copilot = false
 		}
 		for _, login := range sortedSeatLogins(o.seats) {
-			s.releaseAllLocked(sc, login, a)
+			s.releaseAllLocked(sc, login, a, cause{at: at})
 		}
 	}
 	return nil
@@ -689,9 +878,11 @@ const (
 )
 
 // grantLocked adds a grant to login's seat under sc, creating the seat or
-// refreshing a pending cancellation. It reports whether a seat was created
-// or refreshed (counted in seats_created).
-func (s *Server) grantLocked(sc scope, login string, src int, teamSlug string, a *actorInfo) bool {
+// refreshing a pending cancellation, with the seat events GitHub writes (by
+// a), and records the grant in the truth as made by c (c.at zero: by the
+// seat event emitted here; c.by "": a). It reports whether a seat was
+// created or refreshed (counted in seats_created).
+func (s *Server) grantLocked(sc scope, login string, src int, teamSlug string, a *actorInfo, c cause) bool {
 	seats := sc.seats()
 	st := seats[login]
 	uid := s.userLocked(login).id
@@ -719,69 +910,144 @@ func (s *Server) grantLocked(sc scope, login string, src int, teamSlug string, a
 			st.teams = append(st.teams, teamSlug)
 		}
 	}
+	var at time.Time // the seat event that names the grant
+	changed := false
 	switch {
 	case created:
 		if src == srcDirect {
 			e := ev
 			e.action, e.op = "copilot.cfb_seat_assignment_created", "create"
-			s.emit(e, a)
+			at = s.emit(e, a)
 		}
 		ev.action, ev.op = "copilot.cfb_seat_added", "create"
-		s.emit(ev, a)
-		return true
+		if t := s.emit(ev, a); at.IsZero() {
+			at = t
+		}
+		changed = true
 	case !st.pending.IsZero():
 		st.pending, st.unassignedBy, st.updated = time.Time{}, "", s.now
 		ev.action, ev.op = "copilot.cfb_seat_assignment_refreshed", "modify"
-		s.emit(ev, a)
-		return true
-	case src != srcAll:
+		at = s.emit(ev, a)
+		if src == srcDirect && c.via == "" {
+			// Only the refresh reports it: GitHub says there is a seat.
+			c.via = ViaSeat
+		}
+		changed = true
+	case src == srcDirect:
 		ev.action, ev.op = "copilot.cfb_seat_assignment_reused", "modify"
-		s.emit(ev, a)
+		at = s.emit(ev, a)
 	}
-	return false
+	if c.at.IsZero() {
+		c.at = at
+	}
+	if c.by == "" {
+		c.by = a.login
+	}
+	kind := grantKind(src, teamSlug)
+	via, team := viaOf(sc, kind)
+	if c.via != "" {
+		via, team = c.via, ""
+	}
+	s.tGrantAdd(s.tScopeOf(sc), uid, tGrant{kind: kind, via: via, team: team, by: c.by, at: c.at})
+	return changed
 }
 
 // releaseLocked removes one grant from login's seat; a seat left with none
-// goes pending cancellation. It reports whether that happened.
-func (s *Server) releaseLocked(sc scope, login string, src int, teamSlug string, a *actorInfo) bool {
+// goes pending cancellation. The truth ends the grant at c.at (zero: at the
+// unassignment emitted here). A direct assignment removed while another
+// grant keeps the seat still gets its copilot.cfb_seat_assignment_unassigned.
+// teamLeave: the holder left the granting org team (the unassignment event
+// is then written with probability Options.TeamUnassignEventRate; without
+// it the seat is orphaned "left_team"). It reports whether the seat went
+// pending.
+func (s *Server) releaseLocked(sc scope, login string, src int, teamSlug string, a *actorInfo, c cause, teamLeave bool) bool {
 	st := sc.seats()[login]
 	if st == nil {
 		return false
 	}
+	had := false
 	switch src {
 	case srcDirect:
-		st.direct = false
+		had, st.direct = st.direct, false
 	case srcAll:
-		st.all = false
+		had, st.all = st.all, false
 	case srcTeam:
+		had = slices.Contains(st.teams, teamSlug)
 		st.teams = slices.DeleteFunc(st.teams, func(t string) bool { return t == teamSlug })
 	}
-	return s.maybePendLocked(sc, st, a)
+	if !had {
+		return false
+	}
+	pended, evAt := s.maybePendLocked(sc, st, a, teamLeave)
+	if src == srcDirect && !pended {
+		evAt = s.emitUnassignedLocked(sc, st, a)
+	}
+	at := c.at
+	if at.IsZero() {
+		at = evAt
+	}
+	uid := s.userLocked(login).id
+	tsc := s.tScopeOf(sc)
+	if s.tGrantEnd(tsc, uid, grantKind(src, teamSlug), at) && teamLeave && evAt.IsZero() {
+		s.tLeftTeam(tsc, uid, at)
+	}
+	return pended
 }
 
-func (s *Server) releaseAllLocked(sc scope, login string, a *actorInfo) bool {
+// releaseAllLocked removes every grant of login's seat (see releaseLocked).
+func (s *Server) releaseAllLocked(sc scope, login string, a *actorInfo, c cause) bool {
 	st := sc.seats()[login]
 	if st == nil {
 		return false
 	}
+	var kinds []string
+	if st.direct {
+		kinds = append(kinds, grantKind(srcDirect, ""))
+	}
+	if st.all {
+		kinds = append(kinds, grantKind(srcAll, ""))
+	}
+	for _, t := range st.teams {
+		kinds = append(kinds, grantKind(srcTeam, t))
+	}
 	st.direct, st.all, st.teams = false, false, nil
-	return s.maybePendLocked(sc, st, a)
+	pended, evAt := s.maybePendLocked(sc, st, a, false)
+	at := c.at
+	if at.IsZero() {
+		at = evAt
+	}
+	uid := s.userLocked(login).id
+	for _, k := range kinds {
+		s.tGrantEnd(s.tScopeOf(sc), uid, k, at)
+	}
+	return pended
 }
 
-func (s *Server) maybePendLocked(sc scope, st *seat, a *actorInfo) bool {
+// maybePendLocked puts a seat with no grant left in pending cancellation
+// (until the next cycle start) and writes copilot.cfb_seat_assignment_unassigned
+// for it, returning its timestamp (zero when, for a team leave, GitHub's
+// silence was drawn: Options.TeamUnassignEventRate).
+func (s *Server) maybePendLocked(sc scope, st *seat, a *actorInfo, teamLeave bool) (bool, time.Time) {
 	if st.hasSource() || !st.pending.IsZero() {
-		return false
+		return false, time.Time{}
 	}
 	st.pending = s.nextCycleStart(s.now)
 	st.unassignedBy = a.login
 	st.updated = s.now
-	ev := evSpec{action: "copilot.cfb_seat_assignment_unassigned", op: "remove", user: st.login}
+	if r := s.opts.TeamUnassignEventRate; teamLeave && r < 1 && (r <= 0 || s.rng.Float64() >= r) {
+		return true, time.Time{}
+	}
+	return true, s.emitUnassignedLocked(sc, st, a)
+}
+
+func (s *Server) emitUnassignedLocked(sc scope, st *seat, a *actorInfo) time.Time {
+	ev := evSpec{action: "copilot.cfb_seat_assignment_unassigned", op: "remove", user: st.login, org: sc.org}
 	if u := s.users[st.login]; u != nil {
 		ev.userID = u.id
 	}
-	ev.org = sc.org
-	s.emit(ev, a)
-	return true
+	at := s.emit(ev, a)
+	s.tUnassignedEvent(s.tScopeOf(sc), ev.userID, at)
+	return at
 }
 
 func (s *Server) orgLocked(name string) (*org, error) {
@@ -810,6 +1076,9 @@ func (s *Server) assignUsersLocked(orgName string, logins []string, a *actorInfo
 	if err := checkNames(logins); err != nil {
 		return 0, err
 	}
+	if o.accessRevoked != nil {
+		return 0, fmt.Errorf("%w: %s", ErrAccessRevoked, orgName)
+	}
 	if o.setting != AssignSelected {
 		return 0, fmt.Errorf("%w: %s is %s", ErrSeatManagement, orgName, o.setting)
 	}
@@ -824,7 +1093,7 @@ func (s *Server) assignUsersLocked(orgName string, logins []string, a *actorInfo
 	}
 	n := 0
 	for _, l := range dedupe(logins) {
-		if s.grantLocked(scope{org: o}, l, srcDirect, "", a) {
+		if s.grantLocked(scope{org: o}, l, srcDirect, "", a, cause{}) {
 			n++
 		}
 	}
@@ -839,12 +1108,15 @@ func (s *Server) unassignUsersLocked(orgName string, logins []string, a *actorIn
 	if err := checkNames(logins); err != nil {
 		return 0, err
 	}
+	if o.accessRevoked != nil {
+		return 0, fmt.Errorf("%w: %s", ErrAccessRevoked, orgName)
+	}
 	if o.setting != AssignSelected {
 		return 0, fmt.Errorf("%w: %s is %s", ErrSeatManagement, orgName, o.setting)
 	}
 	n := 0
 	for _, l := range dedupe(logins) {
-		if s.releaseLocked(scope{org: o}, l, srcDirect, "", a) {
+		if s.releaseLocked(scope{org: o}, l, srcDirect, "", a, cause{}, false) {
 			n++
 		}
 	}
@@ -878,6 +1150,9 @@ func (s *Server) selectedTeamsLocked(orgName string, slugs []string) (*org, []*t
 	if err := checkNames(slugs); err != nil {
 		return nil, nil, err
 	}
+	if o.accessRevoked != nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrAccessRevoked, orgName)
+	}
 	if o.setting != AssignSelected {
 		return nil, nil, fmt.Errorf("%w: %s is %s", ErrSeatManagement, orgName, o.setting)
 	}
@@ -898,10 +1173,10 @@ func (s *Server) assignTeamsLocked(orgName string, slugs []string, a *actorInfo)
 		if t.copilot {
 			continue
 		}
-		t.copilot = true
-		s.emit(evSpec{action: "copilot.cfb_seat_assignment_created", op: "create", org: o, team: o.login + "/" + t.slug}, a)
+		t.copilot, t.grantedBy = true, a.login
+		at := s.emit(evSpec{action: "copilot.cfb_seat_assignment_created", op: "create", org: o, team: o.login + "/" + t.slug}, a)
 		for _, m := range t.members {
-			if s.grantLocked(scope{org: o}, m, srcTeam, t.slug, a) {
+			if s.grantLocked(scope{org: o}, m, srcTeam, t.slug, a, cause{at: at, by: a.login}) {
 				n++
 			}
 		}
@@ -920,9 +1195,9 @@ func (s *Server) unassignTeamsLocked(orgName string, slugs []string, a *actorInf
 			continue
 		}
 		t.copilot = false
-		s.emit(evSpec{action: "copilot.cfb_seat_assignment_unassigned", op: "remove", org: o, team: o.login + "/" + t.slug}, a)
+		at := s.emit(evSpec{action: "copilot.cfb_seat_assignment_unassigned", op: "remove", org: o, team: o.login + "/" + t.slug}, a)
 		for _, login := range sortedSeatLogins(o.seats) {
-			if slices.Contains(o.seats[login].teams, t.slug) && s.releaseLocked(scope{org: o}, login, srcTeam, t.slug, a) {
+			if slices.Contains(o.seats[login].teams, t.slug) && s.releaseLocked(scope{org: o}, login, srcTeam, t.slug, a, cause{at: at}, false) {
 				n++
 			}
 		}
@@ -975,6 +1250,11 @@ func (s *Server) advanceLocked(to time.Time) {
 			s.now = d.st.pending
 		}
 		delete(d.sc.seats(), d.st.login)
+		if d.sc.ent != nil && s.entSeatHeldLocked(d.st.login) {
+			// The user still holds a seat through another enterprise team:
+			// GitHub counts the user once, the seat is not gone.
+			continue
+		}
 		ev := evSpec{action: "copilot.cfb_seat_cancelled", op: "remove", user: d.st.login,
 			seatAssignment: "user:" + d.st.login, org: d.sc.org}
 		if u := s.users[d.st.login]; u != nil {
@@ -986,6 +1266,18 @@ func (s *Server) advanceLocked(to time.Time) {
 	if to.After(s.now) {
 		s.now = to.UTC()
 	}
+	s.tAdvance(s.now)
+}
+
+// entSeatHeldLocked reports whether login holds a seat (not pending
+// cancellation) through some enterprise team.
+func (s *Server) entSeatHeldLocked(login string) bool {
+	for _, n := range s.entOrder {
+		if st := s.entTeams[n].seats[login]; st != nil && st.pending.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 type entSeat struct {

@@ -145,6 +145,9 @@ func refDerive(evs []ev, enterprise string, now time.Time) []Period {
 		case h.revoked:
 		case open(p):
 			p.PendingFrom, p.BillableUntil = nil, nil
+			if h.leftTeam {
+				p.OrphanedSince, p.OrphanReason, h.leftTeam = nil, "", false
+			}
 			if p.Via == ViaSeat && (g.via == ViaTeam || g.via == ViaAllMembers) && at.Sub(p.Start) <= time.Minute {
 				p.Via, p.Team, p.GrantedBy = g.via, g.team, g.by
 			}

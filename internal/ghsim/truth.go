@@ -27,8 +27,8 @@ import (
 //     billable at that instant; a period keeps the first reason, except that
 //     "deprovisioned" replaces "suspended" (SCIM deprovisioning suspends
 //     first), keeping the first time. "left_team" is cleared by a later
-//     copilot.cfb_seat_assignment_unassigned for the user in that scope while
-//     the period is open.
+//     copilot.cfb_seat_assignment_unassigned for the user in that scope, or
+//     a new grant, while the period is open.
 //   - copilot.access_revoked ends the open periods of the org (billable
 //     until that instant); periods that had already ended keep their
 //     billable date.
@@ -225,7 +225,11 @@ func (s *Server) tGrantAdd(sc tScope, uid int64, g tGrant) {
 	switch {
 	case h.revoked:
 	case p.open():
-		p.PendingFrom, p.BillableUntil = nil, nil // a refresh continues the period
+		// A refresh continues the period, held again by right: not orphaned.
+		p.PendingFrom, p.BillableUntil = nil, nil
+		if p.leftTeam {
+			p.OrphanedSince, p.OrphanReason, p.leftTeam = nil, "", false
+		}
 		if p.Via == ViaSeat && (g.via == ViaTeam || g.via == ViaAllMembers) && g.at.Sub(p.Start) <= seatViaWindow {
 			// The same change, its events in another order: the period
 			// started by a bare seat event takes the grant's via.

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -9,11 +10,12 @@ import (
 )
 
 // Derive turns the events of one business (seat timeline and membership
-// changes, in any order) into its seat periods, following the rules of
-// this package's documentation. It sorts its input by time, then document
-// id, and is otherwise a pure function: the same events give the same
-// periods, whatever order they arrived in.
-func Derive(evs []Event) []Period {
+// changes, in any order) into its seat periods as of now, following the
+// rules of this package's documentation. It sorts its input by time, then
+// document id, and is otherwise a pure function: the same events and now
+// give the same periods, whatever order the events arrived in. now only
+// settles seats pending cancellation whose billable date has passed.
+func Derive(evs []Event, now time.Time) []Period {
 	evs = append([]Event(nil), evs...)
 	sort.SliceStable(evs, func(i, j int) bool {
 		if evs[i].Ms != evs[j].Ms {
@@ -25,7 +27,7 @@ func Derive(evs []Event) []Period {
 	for i := range evs {
 		d.apply(&evs[i])
 	}
-	return d.periods()
+	return d.periods(now)
 }
 
 // grant is one reason a holder has a seat in a scope.
@@ -34,20 +36,42 @@ type grant struct {
 	team string // for team and enterprise-team grants
 }
 
-type grantInfo struct {
+// made is a grant as the event that made it tells it: how (label, which
+// stays when the grant changes kind, as all-members seats kept as direct
+// assignments do), by whom, in which event.
+type made struct {
+	grant
+	label grant
 	actor string
-	at    time.Time
 	doc   string
 }
 
-// seat is a holder's seat in one scope.
+func newGrant(g grant, e *Event) made { return made{g, g, e.Actor, e.DocID} }
+
+// seat is a holder's seats in one scope, over time.
 type seat struct {
-	scope    scopeKey
-	holder   string
-	grants   map[grant]grantInfo
-	cur      *Period // the period in progress (held, or pending)
-	done     []Period
-	leftTeam bool // cur went pending because its holder left a team, with no unassignment since
+	scope   scopeKey
+	holder  string
+	grants  []made // active, in the order they were made
+	revoked bool   // copilot.user_access_revoked, not reinstated
+	periods []*Period
+	// leftTeam is the period orphaned because its holder left a team: a
+	// copilot.* unassignment for the user, or a new grant, clears it.
+	leftTeam *Period
+}
+
+// cur is the holder's latest period, held, pending or ended (nil: none yet).
+func (s *seat) cur() *Period {
+	if len(s.periods) == 0 {
+		return nil
+	}
+	return s.periods[len(s.periods)-1]
+}
+
+func open(p *Period) bool { return p != nil && p.End == nil }
+
+func (s *seat) has(g grant) bool {
+	return slices.ContainsFunc(s.grants, func(m made) bool { return m.grant == g })
 }
 
 type scopeKey struct {
@@ -55,37 +79,27 @@ type scopeKey struct {
 }
 
 type org struct {
-	name        string
 	assignAll   bool
 	members     map[string]bool
-	teamCopilot map[string]string          // team → actor who assigned it to Copilot
+	teamCopilot map[string]bool            // teams holding Copilot ("org/slug")
 	teamMembers map[string]map[string]bool // team → holders
 	plan        string
 }
 
 type deriver struct {
-	business  string
-	seats     map[scopeKey]map[string]*seat
-	orgs      map[string]*org
-	entLic    map[string]string          // enterprise team → actor who granted it a licence
-	entTeams  map[string]map[string]bool // enterprise team → holders
-	entPlan   string
-	loginID   map[string]int64 // login → user_id, from every event that has both
-	names     map[string]string
-	bizPlan   string
-	orphaned  map[string]orphanMark // holder → deprovisioned or suspended (applies to seats started later too)
-	lastEvent time.Time
-}
-
-type orphanMark struct {
-	since  time.Time
-	reason string
+	business string
+	seats    map[scopeKey]map[string]*seat
+	orgs     map[string]*org
+	entLic   map[string]bool            // enterprise teams holding a licence
+	entTeams map[string]map[string]bool // enterprise team → holders
+	loginID  map[string]int64           // login → user_id, from every event that has both
+	names    map[string]string
+	bizPlan  string
 }
 
 func newDeriver(evs []Event) *deriver {
-	d := &deriver{seats: map[scopeKey]map[string]*seat{}, orgs: map[string]*org{}, entLic: map[string]string{},
-		entTeams: map[string]map[string]bool{}, loginID: map[string]int64{}, names: map[string]string{},
-		orphaned: map[string]orphanMark{}}
+	d := &deriver{seats: map[scopeKey]map[string]*seat{}, orgs: map[string]*org{}, entLic: map[string]bool{},
+		entTeams: map[string]map[string]bool{}, loginID: map[string]int64{}, names: map[string]string{}}
 	// Holders by user_id: a login seen with an id anywhere is that id
 	// everywhere (copilot.* events may omit it; a renamed login keeps it).
 	for i := range evs {
@@ -94,14 +108,9 @@ func newDeriver(evs []Event) *deriver {
 			d.business = e.Business
 		}
 		if e.UserID > 0 {
-			if e.User != "" {
-				if _, ok := d.loginID[e.User]; !ok {
-					d.loginID[e.User] = e.UserID
-				}
-			}
-			if e.OldLogin != "" {
-				if _, ok := d.loginID[e.OldLogin]; !ok {
-					d.loginID[e.OldLogin] = e.UserID
+			for _, login := range []string{e.User, e.OldLogin} {
+				if _, ok := d.loginID[login]; login != "" && !ok {
+					d.loginID[login] = e.UserID
 				}
 			}
 		}
@@ -130,7 +139,7 @@ func (d *deriver) holder(e *Event) string {
 func (d *deriver) org(name string) *org {
 	o := d.orgs[name]
 	if o == nil {
-		o = &org{name: name, members: map[string]bool{}, teamCopilot: map[string]string{}, teamMembers: map[string]map[string]bool{}}
+		o = &org{members: map[string]bool{}, teamCopilot: map[string]bool{}, teamMembers: map[string]map[string]bool{}}
 		d.orgs[name] = o
 	}
 	return o
@@ -141,14 +150,14 @@ func (d *deriver) scopeOf(e *Event) scopeKey {
 	if e.Org != "" {
 		return scopeKey{ScopeOrg, e.Org}
 	}
-	return scopeKey{ScopeEnterprise, d.businessOf(e)}
+	return d.enterprise(e)
 }
 
-func (d *deriver) businessOf(e *Event) string {
+func (d *deriver) enterprise(e *Event) scopeKey {
 	if e.Business != "" {
-		return e.Business
+		return scopeKey{ScopeEnterprise, e.Business}
 	}
-	return d.business
+	return scopeKey{ScopeEnterprise, d.business}
 }
 
 func (d *deriver) seat(sk scopeKey, holder string) *seat {
@@ -159,31 +168,29 @@ func (d *deriver) seat(sk scopeKey, holder string) *seat {
 	}
 	s := m[holder]
 	if s == nil {
-		s = &seat{scope: sk, holder: holder, grants: map[grant]grantInfo{}}
+		s = &seat{scope: sk, holder: holder}
 		m[holder] = s
 	}
 	return s
 }
 
+// seatIf is holder's seat in sk, nil when the holder never had a grant or
+// a period there.
+func (d *deriver) seatIf(sk scopeKey, holder string) *seat { return d.seats[sk][holder] }
+
+// planOf is the plan a period starting now in sk runs on: the org's plan,
+// else the enterprise's, else "" (no event named it).
 func (d *deriver) planOf(sk scopeKey) string {
 	if sk.kind == ScopeOrg {
 		if p := d.org(sk.name).plan; p != "" {
 			return p
 		}
-		if d.bizPlan != "" {
-			return d.bizPlan
-		}
-		return "business"
 	}
-	if d.entPlan != "" {
-		return d.entPlan
-	}
-	return "enterprise"
+	return d.bizPlan
 }
 
 func (d *deriver) apply(e *Event) {
 	t := ms(e.Ms)
-	d.lastEvent = t
 	if e.Membership != events.MembershipNone {
 		d.membership(e, t)
 		return
@@ -200,11 +207,11 @@ func (d *deriver) apply(e *Event) {
 		case e.Action == "copilot.cfb_seat_added":
 			d.seatExists(d.seat(d.scopeOf(e), h), e, t)
 		default:
-			d.addGrant(d.seat(d.scopeOf(e), h), grant{via: ViaDirect}, e, t)
+			d.addGrant(d.seat(d.scopeOf(e), h), newGrant(grant{via: ViaDirect}, e), t)
 		}
 	case events.TransitionReused:
 		if h != "" {
-			d.addGrant(d.seat(d.scopeOf(e), h), grant{via: ViaDirect}, e, t)
+			d.addGrant(d.seat(d.scopeOf(e), h), newGrant(grant{via: ViaDirect}, e), t)
 		}
 	case events.TransitionRefreshed:
 		if h != "" {
@@ -217,43 +224,65 @@ func (d *deriver) apply(e *Event) {
 		case e.Team != "":
 			d.teamCopilot(e, t, false)
 		case h != "":
-			s := d.seat(d.scopeOf(e), h)
-			if s.cur != nil && s.cur.PendingFrom != nil {
-				s.leftTeam = false // the change a team removal made, confirmed: not an orphan
+			s := d.seatIf(d.scopeOf(e), h)
+			if s == nil {
+				return
 			}
-			d.removeGrants(s, t, e, func(g grant) bool { return g.via == ViaDirect || g.via == ViaSeat })
+			settle(s, t)
+			if p := s.cur(); open(p) && s.leftTeam == p {
+				// The change a team removal made, confirmed: not an orphan.
+				p.OrphanedSince, p.OrphanReason, s.leftTeam = nil, "", nil
+			}
+			d.endGrants(s, t, func(g grant) bool { return g.via == ViaDirect || g.via == ViaSeat })
 		}
 	case events.TransitionCancelled, events.TransitionCancelledByStaff:
 		if h == "" {
 			return
 		}
-		s := d.seat(d.scopeOf(e), h)
-		reason := EndCancelled
-		if e.Transition == events.TransitionCancelledByStaff {
-			reason = EndCancelledByStaff
+		s := d.seatIf(d.scopeOf(e), h)
+		if s == nil {
+			return
 		}
-		if p := s.cur; p != nil {
+		settle(s, t)
+		if p := s.cur(); open(p) {
+			reason := EndCancelled
+			if e.Transition == events.TransitionCancelledByStaff {
+				reason = EndCancelledByStaff
+			}
 			end := t
 			if p.BillableUntil != nil && p.BillableUntil.Before(end) {
 				end = *p.BillableUntil
 			}
-			d.end(s, end, reason, e.DocID, nil)
+			p.End, p.EndReason, p.EndEvent = &end, reason, e.DocID
 		}
-		clear(s.grants)
 	case events.TransitionAccessRevoked:
 		if h == "" { // stored before copilot.access_revoked had a transition of its own
 			d.scopeRevoked(e, t)
 			return
 		}
 		s := d.seat(d.scopeOf(e), h)
-		if s.cur != nil {
-			until := nextCycle(t)
-			d.end(s, t, EndAccessRevoked, e.DocID, &until)
+		s.revoked = true
+		settle(s, t)
+		if p := s.cur(); open(p) {
+			end := t
+			p.End, p.EndReason, p.EndEvent = &end, EndAccessRevoked, e.DocID
+			if p.BillableUntil == nil {
+				until := nextCycle(t)
+				p.BillableUntil = &until
+			}
 		}
-		clear(s.grants)
 	case events.TransitionAccessReinstated:
-		if h != "" {
-			d.seatExists(d.seat(d.scopeOf(e), h), e, t)
+		if h == "" {
+			return
+		}
+		s := d.seat(d.scopeOf(e), h)
+		s.revoked = false
+		settle(s, t)
+		if len(s.grants) > 0 && !open(s.cur()) {
+			// The oldest grant still active gives the new period its via.
+			m := s.grants[0]
+			m.doc = e.DocID
+			d.start(s, m, t)
 		}
 	case events.TransitionScopeRevoked:
 		d.scopeRevoked(e, t)
@@ -280,105 +309,70 @@ func (d *deriver) apply(e *Event) {
 	}
 }
 
-// seatExists: GitHub says the holder has a seat (cfb_seat_added, a refresh,
-// a reinstatement). Without a grant seatline knows of, it is a "seat" grant.
+// settle ends a pending period whose billable date is not after t: the
+// seat lapsed then, cancelled, whether or not GitHub's event said so.
+func settle(s *seat, t time.Time) {
+	p := s.cur()
+	if open(p) && p.PendingFrom != nil && !t.Before(*p.BillableUntil) {
+		end := *p.BillableUntil
+		p.End, p.EndReason = &end, EndCancelled
+	}
+}
+
+// seatExists: GitHub says the holder has a seat (cfb_seat_added, a
+// refresh). Without a grant seatline knows of, it is a "seat" grant.
 func (d *deriver) seatExists(s *seat, e *Event, t time.Time) {
 	if len(s.grants) == 0 {
-		if g, ok := d.impliedGrant(s); ok {
-			d.addGrant(s, g, e, t)
-			return
-		}
-		d.addGrant(s, grant{via: ViaSeat}, e, t)
-		return
+		d.addGrant(s, newGrant(grant{via: ViaSeat}, e), t)
 	}
-	d.hold(s, e, t, grant{}, grantInfo{}) // refresh a pending seat
 }
 
-// impliedGrant is a grant the holder has by membership though no event
-// made it (a reinstatement after revocation): a Copilot team, or all members.
-func (d *deriver) impliedGrant(s *seat) (grant, bool) {
-	if s.scope.kind == ScopeEnterprise {
-		for _, team := range sortedKeys(d.entTeams) {
-			if _, licensed := d.entLic[team]; licensed && d.entTeams[team][s.holder] {
-				return grant{via: ViaEnterpriseTeam, team: team}, true
-			}
+// seatViaWindow: a period started by a "seat" grant takes the via of a
+// team or all-members grant arriving this soon after (the same change,
+// its events written in another order).
+const seatViaWindow = time.Minute
+
+// addGrant gives s a grant made at t: a seat starts, or a pending one is
+// refreshed (the same period goes on). A revoked holder gets no seat.
+func (d *deriver) addGrant(s *seat, m made, t time.Time) {
+	if !s.has(m.grant) {
+		s.grants = append(s.grants, m)
+	}
+	settle(s, t)
+	p := s.cur()
+	switch {
+	case s.revoked:
+	case open(p):
+		p.PendingFrom, p.BillableUntil = nil, nil
+		if s.leftTeam == p {
+			p.OrphanedSince, p.OrphanReason, s.leftTeam = nil, "", nil // held again by right
 		}
-		return grant{}, false
-	}
-	o := d.org(s.scope.name)
-	for _, team := range sortedKeys(o.teamCopilot) {
-		if o.teamMembers[team][s.holder] {
-			return grant{via: ViaTeam, team: team}, true
+		if p.Via == ViaSeat && (m.label.via == ViaTeam || m.label.via == ViaAllMembers) && t.Sub(p.Start) <= seatViaWindow {
+			p.Via, p.Team, p.GrantedBy = m.label.via, m.label.team, m.actor
 		}
+	default:
+		d.start(s, m, t)
 	}
-	if o.assignAll && o.members[s.holder] {
-		return grant{via: ViaAllMembers}, true
-	}
-	return grant{}, false
 }
 
-// addGrant gives s a grant: a seat starts, a pending one is refreshed.
-func (d *deriver) addGrant(s *seat, g grant, e *Event, t time.Time) {
-	info := grantInfo{actor: e.Actor, at: t, doc: e.DocID}
-	if _, had := s.grants[g]; !had {
-		s.grants[g] = info
-	}
-	d.hold(s, e, t, g, info)
+func (d *deriver) start(s *seat, m made, t time.Time) {
+	s.periods = append(s.periods, &Period{Scope: s.scope.name, ScopeKind: s.scope.kind, Business: d.business,
+		Holder: s.holder, No: uint32(len(s.periods)), Via: m.label.via, Team: m.label.team, GrantedBy: m.actor, Start: t,
+		StartEvent: m.doc, Plan: d.planOf(s.scope)})
 }
 
-// hold makes sure s is held at t, starting a period with grant g if none
-// is in progress.
-func (d *deriver) hold(s *seat, e *Event, t time.Time, g grant, info grantInfo) {
-	if p := s.cur; p != nil {
-		if p.PendingFrom != nil && p.BillableUntil != nil && !t.Before(*p.BillableUntil) {
-			d.close(s) // lapsed at its billable date: a new period starts
-		} else if p.End == nil {
-			if p.PendingFrom != nil && g != (grant{}) || p.PendingFrom != nil && len(s.grants) > 0 {
-				p.PendingFrom, p.BillableUntil = nil, nil // refreshed
-				s.leftTeam = false
-			}
-			if p.Via == ViaSeat && g.via != "" && g.via != ViaSeat && t.Sub(p.Start) <= time.Minute {
-				// The same change, its events in another order: the real grant.
-				p.Via, p.Team, p.GrantedBy = g.via, g.team, info.actor
-			}
-			return
-		}
-	}
-	if g == (grant{}) {
-		// A refresh of nothing: GitHub says there is a seat.
-		g, info = grant{via: ViaSeat}, grantInfo{actor: e.Actor, at: t, doc: e.DocID}
-		s.grants[g] = info
-	}
-	d.start(s, g, info, t)
-}
-
-func (d *deriver) start(s *seat, g grant, info grantInfo, t time.Time) {
-	n := uint32(len(s.done))
-	p := &Period{Scope: s.scope.name, ScopeKind: s.scope.kind, Business: d.business, Holder: s.holder, No: n,
-		Via: g.via, Team: g.team, GrantedBy: info.actor, Start: t, StartEvent: info.doc, Plan: d.planOf(s.scope)}
-	if m, ok := d.orphaned[s.holder]; ok {
-		since := t
-		p.OrphanedSince, p.OrphanReason = &since, m.reason
-	}
-	s.cur = p
-	s.leftTeam = false
-}
-
-// removeGrants drops the grants match selects; a seat left with none goes
-// pending cancellation, billable to the next cycle.
-func (d *deriver) removeGrants(s *seat, t time.Time, e *Event, match func(grant) bool) bool {
-	removed := false
-	for g := range s.grants {
-		if match(g) {
-			delete(s.grants, g)
-			removed = true
-		}
-	}
-	if !removed || len(s.grants) > 0 {
+// endGrants ends the grants match selects; a held seat left with none
+// goes pending cancellation, billable to the next cycle. It reports whether
+// it did.
+func (d *deriver) endGrants(s *seat, t time.Time, match func(grant) bool) bool {
+	n := len(s.grants)
+	s.grants = slices.DeleteFunc(s.grants, func(m made) bool { return match(m.grant) })
+	if len(s.grants) == n {
 		return false
 	}
-	p := s.cur
-	if p == nil || p.End != nil || p.PendingFrom != nil {
+	settle(s, t)
+	p := s.cur()
+	if len(s.grants) > 0 || s.revoked || !open(p) || p.PendingFrom != nil {
 		return false
 	}
 	from, until := t, nextCycle(t)
@@ -386,65 +380,45 @@ func (d *deriver) removeGrants(s *seat, t time.Time, e *Event, match func(grant)
 	return true
 }
 
-// end ends s's period at t (access): billable until billableUntil when
-// given. orphan marks it orphaned from t.
-func (d *deriver) end(s *seat, t time.Time, reason, doc string, billableUntil *time.Time) {
-	p := s.cur
-	if p == nil {
+// removed: the holder left the scope (the org, the enterprise, or the
+// enterprise team of an enterprise seat). Access ends at once, billable to
+// the next cycle, the grants are gone, and every period of the holder there
+// still billable is orphaned.
+func (d *deriver) removed(s *seat, t time.Time, doc, reason, orphan string) {
+	if s == nil {
 		return
 	}
-	if p.End == nil {
+	s.grants = nil
+	settle(s, t)
+	if p := s.cur(); open(p) {
 		end := t
 		p.End, p.EndReason, p.EndEvent = &end, reason, doc
-		if billableUntil != nil && (p.BillableUntil == nil || billableUntil.After(*p.BillableUntil)) && p.PendingFrom == nil {
-			b := *billableUntil
-			p.BillableUntil = &b
+		if p.BillableUntil == nil {
+			until := nextCycle(t)
+			p.BillableUntil = &until
 		}
 	}
-	d.close(s)
+	for _, p := range s.periods {
+		d.orphan(s, p, t, orphan)
+	}
 }
 
-// close files the period in progress.
-func (d *deriver) close(s *seat) {
-	if s.cur == nil {
+// orphan marks p orphaned at t when it is still billable then. A period
+// keeps its first reason, except that deprovisioning (which suspends first)
+// names it better than the suspension.
+func (d *deriver) orphan(s *seat, p *Period, t time.Time, reason string) {
+	if p == nil || t.Before(p.Start) || !t.Before(p.BillableEnd()) {
 		return
 	}
-	if s.leftTeam && s.cur.OrphanedSince == nil && s.cur.PendingFrom != nil {
-		since := *s.cur.PendingFrom
-		s.cur.OrphanedSince, s.cur.OrphanReason = &since, OrphanLeftTeam
-	}
-	s.done = append(s.done, *s.cur)
-	s.cur, s.leftTeam = nil, false
-}
-
-func (d *deriver) orphan(s *seat, t time.Time, reason string) {
-	if p := s.cur; p != nil && p.OrphanedSince == nil {
+	switch {
+	case p.OrphanedSince == nil:
 		since := t
 		p.OrphanedSince, p.OrphanReason = &since, reason
-	}
-}
-
-// leave ends every seat of holder h in the scopes that match, at once,
-// billable to the next cycle, orphaned (left the org or the enterprise).
-func (d *deriver) leave(h string, t time.Time, doc, reason string, match func(scopeKey) bool) {
-	for _, sk := range d.scopeKeys() {
-		if !match(sk) {
-			continue
+		if reason == OrphanLeftTeam {
+			s.leftTeam = p
 		}
-		s := d.seats[sk][h]
-		if s == nil {
-			continue
-		}
-		clear(s.grants)
-		if s.cur == nil {
-			continue
-		}
-		d.orphan(s, t, reason)
-		until := nextCycle(t)
-		if s.cur.BillableUntil != nil && s.cur.BillableUntil.After(until) {
-			until = *s.cur.BillableUntil
-		}
-		d.end(s, t, reason, doc, &until)
+	case reason == OrphanDeprovisioned && p.OrphanReason == OrphanSuspended:
+		p.OrphanReason = reason
 	}
 }
 
@@ -460,21 +434,22 @@ func (d *deriver) membership(e *Event, t time.Time) {
 			o.teamMembers[team] = map[string]bool{}
 		}
 		o.teamMembers[team][h] = true
-		if _, ok := o.teamCopilot[team]; ok {
-			d.addGrant(d.seat(scopeKey{ScopeOrg, e.Org}, h), grant{via: ViaTeam, team: team}, e, t)
+		if o.teamCopilot[team] {
+			d.addGrant(d.seat(scopeKey{ScopeOrg, e.Org}, h), newGrant(grant{ViaTeam, team}, e), t)
 		}
 	case events.TeamMemberRemoved:
 		o, team := d.org(e.Org), teamOf(e)
 		delete(o.teamMembers[team], h)
-		s := d.seat(scopeKey{ScopeOrg, e.Org}, h)
-		if d.removeGrants(s, t, e, func(g grant) bool { return g.via == ViaTeam && g.team == team }) {
-			s.leftTeam = true // orphaned unless an unassignment confirms it
+		if s := d.seatIf(scopeKey{ScopeOrg, e.Org}, h); s != nil {
+			if d.endGrants(s, t, func(g grant) bool { return g == grant{ViaTeam, team} }) {
+				d.orphan(s, s.cur(), t, OrphanLeftTeam) // unless an unassignment confirms it
+			}
 		}
 	case events.OrgMemberAdded:
 		o := d.org(e.Org)
 		o.members[h] = true
 		if o.assignAll {
-			d.addGrant(d.seat(scopeKey{ScopeOrg, e.Org}, h), grant{via: ViaAllMembers}, e, t)
+			d.addGrant(d.seat(scopeKey{ScopeOrg, e.Org}, h), newGrant(grant{via: ViaAllMembers}, e), t)
 		}
 	case events.OrgMemberRemoved:
 		o := d.org(e.Org)
@@ -482,7 +457,7 @@ func (d *deriver) membership(e *Event, t time.Time) {
 		for _, m := range o.teamMembers {
 			delete(m, h)
 		}
-		d.leave(h, t, e.DocID, EndLeftOrg, func(sk scopeKey) bool { return sk.kind == ScopeOrg && sk.name == e.Org })
+		d.removed(d.seatIf(scopeKey{ScopeOrg, e.Org}, h), t, e.DocID, EndLeftOrg, OrphanLeftOrg)
 	case events.EnterpriseMemberRemoved:
 		for _, o := range d.orgs {
 			delete(o.members, h)
@@ -493,50 +468,51 @@ func (d *deriver) membership(e *Event, t time.Time) {
 		for _, m := range d.entTeams {
 			delete(m, h)
 		}
-		d.leave(h, t, e.DocID, EndLeftEnterprise, func(scopeKey) bool { return true })
+		for _, sk := range d.scopeKeys() {
+			d.removed(d.seatIf(sk, h), t, e.DocID, EndLeftEnterprise, OrphanLeftEnterprise)
+		}
 	case events.EnterpriseTeamMemberAdded:
 		team := e.EnterpriseTeam
 		if d.entTeams[team] == nil {
 			d.entTeams[team] = map[string]bool{}
 		}
 		d.entTeams[team][h] = true
-		if _, ok := d.entLic[team]; ok {
-			d.addGrant(d.seat(scopeKey{ScopeEnterprise, d.businessOf(e)}, h), grant{via: ViaEnterpriseTeam, team: team}, e, t)
+		if d.entLic[team] {
+			d.addGrant(d.seat(d.enterprise(e), h), newGrant(grant{ViaEnterpriseTeam, team}, e), t)
 		}
 	case events.EnterpriseTeamMemberRemoved:
 		team := e.EnterpriseTeam
 		delete(d.entTeams[team], h)
-		s := d.seat(scopeKey{ScopeEnterprise, d.businessOf(e)}, h)
-		g := grant{via: ViaEnterpriseTeam, team: team}
-		if _, had := s.grants[g]; !had {
+		s, g := d.seatIf(d.enterprise(e), h), grant{ViaEnterpriseTeam, team}
+		if s == nil || !s.has(g) {
 			return
 		}
-		delete(s.grants, g)
-		if len(s.grants) == 0 && s.cur != nil {
-			// "Users lose access when they are removed from the team."
-			d.orphan(s, t, OrphanLeftEnterpriseTeam)
-			until := nextCycle(t)
-			d.end(s, t, EndLeftEnterpriseTeam, e.DocID, &until)
+		if len(s.grants) > 1 {
+			s.grants = slices.DeleteFunc(s.grants, func(m made) bool { return m.grant == g })
+			return
 		}
+		// "Users lose access when they are removed from the team."
+		d.removed(s, t, e.DocID, EndLeftEnterpriseTeam, OrphanLeftEnterpriseTeam)
 	case events.Deprovisioned, events.Suspended:
 		reason := OrphanDeprovisioned
 		if e.Membership == events.Suspended {
 			reason = OrphanSuspended
 		}
-		if _, ok := d.orphaned[h]; !ok {
-			d.orphaned[h] = orphanMark{since: t, reason: reason}
-		}
 		for _, sk := range d.scopeKeys() {
-			if s := d.seats[sk][h]; s != nil {
-				d.orphan(s, t, reason)
+			if s := d.seatIf(sk, h); s != nil {
+				settle(s, t)
+				for _, p := range s.periods {
+					d.orphan(s, p, t, reason)
+				}
 			}
 		}
 	case events.Unsuspended:
-		if m, ok := d.orphaned[h]; ok && m.reason == OrphanSuspended {
-			delete(d.orphaned, h)
-			for _, sk := range d.scopeKeys() {
-				if s := d.seats[sk][h]; s != nil && s.cur != nil && s.cur.OrphanReason == OrphanSuspended {
-					s.cur.OrphanedSince, s.cur.OrphanReason = nil, ""
+		// Back: a held seat orphaned by the suspension alone is not orphaned.
+		for _, sk := range d.scopeKeys() {
+			if s := d.seatIf(sk, h); s != nil {
+				settle(s, t)
+				if p := s.cur(); open(p) && p.OrphanReason == OrphanSuspended {
+					p.OrphanedSince, p.OrphanReason = nil, ""
 				}
 			}
 		}
@@ -562,39 +538,35 @@ func (d *deriver) teamCopilot(e *Event, t time.Time, on bool) {
 	o := d.org(org)
 	team := teamOf(&Event{Team: e.Team, Org: org})
 	sk := scopeKey{ScopeOrg, org}
+	g := grant{ViaTeam, team}
 	if on {
-		if _, ok := o.teamCopilot[team]; ok {
-			return
-		}
-		o.teamCopilot[team] = e.Actor
+		o.teamCopilot[team] = true
 		for _, h := range sortedKeys(o.teamMembers[team]) {
-			d.addGrant(d.seat(sk, h), grant{via: ViaTeam, team: team}, &Event{Actor: e.Actor, DocID: e.DocID}, t)
+			d.addGrant(d.seat(sk, h), newGrant(g, e), t)
 		}
 		return
 	}
 	delete(o.teamCopilot, team)
 	for _, h := range sortedKeys(d.seats[sk]) {
-		d.removeGrants(d.seats[sk][h], t, e, func(g grant) bool { return g.via == ViaTeam && g.team == team })
+		d.endGrants(d.seats[sk][h], t, func(x grant) bool { return x == g })
 	}
 }
 
 // licence: an enterprise team given (or relieved of) a Copilot licence.
 func (d *deriver) licence(e *Event, t time.Time, on bool) {
 	team := e.EnterpriseTeam
-	sk := scopeKey{ScopeEnterprise, d.businessOf(e)}
+	sk := d.enterprise(e)
+	g := grant{ViaEnterpriseTeam, team}
 	if on {
-		if _, ok := d.entLic[team]; ok {
-			return
-		}
-		d.entLic[team] = e.Actor
+		d.entLic[team] = true
 		for _, h := range sortedKeys(d.entTeams[team]) {
-			d.addGrant(d.seat(sk, h), grant{via: ViaEnterpriseTeam, team: team}, &Event{Actor: e.Actor, DocID: e.DocID}, t)
+			d.addGrant(d.seat(sk, h), newGrant(g, e), t)
 		}
 		return
 	}
 	delete(d.entLic, team)
 	for _, h := range sortedKeys(d.seats[sk]) {
-		d.removeGrants(d.seats[sk][h], t, e, func(g grant) bool { return g.via == ViaEnterpriseTeam && g.team == team })
+		d.endGrants(d.seats[sk][h], t, func(x grant) bool { return x == g })
 	}
 }
 
@@ -602,55 +574,54 @@ func (d *deriver) licence(e *Event, t time.Time, on bool) {
 func (d *deriver) seatManagement(e *Event, t time.Time) {
 	o := d.org(e.Org)
 	sk := scopeKey{ScopeOrg, e.Org}
+	was := o.assignAll
+	o.assignAll = e.NewValue == "assign_all"
 	switch e.NewValue {
 	case "assign_all":
-		if o.assignAll {
-			return
-		}
-		o.assignAll = true
 		for _, h := range sortedKeys(o.members) {
-			d.addGrant(d.seat(sk, h), grant{via: ViaAllMembers}, e, t)
+			d.addGrant(d.seat(sk, h), newGrant(grant{via: ViaAllMembers}, e), t)
 		}
 	case "assign_selected":
-		if !o.assignAll {
+		if !was {
 			return
 		}
-		o.assignAll = false
 		// GitHub keeps those seats, as direct assignments.
 		for _, h := range sortedKeys(d.seats[sk]) {
 			s := d.seats[sk][h]
-			if info, ok := s.grants[grant{via: ViaAllMembers}]; ok {
-				delete(s.grants, grant{via: ViaAllMembers})
-				s.grants[grant{via: ViaDirect}] = info
+			i := slices.IndexFunc(s.grants, func(m made) bool { return m.via == ViaAllMembers })
+			switch {
+			case i < 0:
+			case s.has(grant{via: ViaDirect}):
+				s.grants = slices.Delete(s.grants, i, i+1)
+			default:
+				s.grants[i].grant = grant{via: ViaDirect}
 			}
 		}
 	case "disabled", "unconfigured":
-		o.assignAll = false
 		clear(o.teamCopilot)
 		for _, h := range sortedKeys(d.seats[sk]) {
-			d.removeGrants(d.seats[sk][h], t, e, func(grant) bool { return true })
+			d.endGrants(d.seats[sk][h], t, func(grant) bool { return true })
 		}
 	}
 }
 
 // scopeRevoked: Copilot access revoked for a whole org, or the enterprise.
+// Every open seat there ends and billing stops with it (the subscription
+// ended); the grants are forgotten.
 func (d *deriver) scopeRevoked(e *Event, t time.Time) {
 	whole := e.Org == "" || e.OwnerType == "Business"
 	for _, sk := range d.scopeKeys() {
-		if !whole && !(sk.kind == ScopeOrg && sk.name == e.Org) {
+		if !whole && sk != (scopeKey{ScopeOrg, e.Org}) {
 			continue
 		}
 		for _, h := range sortedKeys(d.seats[sk]) {
 			s := d.seats[sk][h]
-			clear(s.grants)
-			if s.cur != nil {
-				stop := t // the subscription ended: billing stops with access
-				s.cur.BillableUntil = &stop
-				d.end(s, t, EndScopeRevoked, e.DocID, nil)
+			s.grants = nil
+			settle(s, t)
+			if p := s.cur(); open(p) {
+				end := t
+				p.End, p.EndReason, p.EndEvent, p.BillableUntil = &end, EndScopeRevoked, e.DocID, &end
 			}
-		}
-		if sk.kind == ScopeOrg {
-			clear(d.org(sk.name).teamCopilot)
 		}
 	}
 	if whole {
@@ -677,22 +648,23 @@ func (d *deriver) scopeKeys() []scopeKey {
 	return out
 }
 
-// periods files every period in progress and returns them all, by scope,
+// periods settles every seat at now and returns all periods, by scope,
 // holder and number, with each holder's latest login.
-func (d *deriver) periods() []Period {
+func (d *deriver) periods(now time.Time) []Period {
 	var out []Period
 	for _, sk := range d.scopeKeys() {
 		for _, h := range sortedKeys(d.seats[sk]) {
 			s := d.seats[sk][h]
-			d.close(s)
-			for _, p := range s.done {
-				p.User = d.names[h]
+			settle(s, now)
+			for _, p := range s.periods {
+				q := *p
+				q.User = d.names[h]
 				if login, ok := strings.CutPrefix(h, "login:"); ok {
-					p.User = login
+					q.User = login
 				} else {
-					p.UserID = parseID(h)
+					q.UserID = parseID(h)
 				}
-				out = append(out, p)
+				out = append(out, q)
 			}
 		}
 	}

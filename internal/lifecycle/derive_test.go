@@ -82,7 +82,8 @@ func summary(ps []Period) []string {
 
 func check(t *testing.T, evs []Event, want ...string) []Period {
 	t.Helper()
-	got := Derive(evs)
+	now := lastAt(evs)
+	got := Derive(evs, now)
 	if s := summary(got); strings.Join(s, "\n") != strings.Join(want, "\n") {
 		t.Errorf("periods:\n%s\nwant:\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
 	}
@@ -90,10 +91,19 @@ func check(t *testing.T, evs []Event, want ...string) []Period {
 	r := rand.New(rand.NewPCG(1, 2))
 	shuffled := append(append([]Event(nil), evs...), evs...)
 	r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	if again := Derive(dedupe(shuffled)); !reflect.DeepEqual(again, got) {
+	if again := Derive(dedupe(shuffled), now); !reflect.DeepEqual(again, got) {
 		t.Errorf("shuffled and redelivered input gives other periods:\n%s", strings.Join(summary(again), "\n"))
 	}
 	return got
+}
+
+// lastAt is the time of the latest event: the scenarios' now.
+func lastAt(evs []Event) time.Time {
+	var t int64
+	for _, e := range evs {
+		t = max(t, e.Ms)
+	}
+	return ms(t)
 }
 
 // dedupe keeps one event per document id, as the timeline's FINAL does.
@@ -127,8 +137,8 @@ func TestTeamGrantsTakeTheRealActor(t *testing.T) {
 		ev(at(3, 9), "team.add_member", "org", "acme", "team", "acme/devs", "user", "bob", "actor", "lead-2"),
 		ev(at(3, 9).Add(time.Millisecond), "copilot.cfb_seat_added", "org", "acme", "user", "bob", "actor", "it-ops"),
 	},
-		"org:acme ann#0 03-02T09 via=team team=acme/devs by=it-ops pending=- billable=- end=- plan=business",
-		"org:acme bob#0 03-03T09 via=team team=acme/devs by=lead-2 pending=- billable=- end=- plan=business")
+		"org:acme ann#0 03-02T09 via=team team=acme/devs by=it-ops pending=- billable=- end=- plan=",
+		"org:acme bob#0 03-03T09 via=team team=acme/devs by=lead-2 pending=- billable=- end=- plan=")
 }
 
 func TestLeavingTheTeamWithAndWithoutUnassignment(t *testing.T) {
@@ -142,8 +152,8 @@ func TestLeavingTheTeamWithAndWithoutUnassignment(t *testing.T) {
 		ev(at(5, 10).Add(time.Millisecond), "copilot.cfb_seat_assignment_unassigned", "org", "acme", "user", "bob"),
 	}
 	check(t, base,
-		"org:acme ann#0 03-01T10 via=team team=acme/devs by=admin pending=03-05T09 billable=04-01T00 end=- orphan=03-05T09:left_team plan=business",
-		"org:acme bob#0 03-01T11 via=team team=acme/devs by=admin pending=03-05T10 billable=04-01T00 end=- plan=business")
+		"org:acme ann#0 03-01T10 via=team team=acme/devs by=admin pending=03-05T09 billable=04-01T00 end=- orphan=03-05T09:left_team plan=",
+		"org:acme bob#0 03-01T11 via=team team=acme/devs by=admin pending=03-05T10 billable=04-01T00 end=- plan=")
 }
 
 func TestAnotherGrantKeepsTheSeat(t *testing.T) {
@@ -152,7 +162,7 @@ func TestAnotherGrantKeepsTheSeat(t *testing.T) {
 		ev(at(1, 10), "team.add_member", "org", "acme", "team", "acme/devs", "user", "ann"),
 		ev(at(2, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "ann"),
 		ev(at(5, 9), "team.remove_member", "org", "acme", "team", "acme/devs", "user", "ann"),
-	}, "org:acme ann#0 03-01T10 via=team team=acme/devs by=admin pending=- billable=- end=- plan=business")
+	}, "org:acme ann#0 03-01T10 via=team team=acme/devs by=admin pending=- billable=- end=- plan=")
 }
 
 func TestRemovedFromTheOrg(t *testing.T) {
@@ -161,7 +171,7 @@ func TestRemovedFromTheOrg(t *testing.T) {
 		ev(at(1, 10), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "cy"),
 		ev(at(20, 9), "org.remove_member", "org", "acme", "user", "cy", "id", "9", "actor", "hr-bot"),
 		ev(time.Date(2026, 4, 1, 0, 0, 1, 0, time.UTC), "copilot.cfb_seat_cancelled", "org", "acme", "user", "cy"),
-	}, "org:acme cy#0 03-01T10 via=direct by=admin pending=- billable=04-01T00 end=03-20T09 left_org orphan=03-20T09:left_org plan=business")
+	}, "org:acme cy#0 03-01T10 via=direct by=admin pending=- billable=04-01T00 end=03-20T09 left_org orphan=03-20T09:left_org plan=")
 }
 
 func TestRefreshContinuesANewGrantLaterStartsAnew(t *testing.T) {
@@ -174,8 +184,8 @@ func TestRefreshContinuesANewGrantLaterStartsAnew(t *testing.T) {
 		// No cancellation event: the pending date passes all the same.
 		ev(time.Date(2026, 4, 3, 9, 0, 0, 0, time.UTC), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "dee"),
 	},
-		"org:acme dee#0 03-01T09 via=direct by=admin pending=03-07T09 billable=04-01T00 end=- plan=business",
-		"org:acme dee#1 04-03T09 via=direct by=admin pending=- billable=- end=- plan=business")
+		"org:acme dee#0 03-01T09 via=direct by=admin pending=03-07T09 billable=04-01T00 end=04-01T00 cancelled plan=",
+		"org:acme dee#1 04-03T09 via=direct by=admin pending=- billable=- end=- plan=")
 }
 
 func TestRevocations(t *testing.T) {
@@ -190,10 +200,10 @@ func TestRevocations(t *testing.T) {
 		ev(at(12, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "fay"),
 	},
 		"org:acme eve#0 03-01T10 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 access_revoked plan=enterprise",
-		"org:acme eve#1 03-03T09 via=seat by=admin pending=- billable=03-09T09 end=03-09T09 scope_revoked plan=enterprise",
+		"org:acme eve#1 03-03T09 via=direct by=admin pending=- billable=03-09T09 end=03-09T09 scope_revoked plan=enterprise",
 		"org:acme fay#0 03-01T11 via=direct by=admin pending=- billable=03-09T09 end=03-09T09 scope_revoked plan=enterprise",
 		"org:acme fay#1 03-12T09 via=direct by=admin pending=- billable=- end=- plan=enterprise",
-		"org:other gus#0 03-09T10 via=seat by=admin pending=- billable=- end=- plan=business")
+		"org:other gus#0 03-09T10 via=seat by=admin pending=- billable=- end=- plan=")
 }
 
 func TestEnterpriseTeamLicences(t *testing.T) {
@@ -204,7 +214,7 @@ func TestEnterpriseTeamLicences(t *testing.T) {
 		ev(at(2, 9), "enterprise_team.add_member", "ent", "ent:ml", "user", "hal", "id", "11"),
 		ev(at(3, 9), "enterprise_team.remove_member", "ent", "ent:ai", "user", "hal", "id", "11"),
 		ev(at(4, 9), "enterprise_team.remove_member", "ent", "ent:ml", "user", "hal", "id", "11"),
-	}, "enterprise:acme-corp hal#0 03-01T10 via=enterprise_team team=ent:ai by=ent-admin pending=- billable=04-01T00 end=03-04T09 left_enterprise_team orphan=03-04T09:left_enterprise_team plan=enterprise")
+	}, "enterprise:acme-corp hal#0 03-01T10 via=enterprise_team team=ent:ai by=ent-admin pending=- billable=04-01T00 end=03-04T09 left_enterprise_team orphan=03-04T09:left_enterprise_team plan=")
 }
 
 func TestDeprovisionedKeepsTheSeatRenamed(t *testing.T) {
@@ -213,7 +223,7 @@ func TestDeprovisionedKeepsTheSeatRenamed(t *testing.T) {
 		ev(at(4, 9), "user.suspend", "user", "ivy", "id", "12"),
 		ev(at(4, 9).Add(time.Millisecond), "user.rename", "user", "ivy_0f3a", "old_login", "ivy", "id", "12"),
 		ev(at(4, 9).Add(2*time.Millisecond), "external_identity.deprovision", "user", "ivy_0f3a", "id", "12"),
-	}, "org:acme ivy_0f3a#0 03-01T09 via=direct by=admin pending=- billable=- end=- orphan=03-04T09:suspended plan=business")
+	}, "org:acme ivy_0f3a#0 03-01T09 via=direct by=admin pending=- billable=- end=- orphan=03-04T09:deprovisioned plan=")
 }
 
 func TestAllMembers(t *testing.T) {
@@ -225,8 +235,8 @@ func TestAllMembers(t *testing.T) {
 		ev(at(5, 9), "copilot.cfb_seat_assignment_unassigned", "org", "acme", "user", "jo"),
 		ev(at(6, 9), "copilot.cfb_seat_management_changed", "org", "acme", "new", "disabled"),
 	},
-		"org:acme jo#0 03-02T09 via=all_members by=owner pending=03-05T09 billable=04-01T00 end=- plan=business",
-		"org:acme kit#0 03-03T09 via=all_members by=hr pending=03-06T09 billable=04-01T00 end=- plan=business")
+		"org:acme jo#0 03-02T09 via=all_members by=owner pending=03-05T09 billable=04-01T00 end=- plan=",
+		"org:acme kit#0 03-03T09 via=all_members by=hr pending=03-06T09 billable=04-01T00 end=- plan=")
 }
 
 func TestSeatWithoutKnownGrantTakesTheTeamArrivingLate(t *testing.T) {
@@ -234,14 +244,14 @@ func TestSeatWithoutKnownGrantTakesTheTeamArrivingLate(t *testing.T) {
 		ev(at(1, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "team", "acme/devs"),
 		ev(at(2, 9), "copilot.cfb_seat_added", "org", "acme", "user", "lu"),
 		ev(at(2, 9).Add(30*time.Second), "team.add_member", "org", "acme", "team", "acme/devs", "user", "lu", "actor", "lead"),
-	}, "org:acme lu#0 03-02T09 via=team team=acme/devs by=lead pending=- billable=- end=- plan=business")
+	}, "org:acme lu#0 03-02T09 via=team team=acme/devs by=lead pending=- billable=- end=- plan=")
 }
 
 func TestOldRowsAccessRevokedWithoutUserIsScopeWide(t *testing.T) {
 	e := ev(at(3, 9), "copilot.access_revoked", "org", "acme")
 	e.Transition = events.TransitionAccessRevoked // as stored before scope_revoked existed
 	check(t, []Event{ev(at(1, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "mo"), e},
-		"org:acme mo#0 03-01T09 via=direct by=admin pending=- billable=03-03T09 end=03-03T09 scope_revoked plan=business")
+		"org:acme mo#0 03-01T09 via=direct by=admin pending=- billable=03-03T09 end=03-03T09 scope_revoked plan=")
 }
 
 func TestEnterpriseWideRevocationAndRemoval(t *testing.T) {
@@ -252,9 +262,9 @@ func TestEnterpriseWideRevocationAndRemoval(t *testing.T) {
 		ev(at(2, 9), "business.remove_member", "user", "nan", "id", "20"),
 		ev(at(3, 9), "copilot.access_revoked", "owner_type", "Business"),
 	},
-		"org:a nan#0 03-01T09 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 left_enterprise orphan=03-02T09:left_enterprise plan=business",
-		"org:b nan#0 03-01T09 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 left_enterprise orphan=03-02T09:left_enterprise plan=business",
-		"org:b ola#0 03-01T10 via=direct by=admin pending=- billable=03-03T09 end=03-03T09 scope_revoked plan=business")
+		"org:a nan#0 03-01T09 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 left_enterprise orphan=03-02T09:left_enterprise plan=",
+		"org:b nan#0 03-01T09 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 left_enterprise orphan=03-02T09:left_enterprise plan=",
+		"org:b ola#0 03-01T10 via=direct by=admin pending=- billable=03-03T09 end=03-03T09 scope_revoked plan=")
 }
 
 func TestHeldOrphanedSeatDays(t *testing.T) {
@@ -286,7 +296,7 @@ func TestDiffWritesOnlyChanges(t *testing.T) {
 		ev(at(2, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "quin"),
 	}
 	now := at(20, 0)
-	first := diff(Derive(evs), nil, now)
+	first := diff(Derive(evs, now), nil, now)
 	if len(first) != 2 {
 		t.Fatalf("first pass writes %d rows, want 2", len(first))
 	}
@@ -294,14 +304,56 @@ func TestDiffWritesOnlyChanges(t *testing.T) {
 	for _, r := range first {
 		stored = append(stored, Stored{Period: r.Period, Version: r.Version})
 	}
-	if again := diff(Derive(evs), stored, now); len(again) != 0 {
+	if again := diff(Derive(evs, now), stored, now); len(again) != 0 {
 		t.Fatalf("a second pass writes %d rows, want none", len(again))
 	}
 	// pat unassigned: pat's period changes; quin's does not. A vanished
 	// period is a tombstone with a higher version.
 	evs2 := append(evs[:1:1], ev(at(3, 9), "copilot.cfb_seat_assignment_unassigned", "org", "acme", "user", "pat"))
-	rows := diff(Derive(evs2), stored, now)
+	rows := diff(Derive(evs2, now), stored, now)
 	if len(rows) != 2 || rows[0].User != "pat" || rows[0].PendingFrom == nil || !rows[1].Deleted || rows[1].User != "quin" || rows[1].Version <= stored[1].Version {
 		t.Fatalf("rows %+v", rows)
 	}
+}
+
+func TestRevokedUserGetsNoSeatUntilReinstated(t *testing.T) {
+	check(t, []Event{
+		ev(at(1, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "rae", "actor", "first"),
+		ev(at(2, 9), "copilot.user_access_revoked", "org", "acme", "user", "rae"),
+		// Grants made while revoked start nothing; the unassignment ends one.
+		ev(at(3, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "team", "acme/devs", "actor", "second"),
+		ev(at(3, 10), "team.add_member", "org", "acme", "team", "acme/devs", "user", "rae", "actor", "lead"),
+		ev(at(4, 9), "copilot.cfb_seat_assignment_unassigned", "org", "acme", "user", "rae"),
+		// Reinstated: the oldest grant still active (the team) starts a period.
+		ev(at(5, 9), "copilot.user_access_reinstated", "org", "acme", "user", "rae"),
+		// sid: revoked and reinstated with no grant left: no seat.
+		ev(at(6, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "sid"),
+		ev(at(7, 9), "copilot.user_access_revoked", "org", "acme", "user", "sid"),
+		ev(at(8, 9), "copilot.cfb_seat_assignment_unassigned", "org", "acme", "user", "sid"),
+		ev(at(9, 9), "copilot.user_access_reinstated", "org", "acme", "user", "sid"),
+	},
+		"org:acme rae#0 03-01T09 via=direct by=first pending=- billable=04-01T00 end=03-02T09 access_revoked plan=",
+		"org:acme rae#1 03-05T09 via=team team=acme/devs by=lead pending=- billable=- end=- plan=",
+		"org:acme sid#0 03-06T09 via=direct by=admin pending=- billable=04-01T00 end=03-07T09 access_revoked plan=")
+}
+
+func TestOrphans(t *testing.T) {
+	check(t, []Event{
+		ev(at(1, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "team", "acme/devs"),
+		ev(at(1, 10), "team.add_member", "org", "acme", "team", "acme/devs", "user", "tia", "id", "30"),
+		ev(at(1, 11), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "uma", "id", "31"),
+		// tia leaves the team (no unassignment: orphaned), then is given a
+		// seat directly: held again by right, not orphaned.
+		ev(at(2, 9), "team.remove_member", "org", "acme", "team", "acme/devs", "user", "tia", "id", "30"),
+		ev(at(3, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "tia", "id", "30"),
+		// uma leaves the org; deprovisioned later the same month: the ended
+		// seat, still billable, keeps its first reason.
+		ev(at(4, 9), "org.remove_member", "org", "acme", "user", "uma", "id", "31"),
+		ev(at(5, 9), "external_identity.deprovision", "user", "uma", "id", "31"),
+		// tia suspended, then deprovisioned: deprovisioned names it, from the suspension.
+		ev(at(6, 9), "user.suspend", "user", "tia", "id", "30"),
+		ev(at(6, 10), "external_identity.deprovision", "user", "tia", "id", "30"),
+	},
+		"org:acme tia#0 03-01T10 via=team team=acme/devs by=admin pending=- billable=- end=- orphan=03-06T09:deprovisioned plan=",
+		"org:acme uma#0 03-01T11 via=direct by=admin pending=- billable=04-01T00 end=03-04T09 left_org orphan=03-04T09:left_org plan=")
 }

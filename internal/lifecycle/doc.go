@@ -47,9 +47,12 @@
 //     ends as direct does.
 //
 // A period's via, team and granted_by are those of the grant that started
-// it. A seat started by a "seat" grant takes the via of a team or
-// all-members grant that arrives within a minute (the same change, its
-// events written in another order).
+// it (an all-members grant kept as a direct assignment keeps its via). A
+// seat started by a "seat" grant takes the via of a team or all-members
+// grant that arrives within a minute (the same change, its events written
+// in another order). A period's plan is its org's plan when it started
+// (copilot.plan_changed), else the enterprise's, else empty: no event named
+// it.
 //
 // # How a seat ends
 //
@@ -57,15 +60,17 @@
 //     seat is pending cancellation from then; the holder keeps access and it
 //     is billable until the first day of the next billing cycle (the
 //     calendar month, UTC). A new grant before then refreshes the same
-//     period; after then it starts a new one. copilot.cfb_seat_cancelled
-//     confirms the end.
+//     period; after then it starts a new one. The seat ends at that date
+//     (cancelled), whether or not copilot.cfb_seat_cancelled says so.
 //   - Removed from the organization (org.remove_member) or the enterprise
 //     (business.remove_member), or from the enterprise team of an enterprise
 //     seat: access ends at once, the seat is billable until the first day of
 //     the next cycle (GitHub bills the full cycle).
 //   - copilot.user_access_revoked: access ends at once, billable until the
-//     first day of the next cycle; copilot.user_access_reinstated starts a
-//     new period.
+//     first day of the next cycle. The holder's grants stay (and may change)
+//     but start no seat until copilot.user_access_reinstated, which starts
+//     a new period with the via, team and granted_by of the oldest grant
+//     still active; with none left, no seat.
 //   - copilot.access_revoked (no user: the whole organization, or the
 //     enterprise when owner_type is Business): every open seat in the scope
 //     ends at once and billing stops with it (the subscription ended);
@@ -73,7 +78,7 @@
 //     new grants.
 //   - copilot.cfb_seat_cancelled, copilot.cfb_seat_cancelled_by_staff: the
 //     seat is gone at that moment (for a pending seat: at its billable
-//     date, whichever is first).
+//     date, whichever is first); a grant made later starts a new period.
 //
 // A copilot.* event that reports a change the membership events already
 // made (the unassignment after a team removal) changes nothing: one change
@@ -82,11 +87,20 @@
 // # Orphaned seats
 //
 // A seat is orphaned from the moment its holder is removed from the
-// organization or the enterprise, deprovisioned (external_identity.deprovision),
-// suspended (user.suspend; SCIM deprovisioning does not cancel a seat), or
-// leaves the granting team without a copilot.* unassignment for the user
-// before the seat's billable date. It stays orphaned while it is held or
-// billable.
+// organization or the enterprise (or the enterprise team of an enterprise
+// seat), deprovisioned (external_identity.deprovision), or suspended
+// (user.suspend; SCIM deprovisioning does not cancel a seat): every period
+// of the holder in the scopes concerned that is still held or billable then
+// is marked, ended ones too (they are paid for to the end of the cycle). A
+// period keeps its first reason, except that "deprovisioned" replaces
+// "suspended" (deprovisioning suspends first), from the suspension's time;
+// user.unsuspend clears a held seat's "suspended".
+//
+// A seat that went pending because its holder left the granting team is
+// orphaned "left_team" at once; a copilot.cfb_seat_assignment_unassigned
+// for the user (GitHub confirming a deliberate removal) or a new grant
+// while the period is open clears it. An orphaned seat counts while it is
+// held or billable.
 //
 // # Times
 //

@@ -10,7 +10,11 @@ import (
 // Store is where the derivation reads events and keeps periods
 // (*timeline.Store).
 type Store interface {
-	ChangedBusinesses(ctx context.Context, since time.Time) ([]string, error)
+	// ChangedBusinesses lists the businesses with events ingested at or
+	// after since (all when zero), and those with a seat pending
+	// cancellation whose billable date is not after now (it lapsed: its
+	// period ends without an event).
+	ChangedBusinesses(ctx context.Context, since, now time.Time) ([]string, error)
 	LifecycleEvents(ctx context.Context, business string) ([]Event, error)
 	StoredPeriods(ctx context.Context, business string) ([]Stored, error)
 	WritePeriods(ctx context.Context, rows []Row) error
@@ -41,12 +45,14 @@ type Stats struct {
 }
 
 // Update derives the periods of every business with events ingested at or
-// after since (every business when since is zero) and writes what changed.
+// after since (every business when since is zero), or with a pending seat
+// that lapsed, as of now, and writes what changed.
 // Running it again writes nothing: the derivation is deterministic and
 // only differences are written.
 func Update(ctx context.Context, st Store, since time.Time, now func() time.Time) (Stats, error) {
 	var stats Stats
-	businesses, err := st.ChangedBusinesses(ctx, since)
+	at := now()
+	businesses, err := st.ChangedBusinesses(ctx, since, at)
 	if err != nil {
 		return stats, err
 	}
@@ -58,12 +64,12 @@ func Update(ctx context.Context, st Store, since time.Time, now func() time.Time
 		if err != nil {
 			return stats, fmt.Errorf("reading the events of %q: %w", b, err)
 		}
-		derived := Derive(evs)
+		derived := Derive(evs, at)
 		stored, err := st.StoredPeriods(ctx, b)
 		if err != nil {
 			return stats, fmt.Errorf("reading the periods of %q: %w", b, err)
 		}
-		rows := diff(derived, stored, now())
+		rows := diff(derived, stored, at)
 		if err := st.WritePeriods(ctx, rows); err != nil {
 			return stats, fmt.Errorf("writing the periods of %q: %w", b, err)
 		}

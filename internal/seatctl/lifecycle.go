@@ -158,32 +158,36 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-// SeatDaysQuery sums seat-days per scope, month and plan (and team with
-// byTeam) from the seat_days view, months in [from, to).
+// SeatDaysQuery counts seat-days per scope, month and plan (and team with
+// byTeam) from the seat_day_rows view (one row per holder and billable
+// day), months in [from, to): the holders of a row are distinct people,
+// whatever the grouping.
 func SeatDaysQuery(scopes []string, from, to time.Time, byTeam bool) (string, []any) {
 	var w where
 	w.in("scope", scopes)
 	if !from.IsZero() {
-		w.add("month >= toDate(?)", from.UTC())
+		w.add("day >= toDate(?)", from.UTC())
 	}
 	if !to.IsZero() {
-		w.add("month < toDate(?)", to.UTC())
+		w.add("day < toDate(?)", to.UTC())
 	}
 	team := "''"
 	if byTeam {
 		team = "team"
 	}
-	return `SELECT toString(scope_kind) AS k, scope, ` + team + ` AS t, plan, month, sum(seat_days) AS days, sum(holders) AS holders
-FROM seat_days` + w.sql() + `
+	return `SELECT toString(scope_kind) AS k, scope, ` + team + ` AS t, plan, toStartOfMonth(day) AS month, count() AS days,
+    uniqExact(holder) AS holders
+FROM seat_day_rows` + w.sql() + `
 GROUP BY k, scope, t, plan, month
 ORDER BY month, k, scope, t, plan`, w.args
 }
 
-const seatDaysAbout = `seatctl seat-days: seat-days per organization, month and plan (view seat_days)
+const seatDaysAbout = `seatctl seat-days: seat-days per organization, month and plan (views seat_day_rows, seat_days)
 
 A seat-day is a UTC calendar day on which a seat was billable for any part of the day: from
 the day it was granted to the day billing stopped (the pending cancellation date, the
-removal's cycle end, or today for a seat still held). This is the basis to reconcile
+removal's cycle end, or today for a seat still held); a person counts once a day however
+many of their seat periods overlap it. This is the basis to reconcile
 GitHub's invoice against: per month, per plan, per organization (or enterprise), and
 with --by team per granting team. HOLDERS counts the people behind the seat-days.
 

@@ -13,14 +13,18 @@ import (
 
 // ChangedBusinesses lists the businesses (enterprises) with seat or
 // membership events ingested at or after since (every one when since is
-// zero): the ones whose seat periods may have changed.
-func (s *Store) ChangedBusinesses(ctx context.Context, since time.Time) ([]string, error) {
+// zero), and those with a seat pending cancellation whose billable date is
+// not after now: the ones whose seat periods may have changed.
+func (s *Store) ChangedBusinesses(ctx context.Context, since, now time.Time) ([]string, error) {
 	q := `SELECT DISTINCT business FROM (
 		SELECT business FROM seat_events WHERE ingested_at >= ?
 		UNION ALL
-		SELECT business FROM membership_events WHERE ingested_at >= ?)
+		SELECT business FROM membership_events WHERE ingested_at >= ?
+		UNION ALL
+		SELECT business FROM seat_periods FINAL
+		WHERE deleted = 0 AND isNull(ended_at) AND isNotNull(pending_from) AND billable_until <= ?)
 		ORDER BY business`
-	rows, err := s.conn.Query(ctx, q, since.UTC(), since.UTC())
+	rows, err := s.conn.Query(ctx, q, since.UTC(), since.UTC(), now.UTC())
 	if err != nil {
 		return nil, Explain(s.cfg, err)
 	}

@@ -240,35 +240,51 @@ SELECT
 FROM seat_periods FINAL
 WHERE deleted = 0;
 
--- Seat-days per scope, team, plan and month: the UTC calendar days on which
--- each seat was billable for any part of the day, the basis a finance team
--- reconciles GitHub's invoice against. A seat still open counts to today.
-CREATE VIEW IF NOT EXISTS seat_days AS
+-- One row per holder, scope and UTC calendar day on which the holder's seat
+-- there was billable for any part of the day (a seat still open: to
+-- today): a holder counts once a day however many periods overlap (a seat
+-- revoked and reinstated the same month is paid once). The day takes the
+-- team and plan of the latest period started by then.
+CREATE VIEW IF NOT EXISTS seat_day_rows AS
 SELECT
-    scope,
-    scope_kind,
-    team,
-    plan,
-    month,
-    sum(toUInt64(dateDiff('day', greatest(first_day, month), least(last_day, addDays(addMonths(month, 1), -1))) + 1)) AS seat_days,
-    uniqExact(holder) AS holders
+    scope, scope_kind, business, holder, day,
+    argMax(user, started_ms) AS user,
+    argMax(team, started_ms) AS team,
+    argMax(plan, started_ms) AS plan
 FROM
 (
     SELECT
-        scope, scope_kind, team, plan, holder,
-        toDate(started_at, 'UTC') AS first_day,
-        toDate(least(billable_end, now()) - 1, 'UTC') AS last_day,
-        arrayJoin(arrayMap(i -> addMonths(toStartOfMonth(first_day), i),
-            range(toUInt64(dateDiff('month', toStartOfMonth(first_day), toStartOfMonth(last_day)) + 1)))) AS month
-    FROM periods
-    WHERE least(billable_end, now()) > started_at
+        scope, scope_kind, business, holder, user, team, plan, started_ms,
+        arrayJoin(arrayMap(i -> addDays(first_day, i), range(toUInt64(dateDiff('day', first_day, last_day) + 1)))) AS day
+    FROM
+    (
+        SELECT
+            scope, scope_kind, business, holder, user, team, plan, started_ms,
+            toDate(started_at, 'UTC') AS first_day,
+            toDate(least(billable_end, now()) - 1, 'UTC') AS last_day
+        FROM periods
+        WHERE least(billable_end, now()) > started_at
+    )
 )
+GROUP BY scope, scope_kind, business, holder, day;
+
+-- Seat-days per scope, team, plan and month, the basis a finance team
+-- reconciles GitHub's invoice against; the rows of a month add up to the
+-- scope's seat-days. holders: distinct holders in the row.
+CREATE VIEW IF NOT EXISTS seat_days AS
+SELECT
+    scope, scope_kind, team, plan,
+    toStartOfMonth(day) AS month,
+    count() AS seat_days,
+    uniqExact(holder) AS holders
+FROM seat_day_rows
 GROUP BY scope, scope_kind, team, plan, month;
 
 -- Orphaned seats: held or still billable, though their holder was removed
 -- from the organization or the enterprise, deprovisioned, suspended, or left
 -- the granting team without an unassignment. monthly_cost_usd is the list
--- price of the plan (Business $19, Enterprise $39 a seat a month).
+-- price of the plan (Business $19, Enterprise $39 a seat a month; an
+-- unknown plan is priced as Business, never overstating the saving).
 CREATE VIEW IF NOT EXISTS orphaned_seats AS
 SELECT
     scope, scope_kind, business, holder, user, user_id, via, team, granted_by, started_at,

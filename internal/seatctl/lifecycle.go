@@ -31,8 +31,8 @@ func HeldAtQuery(f PeriodFilter, t time.Time) (string, []any) {
 	w.add("started_ms <= ? AND access_end > ?", uint64(t.UnixMilli()), t.UTC())
 	f.where(&w)
 	return `SELECT toString(scope_kind), scope, user, holder, toString(via), team, granted_by, started_at,
-    if(pending_from IS NOT NULL AND pending_from <= ?, 'pending_cancellation', 'active') AS status,
-    billable_until, if(orphaned_since IS NOT NULL AND orphaned_since <= ?, orphan_reason, '') AS orphan, plan
+    if(ifNull(pending_from <= ?, 0), 'pending_cancellation', 'active') AS status,
+    billable_until, if(ifNull(orphaned_since <= ?, 0), orphan_reason, '') AS orphan, plan
 FROM periods` + w.sql() + "\nORDER BY scope_kind, scope, user", append([]any{t.UTC(), t.UTC()}, w.args...)
 }
 
@@ -60,7 +60,7 @@ func seatsAt(ctx context.Context, e *env, store *timeline.Store, f PeriodFilter,
 		if err := rows.Scan(&kind, &scope, &user, &holder, &via, &team, &by, &since, &status, &until, &orphan, &plan); err != nil {
 			return nil, err
 		}
-		return []string{kind, scope, user, holder, via, team, by, isoSec(&since), status, day(until), orphan, plan}, nil
+		return []string{kind, scope, user, holder, via, team, by, isoSec(&since), status, isoSec(until), orphan, plan}, nil
 	})
 	if err == nil && n == 0 {
 		fmt.Fprintf(e.stderr, "seatctl seats: nobody held a seat at %s (or the periods are not derived yet: seatctl derive)\n", iso(t))
@@ -105,10 +105,10 @@ func scanPeriod(rows driver.Rows) ([]string, error) {
 		return nil, err
 	}
 	return []string{kind, scope, user, holder, strconv.Itoa(int(no)), via, team, by, isoSec(&from), isoSec(pending),
-		day(until), isoSec(ended), why, isoSec(orphaned), orphanWhy, plan}, nil
+		isoSec(until), isoSec(ended), why, isoSec(orphaned), orphanWhy, plan}, nil
 }
 
-const periodsAbout = `seatctl periods: a holder's seat periods (view periods)
+const periodsAbout = `seatctl periods: seat periods of holders, organizations, or all (view periods)
 
 A period is one continuous holding of a seat in an organization (or, for an enterprise
 team's licence, the enterprise): how it was granted (direct, team, enterprise_team,
@@ -121,6 +121,7 @@ derive brings them up to date now.
 Examples:
   seatctl periods --user mona
   seatctl periods --user mona --org acme-platform --format jsonl
+  seatctl periods --all --format csv > seat-periods.csv
 
 ` + exitCodesHelp
 
@@ -129,8 +130,9 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 	var cfg timeline.Config
 	clickhouseFlags(fs, &cfg)
 	var f PeriodFilter
-	fs.Var((*cli.List)(&f.Users), "user", "holder login(s) (or user ids); required")
+	fs.Var((*cli.List)(&f.Users), "user", "holder login(s) (or user ids)")
 	fs.Var((*cli.List)(&f.Scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
+	all := fs.Bool("all", false, "every period of every holder (an export for auditors)")
 	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
 	pos, err := parse(e, fs, args, periodsAbout)
 	if err != nil {
@@ -139,8 +141,8 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q (filters are flags: --user %s)", pos[0], pos[0])
 	}
-	if len(f.Users) == 0 {
-		return usageErrorf("user: required (whose periods?)")
+	if len(f.Users) == 0 && len(f.Scopes) == 0 && !*all {
+		return usageErrorf("user: required (whose periods? --org for an organization's, --all for every one)")
 	}
 	if *format, err = resolveFormat(e, *format); err != nil {
 		return err
@@ -290,25 +292,29 @@ func parseMonth(field, s string) (time.Time, error) {
 	return t, nil
 }
 
-// OrphansQuery lists orphaned seats (the orphaned_seats view).
-func OrphansQuery(f PeriodFilter) (string, []any) {
+// OrphansQuery lists the seats orphaned at t (view orphan_periods):
+// orphaned by then and still held or billable.
+func OrphansQuery(f PeriodFilter, t time.Time) (string, []any) {
 	var w where
+	w.add("orphaned_since <= ? AND billable_end > ?", t.UTC(), t.UTC())
 	f.where(&w)
 	return `SELECT toString(scope_kind), scope, user, holder, orphaned_since, orphan_reason, toString(via), team, granted_by,
     started_at, ended_at, billable_until, plan, monthly_cost_usd
-FROM orphaned_seats` + w.sql() + "\nORDER BY orphaned_since, scope, user", w.args
+FROM orphan_periods` + w.sql() + "\nORDER BY orphaned_since, scope, user", w.args
 }
 
-const orphansAbout = `seatctl orphans: seats still held or billable whose holder has gone (view orphaned_seats)
+const orphansAbout = `seatctl orphans: seats still held or billable whose holder has gone (views orphan_periods, orphaned_seats)
 
 Orphaned: the holder was removed from the organization or the enterprise, deprovisioned
 (SCIM) or suspended, or left the team that granted the seat without an unassignment. GitHub
 keeps billing such seats to the end of the cycle (or, for a deprovisioned or suspended
 account, until someone unassigns them). MONTHLY COST is the plan's list price (Business $19,
-Enterprise $39 a seat a month).
+Enterprise $39 a seat a month). --at shows the seats orphaned at another instant (at the end
+of a billing cycle, say).
 
 Examples:
   seatctl orphans
+  seatctl orphans --at 2026-03-31T23:59:59Z
   seatctl orphans --org acme-platform --format csv > orphans.csv
 
 ` + exitCodesHelp
@@ -320,6 +326,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 	var f PeriodFilter
 	fs.Var((*cli.List)(&f.Scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
 	fs.Var((*cli.List)(&f.Users), "user", "holder login(s)")
+	at := fs.String("at", "now", "the seats orphaned at this instant (RFC 3339, a date, 30d…)")
 	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
 	pos, err := parse(e, fs, args, orphansAbout)
 	if err != nil {
@@ -327,6 +334,10 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	atTime, err := ParseTime(*at, time.Now(), false)
+	if err != nil {
+		return usageErrorf("at: %v", err)
 	}
 	if *format, err = resolveFormat(e, *format); err != nil {
 		return err
@@ -352,9 +363,9 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 		{name: "plan", head: "PLAN"},
 		{name: "monthly_cost_usd", head: "MONTHLY COST", kind: kindNumber},
 	}
-	sql, qargs := OrphansQuery(f)
+	sql, qargs := OrphansQuery(f, atTime)
 	var cost uint64
-	n, err := render(ctx, e, store, "orphaned_seats", sql, qargs, cols, *format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, "orphan_periods", sql, qargs, cols, *format, func(rows driver.Rows) ([]string, error) {
 		var kind, scope, user, holder, why, via, team, by, plan string
 		var since, from time.Time
 		var ended, until *time.Time
@@ -367,7 +378,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 		if format != nil && *format == "table" {
 			money = "$" + money
 		}
-		return []string{kind, scope, user, holder, isoSec(&since), why, via, team, by, isoSec(&from), isoSec(ended), day(until), plan, money}, nil
+		return []string{kind, scope, user, holder, isoSec(&since), why, via, team, by, isoSec(&from), isoSec(ended), isoSec(until), plan, money}, nil
 	})
 	if err == nil {
 		if n == 0 {

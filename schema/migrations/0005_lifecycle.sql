@@ -280,15 +280,22 @@ SELECT
 FROM seat_day_rows
 GROUP BY scope, scope_kind, team, plan, month;
 
--- Orphaned seats: held or still billable, though their holder was removed
--- from the organization or the enterprise, deprovisioned, suspended, or left
--- the granting team without an unassignment. monthly_cost_usd is the list
--- price of the plan (Business $19, Enterprise $39 a seat a month; an
--- unknown plan is priced as Business, never overstating the saving).
-CREATE VIEW IF NOT EXISTS orphaned_seats AS
+-- Orphaned periods, whenever: their holder was removed from the
+-- organization or the enterprise, deprovisioned, suspended, or left the
+-- granting team without an unassignment; orphaned from orphaned_since to
+-- billable_end. monthly_cost_usd is the list price of the plan (Business
+-- $19, Enterprise $39 a seat a month; an unknown plan is priced as
+-- Business, never overstating the saving).
+CREATE VIEW IF NOT EXISTS orphan_periods AS
 SELECT
     scope, scope_kind, business, holder, user, user_id, via, team, granted_by, started_at,
-    orphaned_since, orphan_reason, pending_from, billable_until, ended_at, end_reason, plan,
+    orphaned_since, orphan_reason, pending_from, billable_until, ended_at, end_reason, plan, billable_end,
     multiIf(plan = 'enterprise', 39, 19) AS monthly_cost_usd
 FROM periods
-WHERE orphaned_since IS NOT NULL AND billable_end > now();
+WHERE orphaned_since IS NOT NULL;
+
+-- Orphaned seats now: held or still billable.
+CREATE VIEW IF NOT EXISTS orphaned_seats AS
+SELECT *
+FROM orphan_periods
+WHERE billable_end > now();

@@ -153,12 +153,23 @@ func TestSeatLifecycleFromTheStream(t *testing.T) {
 		t.Fatalf("%d events stored, %d admitted", len(seen), len(admitted))
 	}
 
-	// The enrich worker derives the periods (and enriches the seat events).
-	ecfg := enrichd.Config{Once: true, LogFormat: "text", LogLevel: "info"}
+	// The enrich worker derives the periods (and enriches the seat events),
+	// then checks them against GitHub's seat lists.
+	ecfg := enrichd.Config{Once: true, Enterprises: []string{"acme-corp"}, LogFormat: "text", LogLevel: "info"}
 	ecfg.ClickHouse.Addrs, ecfg.ClickHouse.Database = []string{ch.Addr()}, db
 	ecfg.GitHub.BaseURL, ecfg.GitHub.Token = sim.URL()+"/", token
 	if err := enrichd.Run(ctx, ecfg, logger); err != nil {
 		t.Fatal(err)
+	}
+
+	var drift uint64
+	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM seat_drift WHERE kind IN ('seat_without_period', 'period_without_seat')").Scan(&drift); err != nil {
+		t.Fatal(err)
+	}
+	if drift != 0 {
+		var user, kind, detail string
+		_ = store.Conn().QueryRow(ctx, "SELECT user, toString(kind), detail FROM seat_drift WHERE kind IN ('seat_without_period', 'period_without_seat') LIMIT 1").Scan(&user, &kind, &detail)
+		t.Fatalf("%d differences between the seat periods held now and GitHub's seat lists, e.g. %s %s: %s", drift, user, kind, detail)
 	}
 
 	seatctlCSV := func(args ...string) [][]string {

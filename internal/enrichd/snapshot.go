@@ -33,7 +33,7 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 			firstErr = keep(firstErr, err)
 			continue
 		}
-		if err := w.reconcile(ctx, org, seats); err != nil {
+		if err := w.reconcile(ctx, org, scopeOrg(org), seats); err != nil {
 			firstErr = keep(firstErr, err)
 		}
 	}
@@ -52,7 +52,7 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 				teamSeats = append(teamSeats, s)
 			}
 		}
-		if err := w.reconcile(ctx, "", teamSeats); err != nil {
+		if err := w.reconcile(ctx, "", scopeEnterprise(ent), teamSeats); err != nil {
 			firstErr = keep(firstErr, err)
 		}
 	}
@@ -128,15 +128,42 @@ func (w *Worker) snapshot(ctx context.Context, scope, name string, list func(fun
 // Drift is one reconciliation finding.
 type Drift struct {
 	Org, User     string
-	Kind          string // seat_without_assignment | assignment_without_seat
-	TimelineState string // seat_state.state, or "none"
+	Kind          string // a Basis's Missing or Extra
+	TimelineState string // what the basis says: seat_state.state, a period's state, or "none"
 	APIState      string // active | pending_cancellation | absent
 	Detail        string
 }
 
-// reconcile compares an org's seat list with the timeline's current seat
-// state and writes what disagrees to seat_drift.
-func (w *Worker) reconcile(ctx context.Context, org string, seats []ghclient.Seat) error {
+// Basis is what GitHub's seat list is checked against, and the names of
+// its findings.
+type Basis struct {
+	Name    string // in the finding's detail
+	Missing string // GitHub lists a seat the basis does not hold
+	Extra   string // the basis holds a seat GitHub does not list
+	// Revoked is the basis's state of a user whose access is revoked: the
+	// assignment stays, so GitHub still lists the seat.
+	Revoked string
+}
+
+var (
+	// ByTimeline: the timeline's last seat change per user (seat_state).
+	ByTimeline = Basis{"the timeline's last seat change", "seat_without_assignment", "assignment_without_seat", "revoked"}
+	// ByPeriods: the seat periods held now (derived from seat and
+	// membership events: a check of the derivation).
+	ByPeriods = Basis{"the seat periods", "seat_without_period", "period_without_seat", "access_revoked"}
+)
+
+// periodScope selects the periods a seat list is checked against.
+type periodScope struct{ kind, name string }
+
+func scopeOrg(org string) periodScope        { return periodScope{"org", org} }
+func scopeEnterprise(ent string) periodScope { return periodScope{"enterprise", ent} }
+
+// reconcile compares a seat list (an org's, or an enterprise's seats of no
+// org, as the timeline's org "") with the timeline's current seat states
+// and with the seat periods held now, and writes what disagrees to
+// seat_drift.
+func (w *Worker) reconcile(ctx context.Context, org string, ps periodScope, seats []ghclient.Seat) error {
 	api := map[string]string{}
 	deleted := 0
 	for _, s := range seats {
@@ -150,26 +177,24 @@ func (w *Worker) reconcile(ctx context.Context, org string, seats []ghclient.Sea
 		}
 		api[s.Login] = state
 	}
-	tl := map[string]string{}
-	rs, err := w.store.Conn().Query(ctx, "SELECT user, state FROM seat_state WHERE org = ?", org)
+	tl, err := w.states(ctx, "SELECT user, state FROM seat_state WHERE org = ?", org)
 	if err != nil {
-		return timeline.Explain(w.store.Config(), err)
-	}
-	for rs.Next() {
-		var u, s string
-		if err := rs.Scan(&u, &s); err != nil {
-			rs.Close()
-			return err
-		}
-		tl[u] = s
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
 		return err
 	}
-	drift := Reconcile(org, api, tl, deleted)
+	// Each holder's latest period: held now, ended by a revocation still in
+	// force (a later reinstatement would have started a period), or ended.
+	held, err := w.states(ctx, `SELECT argMax(user, started_ms), argMax(state, started_ms) FROM (
+			SELECT holder, user, started_ms, multiIf(
+				started_at <= now() AND access_end > now(), if(ifNull(pending_from <= now(), 0), 'pending_cancellation', 'active'),
+				end_reason = 'access_revoked', 'access_revoked', 'ended') AS state
+			FROM periods WHERE scope_kind = ? AND scope = ?)
+		GROUP BY holder`, ps.kind, ps.name)
+	if err != nil {
+		return err
+	}
+	drift := append(Reconcile(org, api, tl, deleted, ByTimeline), Reconcile(org, api, held, deleted, ByPeriods)...)
 	if len(drift) == 0 {
-		w.log.Info("reconciled: timeline and seat list agree", "org", org, "seats", len(api))
+		w.log.Info("reconciled: timeline, seat periods and seat list agree", "org", org, "seats", len(api))
 		return nil
 	}
 	at := w.now().UTC().Truncate(time.Second)
@@ -185,9 +210,27 @@ func (w *Worker) reconcile(ctx context.Context, org string, seats []ghclient.Sea
 	if err != nil {
 		return err
 	}
-	w.log.Warn("seat drift between the timeline and GitHub's seat list", "org", org, "findings", len(drift),
+	w.log.Warn("seat drift between seatline and GitHub's seat list", "org", org, "findings", len(drift),
 		"example", drift[0].User+": "+drift[0].Detail)
 	return nil
+}
+
+// states reads user → state pairs.
+func (w *Worker) states(ctx context.Context, q string, args ...any) (map[string]string, error) {
+	out := map[string]string{}
+	rs, err := w.store.Conn().Query(ctx, q, args...)
+	if err != nil {
+		return nil, timeline.Explain(w.store.Config(), err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var u, s string
+		if err := rs.Scan(&u, &s); err != nil {
+			return nil, err
+		}
+		out[u] = s
+	}
+	return out, rs.Err()
 }
 
 func (w *Worker) send(ctx context.Context, q string, fill func(driver.Batch) error) error {
@@ -203,26 +246,27 @@ func (w *Worker) send(ctx context.Context, q string, fill func(driver.Batch) err
 }
 
 // Reconcile lists the disagreements between the API's seats (login →
-// active | pending_cancellation) and the timeline's seat states (login →
-// seat_state.state) for one org, sorted by user. deleted is the number of
-// seats GitHub lists with a null assignee (deleted accounts, billable to
-// the cycle's end): a timeline seat missing from the list may be one of them.
-func Reconcile(org string, api, timelineState map[string]string, deleted int) []Drift {
+// active | pending_cancellation) and the basis's seat states (login →
+// state; "active" and "pending_cancellation" hold a seat) for one org,
+// sorted by user. deleted is the number of seats GitHub lists with a null
+// assignee (deleted accounts, billable to the cycle's end): a seat missing
+// from the list may be one of them.
+func Reconcile(org string, api, ours map[string]string, deleted int, b Basis) []Drift {
 	var out []Drift
 	for u, a := range api {
-		t, ok := timelineState[u]
+		t, ok := ours[u]
 		if !ok {
 			t = "none"
 		}
-		if t != "active" && t != "pending_cancellation" {
-			out = append(out, Drift{Org: org, User: u, Kind: "seat_without_assignment", TimelineState: t, APIState: a,
-				Detail: fmt.Sprintf("GitHub lists a %s seat; the timeline's last seat change is %q", a, t)})
+		if t != "active" && t != "pending_cancellation" && t != b.Revoked {
+			out = append(out, Drift{Org: org, User: u, Kind: b.Missing, TimelineState: t, APIState: a,
+				Detail: fmt.Sprintf("GitHub lists a %s seat; %s says %q", a, b.Name, t)})
 		}
 	}
-	for u, t := range timelineState {
+	for u, t := range ours {
 		if (t == "active" || t == "pending_cancellation") && api[u] == "" {
-			d := Drift{Org: org, User: u, Kind: "assignment_without_seat", TimelineState: t, APIState: "absent",
-				Detail: fmt.Sprintf("the timeline says %s; GitHub's seat list has no seat", t)}
+			d := Drift{Org: org, User: u, Kind: b.Extra, TimelineState: t, APIState: "absent",
+				Detail: fmt.Sprintf("%s says %s; GitHub's seat list has no seat", b.Name, t)}
 			if deleted > 0 {
 				d.Detail += fmt.Sprintf(" under this login (it lists %d seat(s) of deleted accounts, which may include this one)", deleted)
 			}

@@ -299,3 +299,7 @@ CREATE VIEW IF NOT EXISTS orphaned_seats AS
 SELECT *
 FROM orphan_periods
 WHERE billable_end > now();
+
+-- Reconciliation also checks the seat periods held now against GitHub's
+-- seat list.
+ALTER TABLE seat_drift MODIFY COLUMN kind Enum8('seat_without_assignment' = 1, 'assignment_without_seat' = 2, 'seat_without_period' = 3, 'period_without_seat' = 4);

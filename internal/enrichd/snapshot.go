@@ -181,11 +181,14 @@ func (w *Worker) reconcile(ctx context.Context, org string, ps periodScope, seat
 	if err != nil {
 		return err
 	}
-	// Each holder's latest period: held now, ended by a revocation still in
-	// force (a later reinstatement would have started a period), or ended.
+	// Each holder's latest period: held now; ended but billed to the cycle's
+	// end (a removal: GitHub lists the seat pending cancellation till then);
+	// ended by a revocation still in force (a later reinstatement would have
+	// started a period); or ended.
 	held, err := w.states(ctx, `SELECT argMax(user, started_ms), argMax(state, started_ms) FROM (
 			SELECT holder, user, started_ms, multiIf(
 				started_at <= now() AND access_end > now(), if(ifNull(pending_from <= now(), 0), 'pending_cancellation', 'active'),
+				started_at <= now() AND billable_end > now(), 'pending_cancellation',
 				end_reason = 'access_revoked', 'access_revoked', 'ended') AS state
 			FROM periods WHERE scope_kind = ? AND scope = ?)
 		GROUP BY holder`, ps.kind, ps.name)

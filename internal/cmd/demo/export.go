@@ -12,6 +12,18 @@ import (
 	"github.com/seatline/seatline/internal/timeline"
 )
 
+// seatctlShow runs seatctl in process with args, printing "seatctl show"
+// and the output, indented; it returns the exit code and the output.
+func seatctlShow(ctx context.Context, show string, args ...string) (int, string) {
+	fmt.Printf("▸ seatctl %s\n", show)
+	var out bytes.Buffer
+	code := seatctl.Main(ctx, args, &out, &out)
+	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		fmt.Printf("    %s\n", line)
+	}
+	return code, out.String()
+}
+
 // seatctlDemo shows seatctl on the demo's timeline (database db of the
 // ClickHouse at chAddr), in-process through seatctl.Main: one user's seat
 // history, the current seats per org, a signed compliance export of that
@@ -39,15 +51,7 @@ func seatctlDemo(ctx context.Context, chAddr, db, dir string) error {
 	}
 
 	fmt.Println("seatctl: seat history, current seats, and a verifiable compliance export")
-	run := func(show string, args ...string) (int, string) {
-		fmt.Printf("▸ seatctl %s\n", show)
-		var out bytes.Buffer
-		code := seatctl.Main(ctx, args, &out, &out)
-		for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
-			fmt.Printf("    %s\n", line)
-		}
-		return code, out.String()
-	}
+	run := func(show string, args ...string) (int, string) { return seatctlShow(ctx, show, args...) }
 	withCH := func(args ...string) []string { return append(args, ch...) }
 
 	last := "12"

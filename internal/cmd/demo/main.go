@@ -95,7 +95,8 @@ type demo struct {
 
 	// what was produced
 	total, noise, malformed, dups int
-	simEvents, simUser            int // simulator events; those naming a user (seat changes)
+	simEvents, simUser            int // simulator seat events; those naming a user (seat changes)
+	simMember                     int // simulator membership events (org, team, enterprise team)
 	pairs                         map[[2]string]bool
 	lines                         [][]byte // the stream, in order
 	half                          int      // lines[:half] go out while GitHub is down
@@ -158,7 +159,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	var checks []error
-	for _, section := range []func(context.Context) error{d.summary, d.enrichment, d.timelines, d.seatState, d.deadLetters} {
+	for _, section := range []func(context.Context) error{d.summary, d.enrichment, d.timelines, d.seatState, d.lifecycle, d.deadLetters} {
 		fmt.Println()
 		if err := section(ctx); err != nil {
 			var ce checkError
@@ -234,9 +235,16 @@ const (
 	u1      = "ines-moreau"    // direct seat: cancelled at a cycle end, re-assigned, now pending cancellation
 	u2      = "kofi-asante"    // new hire: seat through an org team, never used (idle)
 	u3      = "hana-kobayashi" // seat through an enterprise team, in use
+	u4      = "tomas-novak"    // joins the org team (a lead adds them: the real actor), leaves it: seat lost, orphaned
+	u5      = "rosa-jimenez"   // direct seat, then the user's Copilot access is revoked
+	u6      = "dmitri-volkov"  // direct seat, then removed from the org: orphaned, billed to the cycle's end
+	lead    = "lena-team-lead" // adds u4 to the org team
 	entTeam = "ai-champions"   // enterprise team made by the demo
 	orgTeam = "ai-pilots"      // org team (in acme-mobile) made by the demo
 )
+
+// lifecycleUsers are left alone by the random changes.
+var lifecycleUsers = map[string]bool{u1: true, u2: true, u3: true, u4: true, u5: true, u6: true}
 
 var (
 	champions = []string{u3, "pablo-ruiz", "aisha-bello", "mei-lin-wu"}
@@ -247,18 +255,16 @@ var (
 
 // startSimulator builds the enterprise and drives five weeks of seat
 // changes, ending a few minutes before now (so lookup lag is real time),
-// with one billing-cycle end 6–9 days ago.
+// with a billing-cycle end (the 1st: Copilot bills by calendar month, UTC)
+// at least 6 days ago. The stream carries the membership changes too.
 func (d *demo) startSimulator() error {
 	end := time.Now().UTC().Add(-5 * time.Minute).Truncate(time.Second)
 	c := end.AddDate(0, 0, -6)
-	if c.Day() > 28 { // billing cycles start on day 1..28
-		c = end.AddDate(0, 0, -9)
-	}
-	cycleEnd := time.Date(c.Year(), c.Month(), c.Day(), 0, 0, 0, 0, time.UTC)
+	cycleEnd := time.Date(c.Year(), c.Month(), 1, 0, 0, 0, 0, time.UTC)
 	sc := &scenario{cycleEnd: cycleEnd, nextCycle: cycleEnd.AddDate(0, 1, 0), end: end,
 		start: cycleEnd.AddDate(0, 0, -24).Add(9 * time.Hour)}
 	sim := ghsim.New(ghsim.Options{Enterprise: enterprise, Tokens: []string{ghToken}, Seed: 7,
-		Start: sc.start, BillingCycleDay: cycleEnd.Day()})
+		Start: sc.start, MembershipEvents: true, TeamUnassignEventRate: -1}) // GitHub promises no event when a member leaves a team
 	if err := sim.Start(); err != nil {
 		return err
 	}
@@ -288,8 +294,10 @@ func (sc *scenario) drive() error {
 		return err
 	}
 	platform, mobile := orgs[0], orgs[1]
-	if err := sim.AddMember(platform, u1); err != nil {
-		return err
+	for _, m := range [][2]string{{platform, u1}, {mobile, u4}, {platform, u5}, {platform, u6}} {
+		if err := sim.AddMember(m[0], m[1]); err != nil {
+			return err
+		}
 	}
 	ent := ghsim.EntTeamSlug(entTeam)
 	editor := func(i int) string { return ghsim.Editors[i%len(ghsim.Editors)] }
@@ -298,6 +306,15 @@ func (sc *scenario) drive() error {
 	}
 	day := 24 * time.Hour
 	S, B, E := sc.start, sc.cycleEnd, sc.end
+	// late(f): a time in the last few days before E, within E's calendar
+	// month, so that what happens then is still pending (or billable) now.
+	recent := time.Date(E.Year(), E.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if r := E.Add(-4 * day); r.After(recent) {
+		recent = r
+	}
+	late := func(f float64) time.Time {
+		return recent.Add(time.Duration(f * float64(E.Sub(recent)))).Truncate(time.Second)
+	}
 	var plan []action
 	add := func(at time.Time, fn func() error) { plan = append(plan, action{at, fn}) }
 
@@ -309,7 +326,7 @@ func (sc *scenario) drive() error {
 	add(B.Add(day+10*time.Hour), func() error { return sim.Assign(platform, "", u1) })
 	add(B.Add(2*day+14*time.Hour), used(platform, u1, 15*time.Minute, 2))
 	add(E.Add(-day-3*time.Hour), used(platform, u1, 5*time.Minute, 3))
-	add(E.Add(-day), func() error { return sim.Unassign(platform, "amara-silva-owner", u1) })
+	add(late(0.9), func() error { return sim.Unassign(platform, "amara-silva-owner", u1) })
 
 	// u3 and other new accounts: an enterprise team assigned to Copilot,
 	// unassigned a week later by mistake, re-assigned the next day.
@@ -335,6 +352,19 @@ func (sc *scenario) drive() error {
 		return sim.AssignTeams(mobile, "", orgTeam)
 	})
 	add(B.Add(3*day+11*time.Hour), func() error { return sim.Assign(mobile, "it-ops-okafor", u2) })
+
+	// The seat lifecycle: u4 added to the team by its lead (the seat's real
+	// grantor), removed from it three days before the end with no Copilot
+	// event (GitHub does not promise one) in the last days: pending,
+	// orphaned. u5's access revoked; u6 removed from the org; acme-research's
+	// Copilot revoked org-wide (billing).
+	add(B.Add(4*day+10*time.Hour), func() error { return sim.AddTeamMember(mobile, orgTeam, u4, lead) })
+	add(late(0.7), func() error { return sim.RemoveTeamMember(mobile, orgTeam, u4) })
+	add(S.Add(3*day+2*time.Hour), func() error { return sim.Assign(platform, "it-ops-okafor", u5) })
+	add(B.Add(5*day+9*time.Hour), func() error { return sim.RevokeUserAccess(platform, u5, "security-lead") })
+	add(S.Add(2*day+4*time.Hour), func() error { return sim.Assign(platform, "", u6) })
+	add(late(0.75), func() error { return sim.RemoveMember(platform, u6, "hr-offboarding") })
+	add(late(0.8), func() error { return sim.RevokeOrgAccess(orgs[2], "billing", "") })
 
 	// Everything else: random changes to the other seats, before and after
 	// the cycle end.
@@ -387,7 +417,7 @@ func (sc *scenario) randomChange(r *rand.Rand, teamOn map[string]bool, joined *i
 	seats := map[string]ghsim.SeatState{}
 	for _, s := range sim.Seats(o) {
 		seats[s.Login] = s
-		if s.Login == u1 || s.Login == u2 || s.UserDeleted {
+		if lifecycleUsers[s.Login] || s.UserDeleted {
 			continue
 		}
 		switch {
@@ -401,7 +431,7 @@ func (sc *scenario) randomChange(r *rand.Rand, teamOn map[string]bool, joined *i
 		}
 	}
 	for _, m := range sim.Members(o) {
-		if _, ok := seats[m]; !ok && m != u1 && m != u2 {
+		if _, ok := seats[m]; !ok && !lifecycleUsers[m] {
 			free = append(free, m)
 		}
 	}
@@ -455,7 +485,7 @@ func (d *demo) produce(ctx context.Context) error {
 	span := sc.end.Sub(sc.start)
 	g := auditgen.New(auditgen.Config{
 		Seed: 7, Enterprise: enterprise, BusinessID: sc.sim.EnterpriseID(), Orgs: orgs, Users: 60,
-		SeatFraction: -1, MalformedFraction: 0.003, // Copilot seat events come from the simulator
+		SeatFraction: -1, MembershipFraction: -1, MalformedFraction: 0.003, // seat and membership events come from the simulator
 		Start: sc.start, Step: span / noiseTotal,
 	})
 	startMs, stepMs := sc.start.UnixMilli(), float64(span/noiseTotal)/float64(time.Millisecond)
@@ -477,8 +507,13 @@ func (d *demo) produce(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("the simulator emitted an event that does not parse: %v\n%s", err, raw)
 		}
-		d.simEvents++
-		if ev.User != "" {
+		switch {
+		case ev.Membership != events.MembershipNone:
+			d.simMember++
+		default:
+			d.simEvents++
+		}
+		if ev.User != "" && ev.Membership == events.MembershipNone {
 			d.simUser++
 			d.pairs[[2]string{ev.Org, ev.User}] = true
 		}
@@ -658,6 +693,10 @@ func (d *demo) summary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	members, err := d.count(ctx, "SELECT count() FROM membership_timeline")
+	if err != nil {
+		return err
+	}
 	dead, err := d.count(ctx, "SELECT count() FROM dead_letters")
 	if err != nil {
 		return err
@@ -685,11 +724,13 @@ func (d *demo) summary(ctx context.Context) error {
 	t := [][]string{
 		{"audit events produced", num(d.total), ""},
 		{"  Copilot seat events (simulator)", num(d.simEvents), fmt.Sprintf("%s seat changes of a user, %s team/policy changes", num(d.simUser), num(d.simEvents-d.simUser))},
+		{"  membership changes (simulator)", num(d.simMember), "org, team and enterprise-team members, removals"},
 		{"  duplicates (redelivered)", num(d.dups), "same _document_id as an earlier event"},
 		{"  malformed lines", num(d.malformed), ""},
 		{"  other audit activity", num(d.noise), "git.*, repo.*, workflows.* …: skipped unparsed"},
 		{"timeline rows (seat_timeline)", num(int(rows)), mark(int(rows) == d.simEvents) + " each simulator event exactly once"},
 		{"  stored copies (seat_events)", num(int(raw)), "redeliveries and enrichment versions collapse on read (FINAL)"},
+		{"membership rows (membership_timeline)", num(int(members)), mark(int(members) == d.simMember) + " each membership change exactly once: the seat lifecycle's context"},
 		{"dead letters (dead_letters)", num(int(dead)), mark(int(dead) == d.malformed) + " each malformed line, with its reason"},
 	}
 	printTable("  ", "lrl", nil, t)
@@ -699,6 +740,9 @@ func (d *demo) summary(ctx context.Context) error {
 	var errs []error
 	if int(rows) != d.simEvents {
 		errs = append(errs, checkf("seat_timeline holds %d rows, but the simulator emitted %d events", rows, d.simEvents))
+	}
+	if int(members) != d.simMember {
+		errs = append(errs, checkf("membership_timeline holds %d rows, but the simulator emitted %d membership events", members, d.simMember))
 	}
 	if int(dead) != d.malformed {
 		errs = append(errs, checkf("dead_letters holds %d rows, but %d malformed lines were produced", dead, d.malformed))
@@ -808,7 +852,10 @@ func (d *demo) enrichment(ctx context.Context) error {
 		errs = append(errs, checkf("enriched seat status differs from the simulator for %d of %d seats, e.g. %s", seen-agree, seen, strings.Join(bad, "; ")))
 	}
 	if drift != 0 {
-		errs = append(errs, checkf("reconciliation recorded %d findings in seat_drift; the timeline was built from the simulator's own events", drift))
+		var user, kind, detail string
+		_ = d.store.Conn().QueryRow(ctx, "SELECT user, toString(kind), detail FROM seat_drift ORDER BY user LIMIT 1").Scan(&user, &kind, &detail)
+		errs = append(errs, checkf("reconciliation recorded %d findings in seat_drift (e.g. %s %s: %s); the timeline was built from the simulator's own events",
+			drift, user, kind, detail))
 	}
 	if viol != 0 {
 		errs = append(errs, checkf("%d requests were sent into an exhausted rate limit", viol))
@@ -988,7 +1035,18 @@ func (d *demo) seatState(ctx context.Context) error {
 	if err := q.Err(); err != nil {
 		return err
 	}
+	// seat_state is each seat's last Copilot event: a revocation shows as
+	// revoked (GitHub still lists a revoked user's assignment), and a team
+	// leave with no Copilot event leaves the seat as it was (the seat
+	// periods, below, know better).
 	want := d.truth()
+	for k, state := range want {
+		if state == "cancelled" && d.sc.sim.OrgAccessRevoked(k[0]) {
+			want[k] = "revoked" // the org-wide revocation came after the seat's last change
+		}
+	}
+	want[[2]string{orgs[0], u5}] = "revoked"
+	want[[2]string{orgs[1], u4}] = "active"
 	counts := map[string]*[4]int{}
 	var sum [4]int
 	var diff []string
@@ -1033,6 +1091,8 @@ func (d *demo) seatState(ctx context.Context) error {
 	if sum[3] > 0 {
 		fmt.Printf("  (%d in another state: revoked or unknown)\n", sum[3])
 	}
+	fmt.Printf("  seat_state is each seat's last Copilot event: %s's access and all of %s's are revoked; %s left his\n"+
+		"  team with no Copilot event, so his last event still says active (the seat periods below know better)\n", u5, orgs[2], u4)
 	if len(diff) > 0 {
 		return checkf("seat_state differs from the simulator for %d seats: %s", len(diff), strings.Join(diff[:min(3, len(diff))], "; "))
 	}

@@ -314,6 +314,7 @@ func (i *Ingest) LogTail(n int) string {
 type Metrics struct {
 	Messages    float64 // seatline_ingest_messages_total
 	Rows        float64 // seatline_ingest_rows_written_total
+	Members     float64 // seatline_ingest_membership_rows_written_total
 	DeadLetters float64 // seatline_ingest_dead_letters_total, all reasons
 	Filtered    float64 // seatline_ingest_filtered_total
 	Commits     float64 // seatline_ingest_commits_total
@@ -367,6 +368,8 @@ func parseMetrics(r io.Reader, m *Metrics) (Metrics, error) {
 			m.Messages = v
 		case "seatline_ingest_rows_written_total":
 			m.Rows = v
+		case "seatline_ingest_membership_rows_written_total":
+			m.Members = v
 		case "seatline_ingest_dead_letters_total":
 			m.DeadLetters += v
 		case "seatline_ingest_filtered_total":

@@ -9,6 +9,7 @@ type Metrics struct {
 	Messages     prometheus.Counter     // messages read from the source
 	Filtered     prometheus.Counter     // records that are not Copilot seat/policy events
 	Rows         prometheus.Counter     // timeline rows acknowledged by ClickHouse
+	Members      prometheus.Counter     // membership changes acknowledged by ClickHouse
 	DeadLetters  *prometheus.CounterVec // by reason code
 	BatchSeconds prometheus.Histogram   // ClickHouse write latency per batch, retries included
 	WriteErrors  prometheus.Counter
@@ -27,6 +28,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Records skipped because they are not Copilot seat or policy events."}),
 		Rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_rows_written_total",
 			Help: "Timeline rows acknowledged by ClickHouse."}),
+		Members: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_membership_rows_written_total",
+			Help: "Membership changes (team, org, enterprise, deprovisioning) acknowledged by ClickHouse: the seat lifecycle's context."}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_dead_letters_total",
 			Help: "Records written to ingest_errors, by reason."}, []string{"reason"}),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatline_ingest_batch_write_seconds",
@@ -43,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Timeline rows by the outcome of their inline seat lookup."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed, m.Enrichment)
+		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.Members, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed, m.Enrichment)
 	}
 	return m
 }

@@ -434,6 +434,7 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 	p.metrics.ClickHouseUp.Set(1)
 	p.metrics.BatchSeconds.Observe(p.now().Sub(start).Seconds())
 	p.metrics.Rows.Add(float64(len(b.rows)))
+	p.metrics.Members.Add(float64(len(b.members)))
 	return nil
 }
 

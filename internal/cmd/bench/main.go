@@ -209,12 +209,12 @@ func (b *bench) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if int(r.rows) < mixed.seat {
-			return fmt.Errorf("mixed run wrote %.0f rows, want %d (one per seat event)", r.rows, mixed.seat)
+		if int(r.rows) < mixed.seat || int(r.members) < mixed.members {
+			return fmt.Errorf("mixed run wrote %.0f rows and %.0f membership rows, want %d and %d (one per event)", r.rows, r.members, mixed.seat, mixed.members)
 		}
 		mixedRate := (float64(mixed.n) - r.firstSeen) / r.elapsed.Seconds()
-		fmt.Printf("# mixed: %d messages, %.0f rows written, %.0f dead letters; %.0f messages in %s from the first /metrics poll seeing any (%.0f by then, not counted) to lag 0\n",
-			mixed.n, r.rows, r.dead, float64(mixed.n)-r.firstSeen, r.elapsed.Round(time.Millisecond), r.firstSeen)
+		fmt.Printf("# mixed: %d messages, %.0f rows and %.0f membership rows written, %.0f dead letters; %.0f messages in %s from the first /metrics poll seeing any (%.0f by then, not counted) to lag 0\n",
+			mixed.n, r.rows, r.members, r.dead, float64(mixed.n)-r.firstSeen, r.elapsed.Round(time.Millisecond), r.firstSeen)
 		figure("kafka_mixed_events_per_s", fmt.Sprintf("%.0f", mixedRate), "events/s")
 		ratio := mixedRate / drainRate
 		figure("kafka_mixed_ratio_to_drain", fmt.Sprintf("%.3f", ratio), "ratio")
@@ -309,6 +309,7 @@ func (b *bench) binary(ctx context.Context, name, path string) (string, error) {
 
 type stream struct {
 	n, seat int
+	members int // membership changes (org, team, enterprise): admitted, kept apart
 }
 
 // produce writes n generated events to topic.
@@ -325,8 +326,11 @@ func (b *bench) produce(ctx context.Context, topic string, n int, cfg auditgen.C
 		lines = lines[:0]
 		for j := i; j < min(n, i+chunk); j++ {
 			r := g.Next()
-			if r.Kind == auditgen.KindSeat {
+			switch r.Kind {
+			case auditgen.KindSeat:
 				s.seat++
+			case auditgen.KindMembership:
+				s.members++
 			}
 			l := len(r.Line)
 			minLen, maxLen, sum = min(minLen, l), max(maxLen, l), sum+l
@@ -339,8 +343,8 @@ func (b *bench) produce(ctx context.Context, topic string, n int, cfg auditgen.C
 			return s, err
 		}
 	}
-	fmt.Printf("# topic %s: %d events (%d seat/policy, %.1f%%), %d–%d bytes (mean %d, %d outside 400–900), produced in %s\n",
-		topic, n, s.seat, 100*float64(s.seat)/float64(n), minLen, maxLen, sum/n, outside, time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("# topic %s: %d events (%d seat/policy, %.1f%%; %d membership changes), %d–%d bytes (mean %d, %d outside 400–900), produced in %s\n",
+		topic, n, s.seat, 100*float64(s.seat)/float64(n), s.members, minLen, maxLen, sum/n, outside, time.Since(t0).Round(time.Millisecond))
 	return s, p.Close()
 }
 
@@ -404,6 +408,7 @@ func (b *bench) drain(ctx context.Context, topic string, n int) (float64, error)
 type runResult struct {
 	elapsed   time.Duration
 	rows      float64
+	members   float64 // membership rows written
 	dead      float64
 	peakRSS   float64
 	messages  float64
@@ -501,7 +506,7 @@ func (b *bench) ingestRun(ctx context.Context, name, topic string, n int) (runRe
 	if err != nil {
 		return res, err
 	}
-	res.rows, res.dead, res.messages = m.Rows, m.DeadLetters, m.Messages
+	res.rows, res.members, res.dead, res.messages = m.Rows, m.Members, m.DeadLetters, m.Messages
 	res.batches, res.batchSeconds = m.BatchCount, m.BatchSum
 	if err := in.Stop(60 * time.Second); err != nil {
 		return res, err

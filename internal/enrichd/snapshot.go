@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/seatline/seatline/internal/enrich"
+	"github.com/seatline/seatline/internal/lifecycle"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/ghclient"
 )
@@ -33,7 +34,7 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 			firstErr = keep(firstErr, err)
 			continue
 		}
-		if err := w.reconcile(ctx, org, scopeOrg(org), seats); err != nil {
+		if err := w.reconcile(ctx, org, lifecycle.ScopeOrg, org, seats); err != nil {
 			firstErr = keep(firstErr, err)
 		}
 	}
@@ -52,7 +53,7 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 				teamSeats = append(teamSeats, s)
 			}
 		}
-		if err := w.reconcile(ctx, "", scopeEnterprise(ent), teamSeats); err != nil {
+		if err := w.reconcile(ctx, "", lifecycle.ScopeEnterprise, ent, teamSeats); err != nil {
 			firstErr = keep(firstErr, err)
 		}
 	}
@@ -153,17 +154,11 @@ var (
 	ByPeriods = Basis{"the seat periods", "seat_without_period", "period_without_seat", "access_revoked"}
 )
 
-// periodScope selects the periods a seat list is checked against.
-type periodScope struct{ kind, name string }
-
-func scopeOrg(org string) periodScope        { return periodScope{"org", org} }
-func scopeEnterprise(ent string) periodScope { return periodScope{"enterprise", ent} }
-
 // reconcile compares a seat list (an org's, or an enterprise's seats of no
 // org, as the timeline's org "") with the timeline's current seat states
-// and with the seat periods held now, and writes what disagrees to
-// seat_drift.
-func (w *Worker) reconcile(ctx context.Context, org string, ps periodScope, seats []ghclient.Seat) error {
+// and with the seat periods held now in scope (kind, name), and writes what
+// disagrees to seat_drift.
+func (w *Worker) reconcile(ctx context.Context, org, kind, name string, seats []ghclient.Seat) error {
 	api := map[string]string{}
 	deleted := 0
 	for _, s := range seats {
@@ -191,7 +186,7 @@ func (w *Worker) reconcile(ctx context.Context, org string, ps periodScope, seat
 				started_at <= now() AND billable_end > now(), 'pending_cancellation',
 				end_reason = 'access_revoked', 'access_revoked', 'ended') AS state
 			FROM periods WHERE scope_kind = ? AND scope = ?)
-		GROUP BY holder`, ps.kind, ps.name)
+		GROUP BY holder`, kind, name)
 	if err != nil {
 		return err
 	}

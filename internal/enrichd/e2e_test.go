@@ -13,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/seatline/seatline/internal/enrichd"
 	"github.com/seatline/seatline/internal/ghsim"
 	"github.com/seatline/seatline/internal/ingestd"
-	"github.com/seatline/seatline/internal/kafkasrc"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
@@ -100,25 +97,7 @@ func TestStreamFromSimulatorEnrichedUnderFaults(t *testing.T) {
 	}
 	icfg.GitHub.BaseURL, icfg.GitHub.Token = sim.URL()+"/", token
 	icfg.Enrich.Budget, icfg.Enrich.MaxRequests = 300*time.Millisecond, 10
-	ictx, stopIngest := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- ingestd.Run(ictx, icfg, logger) }()
-	client := &kafka.Client{Addr: kafka.TCP(k.Brokers()...)}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		lag, err := kafkasrc.GroupLag(ctx, client, "e2e", []string{"audit"})
-		if err == nil && lag == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest did not catch up in 90s (lag %d, err %v)", lag, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stopIngest()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	ingestAll(t, icfg, logger, k.Brokers(), "e2e", 90*time.Second)
 
 	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
 	if err != nil {
@@ -343,28 +322,10 @@ func TestIngestNeverStallsOnGitHub(t *testing.T) {
 	}
 	cfg.GitHub.BaseURL, cfg.GitHub.Token = sim.URL()+"/", token
 	cfg.Enrich.Budget = 200 * time.Millisecond
-	ictx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- ingestd.Run(ictx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	client := &kafka.Client{Addr: kafka.TCP(k.Brokers()...)}
 	batches := len(stream)/50 + 1
 	limit := time.Duration(batches)*(cfg.Enrich.Budget+500*time.Millisecond) + 15*time.Second
-	for {
-		lag, err := kafkasrc.GroupLag(ctx, client, "stall", []string{"audit"})
-		if err == nil && lag == 0 {
-			break
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("ingest stalled behind a slow GitHub: lag %d after %s", lag, time.Since(start))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("%d events ingested in %s with GitHub answering in 3 s, half of the time with 5xx", len(stream), time.Since(start).Round(time.Millisecond))
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	took := ingestAll(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), k.Brokers(), "stall", limit)
+	t.Logf("%d events ingested in %s with GitHub answering in 3 s, half of the time with 5xx", len(stream), took.Round(time.Millisecond))
 	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/seatline/seatline/internal/enrichd"
 	"github.com/seatline/seatline/internal/ghsim"
 	"github.com/seatline/seatline/internal/ingestd"
-	"github.com/seatline/seatline/internal/kafkasrc"
 	"github.com/seatline/seatline/internal/seatctl"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
@@ -104,25 +101,7 @@ func TestSeatLifecycleFromTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	icfg.GitHub.BaseURL, icfg.GitHub.Token = sim.URL()+"/", token
-	ictx, stopIngest := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- ingestd.Run(ictx, icfg, logger) }()
-	client := &kafka.Client{Addr: kafka.TCP(k.Brokers()...)}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		lag, err := kafkasrc.GroupLag(ctx, client, "lifecycle", []string{"audit"})
-		if err == nil && lag == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest did not catch up in 90s (lag %d, err %v)", lag, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stopIngest()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	ingestAll(t, icfg, logger, k.Brokers(), "lifecycle", 90*time.Second)
 
 	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
 	if err != nil {

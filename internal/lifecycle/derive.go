@@ -303,7 +303,7 @@ func (d *deriver) apply(e *Event) {
 		switch {
 		case e.Org != "":
 			d.org(e.Org).plan = plan
-		case e.OwnerType == "Business" || e.Business != "":
+		case e.Business != "":
 			d.bizPlan = plan
 		}
 	}
@@ -609,7 +609,7 @@ func (d *deriver) seatManagement(e *Event, t time.Time) {
 // Every open seat there ends and billing stops with it (the subscription
 // ended); the grants are forgotten.
 func (d *deriver) scopeRevoked(e *Event, t time.Time) {
-	whole := e.Org == "" || e.OwnerType == "Business"
+	whole := e.Org == "" // the enterprise's (owner_type Business) names no org
 	for _, sk := range d.scopeKeys() {
 		if !whole && sk != (scopeKey{ScopeOrg, e.Org}) {
 			continue

@@ -43,8 +43,6 @@ func ev(t time.Time, action string, kv ...string) Event {
 			e.NewPlan = v
 		case "old_login":
 			e.OldLogin = v
-		case "owner_type":
-			e.OwnerType = v
 		default:
 			panic("ev: " + kv[i])
 		}
@@ -195,7 +193,7 @@ func TestRevocations(t *testing.T) {
 		ev(at(1, 11), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "fay"),
 		ev(at(2, 9), "copilot.user_access_revoked", "org", "acme", "user", "eve"),
 		ev(at(3, 9), "copilot.user_access_reinstated", "org", "acme", "user", "eve"),
-		ev(at(9, 9), "copilot.access_revoked", "org", "acme", "owner_type", "Organization"),
+		ev(at(9, 9), "copilot.access_revoked", "org", "acme"),
 		ev(at(9, 10), "copilot.cfb_seat_added", "org", "other", "user", "gus"),
 		ev(at(12, 9), "copilot.cfb_seat_assignment_created", "org", "acme", "user", "fay"),
 	},
@@ -260,7 +258,7 @@ func TestEnterpriseWideRevocationAndRemoval(t *testing.T) {
 		ev(at(1, 9), "copilot.cfb_seat_assignment_created", "org", "b", "user", "nan", "id", "20"),
 		ev(at(1, 10), "copilot.cfb_seat_assignment_created", "org", "b", "user", "ola", "id", "21"),
 		ev(at(2, 9), "business.remove_member", "user", "nan", "id", "20"),
-		ev(at(3, 9), "copilot.access_revoked", "owner_type", "Business"),
+		ev(at(3, 9), "copilot.access_revoked"),
 	},
 		"org:a nan#0 03-01T09 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 left_enterprise orphan=03-02T09:left_enterprise plan=",
 		"org:b nan#0 03-01T09 via=direct by=admin pending=- billable=04-01T00 end=03-02T09 left_enterprise orphan=03-02T09:left_enterprise plan=",

@@ -72,8 +72,9 @@
 //     a new period with the via, team and granted_by of the oldest grant
 //     still active; with none left, no seat.
 //   - copilot.access_revoked (no user: the whole organization, or the
-//     enterprise when owner_type is Business): every open seat in the scope
-//     ends at once and billing stops with it (the subscription ended);
+//     enterprise when it names no org, as owner_type Business does):
+//     every open seat in the scope ends at once and billing stops with it
+//     (the subscription ended);
 //     every grant in the scope is forgotten, so seats come back only through
 //     new grants.
 //   - copilot.cfb_seat_cancelled, copilot.cfb_seat_cancelled_by_staff: the

@@ -26,7 +26,6 @@ type Event struct {
 	OldValue       string
 	NewValue       string
 	NewPlan        string
-	OwnerType      string // copilot.access_revoked: Organization or Business
 }
 
 // Scope kinds.

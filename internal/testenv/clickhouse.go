@@ -55,6 +55,8 @@ type ClickHouse struct {
 	// macros and ZooKeeper); interPort, when set, is its interserver port.
 	extra     string
 	interPort int
+	// logQueries: see ClickHouseOptions.LogQueries.
+	logQueries bool
 
 	mu       sync.Mutex
 	tcpPort  int
@@ -71,6 +73,9 @@ type ClickHouseOptions struct {
 	Dir string
 	// Logf, if set, receives progress messages (ports, PID, startup time).
 	Logf func(string, ...any)
+	// LogQueries records every query in system.query_log (log_queries = 1
+	// in the profile), so a test can see the exact SQL clients sent.
+	LogQueries bool
 }
 
 // process is one run of the server.
@@ -123,9 +128,10 @@ func StartClickHouse(ctx context.Context, opt ClickHouseOptions) (*ClickHouse, e
 // newClickHouse sets up c and its directory; it does not start it.
 func newClickHouse(bin string, binArgs []string, opt ClickHouseOptions) (*ClickHouse, error) {
 	c := &ClickHouse{
-		bin:     bin,
-		binArgs: binArgs,
-		logf:    opt.Logf,
+		bin:        bin,
+		binArgs:    binArgs,
+		logf:       opt.Logf,
+		logQueries: opt.LogQueries,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:       nil, // never send loopback traffic to a proxy
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -609,6 +615,21 @@ func (c *ClickHouse) logTails(offs logOffsets) string {
 	return b.String()
 }
 
+// ProfileSettings are the settings of the default profile every test
+// server runs with, in users.xml order. They stay accepted by current
+// releases too (internal/ch26 checks them there): 26.x refuses unknown
+// settings, such as 18.16's allow_experimental_low_cardinality_type, which
+// nothing here needs (the schema uses Enum, not LowCardinality).
+func ProfileSettings() [][2]string {
+	return [][2]string{
+		{"max_memory_usage", "4000000000"},
+		// Read from the default profile at startup by 18.x: merge and
+		// schedule thread pools sized for a 2-core machine.
+		{"background_pool_size", "4"},
+		{"background_schedule_pool_size", "4"},
+	}
+}
+
 // writeConfig writes config.xml and users.xml for c's directory and ports.
 // Nothing listens beyond 127.0.0.1, only a cluster member has an
 // interserver port, and the server is sized for a small (2-core) machine.
@@ -654,22 +675,25 @@ func (c *ClickHouse) writeConfig() error {
        otherwise make every Stop take 5s. -->
   <shutdown_wait_unfinished>2</shutdown_wait_unfinished>
   <mlock_executable>false</mlock_executable>
-%s</yandex>
+%s%s</yandex>
 `, p("server.log"), p("err.log"), c.tcpPort, c.httpPort,
-		p("data"), p("tmp"), p("user_files"), p("format_schemas"), p("users.xml"), c.clusterConfig())
+		p("data"), p("tmp"), p("user_files"), p("format_schemas"), p("users.xml"), c.clusterConfig(), c.queryLogConfig())
 
-	const users = `<?xml version="1.0"?>
+	var profile strings.Builder
+	settings := ProfileSettings()
+	if c.logQueries {
+		settings = append(settings, [2]string{"log_queries", "1"})
+	}
+	for _, kv := range settings {
+		fmt.Fprintf(&profile, "      <%s>%s</%s>\n", kv[0], kv[1], kv[0])
+	}
+
+	users := `<?xml version="1.0"?>
 <!-- Written by internal/testenv; rewritten on every start. -->
 <yandex>
   <profiles>
     <default>
-      <max_memory_usage>4000000000</max_memory_usage>
-      <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
-      <!-- Read from the default profile at startup by 18.x: merge and
-           schedule thread pools sized for a 2-core machine. -->
-      <background_pool_size>4</background_pool_size>
-      <background_schedule_pool_size>4</background_schedule_pool_size>
-    </default>
+` + profile.String() + `    </default>
   </profiles>
   <users>
     <default>
@@ -700,4 +724,18 @@ func (c *ClickHouse) writeConfig() error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(c.dir, "users.xml"), []byte(users), 0o644)
+}
+
+// queryLogConfig is the system.query_log section when queries are logged:
+// 18.16 has no query log unless the config names its table.
+func (c *ClickHouse) queryLogConfig() string {
+	if !c.logQueries {
+		return ""
+	}
+	return `  <query_log>
+    <database>system</database>
+    <table>query_log</table>
+    <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+  </query_log>
+`
 }

@@ -61,12 +61,14 @@ func TestClickHouseStopRestart(t *testing.T) {
 			t.Fatalf("address %s is not on 127.0.0.1", addr)
 		}
 	}
-	if got := query(t, ch, "SELECT value FROM system.settings WHERE name = 'allow_experimental_low_cardinality_type'"); got != "1" {
-		t.Errorf("allow_experimental_low_cardinality_type = %q, want 1", got)
+	for _, kv := range testenv.ProfileSettings() {
+		if got := query(t, ch, "SELECT value FROM system.settings WHERE name = '"+kv[0]+"'"); got != kv[1] {
+			t.Errorf("profile setting %s = %q, want %s", kv[0], got, kv[1])
+		}
 	}
 
 	db := testenv.NewDatabase(t, ch)
-	query(t, ch, fmt.Sprintf("CREATE TABLE %s.seats (id UInt64, name LowCardinality(String)) ENGINE = MergeTree ORDER BY id", db))
+	query(t, ch, fmt.Sprintf("CREATE TABLE %s.seats (id UInt64, name String) ENGINE = MergeTree ORDER BY id", db))
 	query(t, ch, fmt.Sprintf("INSERT INTO %s.seats VALUES (1, 'a'), (2, 'b'), (3, 'a')", db))
 	const want = "3\t2"
 	count := fmt.Sprintf("SELECT count(), uniqExact(name) FROM %s.seats", db)

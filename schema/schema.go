@@ -12,6 +12,7 @@
 package schema
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -86,6 +87,46 @@ func Split(sql string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// MigrationsTable records the applied migrations (version, name, applied_at).
+const MigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
+		(version UInt32, name String, applied_at DateTime)
+		ENGINE = ReplacingMergeTree ORDER BY version`
+
+// Server is what Apply needs of a ClickHouse: run one statement, and say
+// whether a table already has a column.
+type Server interface {
+	Exec(ctx context.Context, stmt string) error
+	HasColumn(ctx context.Context, table, column string) (bool, error)
+}
+
+// Apply runs m's statements on srv once, in order. Every statement is
+// idempotent (IF [NOT] EXISTS), and an ADD COLUMN is skipped when the column
+// exists: several workers may migrate at once, and 18.16 has no ADD COLUMN
+// IF NOT EXISTS.
+func Apply(ctx context.Context, srv Server, m Migration) error {
+	for i, stmt := range m.Statements {
+		table, col, adds := AddedColumn(stmt)
+		if adds {
+			exists, err := srv.HasColumn(ctx, table, col)
+			if err != nil {
+				return err
+			}
+			if exists {
+				continue // added by another worker migrating at the same time
+			}
+		}
+		if err := srv.Exec(ctx, stmt); err != nil {
+			if adds {
+				if exists, _ := srv.HasColumn(ctx, table, col); exists {
+					continue // another worker added it between the check and this statement
+				}
+			}
+			return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+		}
+	}
+	return nil
 }
 
 // ShardingKeys is the Distributed sharding key of every table in cluster

@@ -219,9 +219,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.checkMode(ctx); err != nil {
 		return err
 	}
-	if err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
-		(version UInt32, name String, applied_at DateTime)
-		ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
+	if err := s.exec(ctx, schema.MigrationsTable); err != nil {
 		return Explain(s.cfg, fmt.Errorf("create schema_migrations: %w", err))
 	}
 	applied := map[uint32]bool{}
@@ -287,27 +285,15 @@ func (s *Store) migrate(ctx context.Context, m schema.Migration) error {
 }
 
 func (s *Store) migrateOnce(ctx context.Context, m schema.Migration) error {
-	for i, stmt := range m.Statements {
-		table, col, adds := schema.AddedColumn(stmt)
-		if adds {
-			exists, err := s.hasColumn(ctx, table, col)
-			if err != nil {
-				return Explain(s.cfg, err)
-			}
-			if exists {
-				continue // added by another worker migrating at the same time
-			}
-		}
-		if err := s.exec(ctx, stmt); err != nil {
-			if adds {
-				if exists, _ := s.hasColumn(ctx, table, col); exists {
-					continue // another worker added it between the check and this statement
-				}
-			}
-			return Explain(s.cfg, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err))
-		}
-	}
-	return nil
+	return Explain(s.cfg, schema.Apply(ctx, migrator{s}, m))
+}
+
+// migrator is the store as schema.Apply's server.
+type migrator struct{ s *Store }
+
+func (m migrator) Exec(ctx context.Context, stmt string) error { return m.s.exec(ctx, stmt) }
+func (m migrator) HasColumn(ctx context.Context, table, col string) (bool, error) {
+	return m.s.hasColumn(ctx, table, col)
 }
 
 // checkMode refuses a database whose schema was made in the other mode: a

@@ -324,7 +324,17 @@ func (c *ClickHouse) Close() error {
 // (wait_end_of_query=1), so a failing query always gives an error, which
 // carries the server's message.
 func (c *ClickHouse) Query(ctx context.Context, sql string) (string, error) {
-	u := "http://" + c.HTTPAddr() + "/?" + url.Values{"wait_end_of_query": {"1"}}.Encode()
+	return c.QueryIn(ctx, "", sql)
+}
+
+// QueryIn is Query with database as the current database ("" for the
+// server's default).
+func (c *ClickHouse) QueryIn(ctx context.Context, database, sql string) (string, error) {
+	params := url.Values{"wait_end_of_query": {"1"}}
+	if database != "" {
+		params.Set("database", database)
+	}
+	u := "http://" + c.HTTPAddr() + "/?" + params.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
 	if err != nil {
 		return "", fmt.Errorf("testenv: %w", err)

@@ -3,7 +3,32 @@
 # machine: ClickHouse server and client, ZooKeeper, and versitygw (the S3 server of the
 # test bed). Go modules come from the module proxy through the go command
 # itself. Safe to run again: it installs only what is missing.
+#
+# chDB (ClickHouse 26.x as a library, for the 26.x test lane, internal/ch26)
+# comes from npm into a cache outside the repo. `scripts/deps.sh --chdb-lib`
+# only prints the path of its libchdb.so (fetching it when missing).
 set -euo pipefail
+
+CHDB_VERSION=26.7.3-stable.1
+CHDB_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/seatline/chdb/$CHDB_VERSION"
+CHDB_LIB="$CHDB_DIR/libchdb.so"
+fetch_chdb() {
+  [ -f "$CHDB_LIB" ] && return
+  command -v npm >/dev/null 2>&1 || { echo "deps: npm is needed to fetch chDB (apt-get install npm)" >&2; exit 1; }
+  echo "deps: fetching chDB $CHDB_VERSION (npm pack, ~180 MB, once)" >&2
+  local tmp
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/seatline-chdb.XXXXXX")
+  (cd "$tmp" && npm pack --silent "@chdb/lib-linux-x64-gnu@$CHDB_VERSION" >/dev/null && tar -xzf ./*.tgz)
+  mkdir -p "$CHDB_DIR"
+  # Moved into place last, so an interrupted fetch is fetched again.
+  mv "$(find "$tmp/package" -name libchdb.so | head -1)" "$CHDB_LIB.partial" && mv "$CHDB_LIB.partial" "$CHDB_LIB"
+  rm -rf "$tmp"
+}
+if [ "${1:-}" = "--chdb-lib" ]; then
+  fetch_chdb
+  echo "$CHDB_LIB"
+  exit 0
+fi
 
 have_clickhouse() {
   command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse >/dev/null 2>&1
@@ -47,3 +72,7 @@ if ! have_versitygw; then
 fi
 have_versitygw || { echo "deps: versitygw is still missing after go install" >&2; exit 1; }
 echo "deps: versitygw $(command -v versitygw 2>/dev/null || echo "$(go env GOPATH | cut -d: -f1)/bin/versitygw")" >&2
+
+fetch_chdb
+[ -f "$CHDB_LIB" ] || { echo "deps: $CHDB_LIB is still missing after npm pack" >&2; exit 1; }
+echo "deps: chdb $CHDB_LIB" >&2

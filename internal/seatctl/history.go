@@ -96,10 +96,10 @@ func (r *HistoryRow) cells(dst []string) []string {
 		day(r.BillableUntil), isoSec(r.LastActivityAt), where, r.Source, r.SourcePosition, r.Action, r.Enrichment, r.DocumentID)
 }
 
-// HistoryQuery is the SQL and bound values for f: the deduplicated
-// timeline (seat_timeline), oldest first.
-func HistoryQuery(f HistoryFilter) (string, []any) {
-	var w where
+// HistoryQuery is the query for f: the deduplicated timeline
+// (seat_timeline), oldest first.
+func HistoryQuery(f HistoryFilter, form Binding) Stmt {
+	w := newWhere(form)
 	lo, hi := f.Range.msBounds()
 	w.add("event_ms >= ? AND event_ms < ?", lo, hi)
 	w.in("org", f.Orgs)
@@ -111,18 +111,16 @@ func HistoryQuery(f HistoryFilter) (string, []any) {
 	sql := `SELECT event_ms, document_id, transition, action, org, user, actor,
     assigning_team_slug, assigning_team_name, plan_type, billable_until, last_activity_at,
     enrichment, source, source_position
-FROM seat_timeline` + w.sql()
+FROM seat_timeline` + w.clause()
 	switch {
 	case f.Last > 0:
-		sql += "\nORDER BY event_ms DESC, document_id DESC\nLIMIT ?"
-		w.args = append(w.args, f.Last)
+		sql += w.bind("\nORDER BY event_ms DESC, document_id DESC\nLIMIT ?", f.Last)
 	case f.Limit > 0:
-		sql += "\nORDER BY event_ms, document_id\nLIMIT ?"
-		w.args = append(w.args, f.Limit)
+		sql += w.bind("\nORDER BY event_ms, document_id\nLIMIT ?", f.Limit)
 	default:
 		sql += "\nORDER BY event_ms, document_id"
 	}
-	return sql, w.args
+	return w.stmt(sql)
 }
 
 // History streams the events f selects to fn, oldest first, and returns
@@ -131,8 +129,8 @@ func History(ctx context.Context, store *timeline.Store, f HistoryFilter, fn fun
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}
-	sql, args := HistoryQuery(f)
-	rows, err := store.Conn().Query(ctx, sql, args...)
+	q := HistoryQuery(f, bindingFor(store))
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return 0, queryError(store, "", err)
 	}

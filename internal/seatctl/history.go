@@ -9,7 +9,6 @@ import (
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
-	"github.com/seatline/seatline/pkg/events"
 )
 
 // HistoryFilter selects timeline events. Empty lists match everything; a
@@ -26,16 +25,11 @@ type HistoryFilter struct {
 	Last        int // the last Last events only, still oldest first (0: all)
 }
 
-// Validate checks transition names.
+// Validate checks transition names against the schema's Enum (seatctl
+// checks before sending: see enums.go) and the limits.
 func (f *HistoryFilter) Validate() error {
-	for _, t := range f.Transitions {
-		if _, ok := events.ParseTransition(t); !ok {
-			var names []string
-			for _, tr := range events.Transitions() {
-				names = append(names, tr.String())
-			}
-			return usageErrorf("transition: %q is not one of %s", t, strings.Join(names, ", "))
-		}
+	if err := checkNames("transition", f.Transitions, transitionNames()); err != nil {
+		return err
 	}
 	if f.Limit < 0 || f.Last < 0 {
 		return usageErrorf("limit, last: must be ≥ 0")
@@ -202,7 +196,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	fs.Var(&users, "user", "seat holder login(s)")
 	fs.Var(&teams, "team", "assigning team slug(s) or name(s)")
 	fs.Var(&actors, "actor", "who made the change (login)")
-	fs.Var(&transitions, "transition", "assigned, unassigned, cancelled, refreshed, reused, updated, policy_changed, plan_changed, access_revoked, access_reinstated, cancelled_by_staff, other")
+	fs.Var(&transitions, "transition", strings.Join(transitionNames(), ", "))
 	fs.Var(&actions, "action", "audit action(s), e.g. copilot.cfb_seat_added")
 	since := fs.String("since", "", "from this time (inclusive)")
 	until := fs.String("until", "", "to this time (exclusive; default now)")

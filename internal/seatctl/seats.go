@@ -11,6 +11,7 @@ import (
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/schema"
 )
 
 // ActivityNote is printed with every idle-seat listing.
@@ -29,6 +30,11 @@ var (
 	teamSlugOrName = []string{"assigning_team_slug", "assigning_team_name"}
 	teamSlug       = []string{"assigning_team_slug"}
 )
+
+// Validate checks the states against current_seats' (schema.CurrentSeatStates).
+func (f SeatFilter) Validate() error {
+	return checkNames("state", f.States, schema.CurrentSeatStates)
+}
 
 func (f SeatFilter) where(w *where, withState bool, teamCols []string) {
 	w.in("org", f.Orgs)
@@ -151,7 +157,7 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	fs.Var((*cli.List)(&f.Users), "user", "seat holder login(s)")
 	fs.Var((*cli.List)(&f.Teams), "team", "assigning team slug(s) or name(s)")
 	fs.Var((*cli.List)(&f.Plans), "plan", "plan(s): business, enterprise")
-	state := fs.String("state", "", "active or pending_cancellation (default: both)")
+	state := fs.String("state", "", strings.Join(schema.CurrentSeatStates, " or ")+" (default: any)")
 	summary := fs.Bool("summary", false, "count seats per org (see --by) instead of listing them")
 	by := fs.String("by", "", "with --summary: group by org, team or plan (default org)")
 	idle := fs.String("idle", "", "list active seats without Copilot activity for this long, or never used (e.g. 30d, 4w)")
@@ -164,12 +170,11 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
-	switch *state {
-	case "":
-	case "active", "pending_cancellation":
+	if *state != "" {
 		f.States = []string{*state}
-	default:
-		return usageErrorf("state: %q is not active or pending_cancellation", *state)
+	}
+	if err := f.Validate(); err != nil {
+		return err
 	}
 	if *by != "" {
 		*summary = true

@@ -13,11 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatline/seatline/pkg/events"
 )
 
 func TestParseTime(t *testing.T) {
@@ -362,6 +365,47 @@ func TestJSONLFastPathAgreesWithEncodingJSON(t *testing.T) {
 	for _, line := range []string{`{"n":1,"a":"x","t":null,"chain_sha256":""}`, `{"a":"x","n":01,"t":null,"chain_sha256":""}`, `{"a":"x","n":1,"t":true,"chain_sha256":""}`, `{"a":"x"}`} {
 		if _, ok := (&jsonlRows{cols: names}).fast([]byte(line)); ok {
 			t.Errorf("fast path accepted %s", line)
+		}
+	}
+}
+
+// Enum filters are checked before anything is sent (current servers answer
+// an unknown Enum name with no rows, not an error): exit 2, naming the
+// flag, the value, the closest name and every accepted one. No server is
+// given: the check must come first.
+func TestEnumFiltersAreCheckedBeforeSending(t *testing.T) {
+	ctx := t.Context()
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"history", "--transition", "assigned,asigned"}, []string{`transition: "asigned" is not one of other, assigned,`, "licence_removed", `did you mean "assigned"?`}},
+		{[]string{"history", "--transition", "Unassigned"}, []string{`"Unassigned"`, `did you mean "unassigned"?`}},
+		{[]string{"history", "--transition", "zzz"}, []string{`transition: "zzz" is not one of`}},
+		{[]string{"seats", "--state", "activ"}, []string{`state: "activ" is not one of active, pending_cancellation; did you mean "active"?`}},
+	} {
+		var out, errb bytes.Buffer
+		args := append(c.args, "--clickhouse-addr", "127.0.0.1:1")
+		if code := Main(ctx, args, &out, &errb); code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d: %s", c.args, code, ExitUsage, errb.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errb.String(), w) {
+				t.Errorf("%q: no %q in %q", c.args, w, errb.String())
+			}
+		}
+		if strings.Contains(errb.String(), "cannot reach ClickHouse") {
+			t.Errorf("%q: tried the server before checking: %s", c.args, errb.String())
+		}
+	}
+	if err := (&HistoryFilter{Transitions: []string{"zzz"}}).Validate(); err == nil || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a far-off name gets no suggestion: %v", err)
+	}
+	// What ingest writes is what the column accepts.
+	names := transitionNames()
+	for _, tr := range events.Transitions() {
+		if !slices.Contains(names, tr.String()) {
+			t.Errorf("events.Transition %q is not a name of seat_events.transition (%v)", tr, names)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,67 @@ func TestForCluster(t *testing.T) {
 		if _, err := ForCluster(bad, "c1", "db"); err == nil {
 			t.Errorf("no error for %q", bad)
 		}
+	}
+}
+
+func TestEnumNamesFollowTheLatestDefinition(t *testing.T) {
+	// 0005 widened seat_events.transition with an ALTER … MODIFY COLUMN.
+	tr, err := EnumNames("seat_events", "transition")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tr, ","); got != "other,assigned,unassigned,cancelled,refreshed,reused,updated,policy_changed,plan_changed,access_revoked,access_reinstated,cancelled_by_staff,scope_revoked,licence_granted,licence_removed" {
+		t.Errorf("seat_events.transition: %s", got)
+	}
+	for _, c := range []struct{ table, col, want string }{
+		{"seat_events", "enrichment", "pending,enriched,failed,not_applicable"},
+		{"seat_events", "seat_status", "unknown,active,pending_cancellation,absent,policy_blocked"},
+		{"seat_events", "assigning_team_kind", "none,org,enterprise"},
+		{"seat_periods", "via", "direct,team,enterprise_team,all_members,seat"},
+		{"seat_drift", "kind", "seat_without_assignment,assignment_without_seat,seat_without_period,period_without_seat"},
+	} {
+		got, err := EnumNames(c.table, c.col)
+		if err != nil || strings.Join(got, ",") != c.want {
+			t.Errorf("%s.%s: %v %v, want %s", c.table, c.col, got, err, c.want)
+		}
+	}
+	if _, err := EnumNames("seat_events", "org"); err == nil || !strings.Contains(err.Error(), "seat_events.org") {
+		t.Errorf("a String column: %v", err)
+	}
+}
+
+// current_seats keeps exactly CurrentSeatStates: its latest definition
+// filters on them, and seat_state's multiIf, where state is derived,
+// yields each.
+func TestCurrentSeatStatesMatchTheView(t *testing.T) {
+	migs, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := func(view string) string {
+		var def string
+		re := regexp.MustCompile(`VIEW IF NOT EXISTS ` + view + `\s+AS`)
+		for _, m := range migs {
+			for _, st := range m.Statements {
+				if re.MatchString(st) {
+					def = st
+				}
+			}
+		}
+		if def == "" {
+			t.Fatalf("no view %s in the migrations", view)
+		}
+		return def
+	}
+	current, state := latest("current_seats"), latest("seat_state")
+	quoted := make([]string, len(CurrentSeatStates))
+	for i, s := range CurrentSeatStates {
+		quoted[i] = "'" + s + "'"
+		if !strings.Contains(state, ", '"+s+"',") {
+			t.Errorf("seat_state's multiIf yields no %q", s)
+		}
+	}
+	if want := "state IN (" + strings.Join(quoted, ", ") + ")"; !strings.Contains(current, want) {
+		t.Errorf("current_seats does not filter on %s:\n%s", want, current)
 	}
 }

@@ -66,8 +66,9 @@ type Scope struct {
 	UntilMs uint64   `json:"until_ms"`
 }
 
-// Query is the SQL text as sent (clickhouse-go binds the "?" client-side,
-// escaping each value) and the bound values in order.
+// Query is the SQL text as sent and the bound values in order: value i is
+// the i-th "?" (bound client-side by clickhouse-go, escaped, on servers
+// before 22.8) or the server-side parameter {p<i>:Type}.
 type Query struct {
 	SQL    string `json:"sql"`
 	Params []any  `json:"params"`

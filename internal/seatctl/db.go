@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
@@ -108,27 +110,150 @@ func queryError(store *timeline.Store, view string, err error) error {
 	return timeline.Explain(store.Config(), err)
 }
 
+// Binding says how a query carries its bound values. One builder (binder,
+// where) renders both forms from the one query text each query has.
+type Binding int
+
+const (
+	// ClientBinding: "?" placeholders; clickhouse-go escapes each value and
+	// splices it into the SQL text before sending. Every server takes it,
+	// and 18.16 has nothing else.
+	ClientBinding Binding = iota
+	// ServerParams: "{p0:Type}" placeholders; clickhouse-go sends the values
+	// beside the SQL and the server parses each as its declared type, so no
+	// value is ever part of the SQL text. ClickHouse 22.8 and later
+	// (timeline.ServerVersion.HasServerParams).
+	ServerParams
+)
+
+// bindingFor picks the best form the store's server takes.
+func bindingFor(store *timeline.Store) Binding {
+	if store.Server().HasServerParams() {
+		return ServerParams
+	}
+	return ClientBinding
+}
+
+// Stmt is a query as built: its SQL and the bound values in placeholder
+// order (value i is the i-th "?", or {p<i>:Type}).
+type Stmt struct {
+	SQL     string
+	Values  []any
+	Binding Binding
+}
+
+// Args is what follows the SQL in clickhouse-go's Query: the values, or
+// for ServerParams the values named p0, p1, …, which clickhouse-go sends
+// as server-side parameters (it does so for named arguments when the SQL
+// has {name:Type} placeholders and the server's revision allows it).
+func (s Stmt) Args() []any {
+	if s.Binding == ClientBinding {
+		return s.Values
+	}
+	args := make([]any, len(s.Values))
+	for i, v := range s.Values {
+		args[i] = clickhouse.Named(paramName(i), v)
+	}
+	return args
+}
+
+func paramName(i int) string { return "p" + strconv.Itoa(i) }
+
+// binder collects bound values and writes their placeholders.
+type binder struct {
+	form Binding
+	vals []any
+}
+
+// arg binds v and returns its placeholder. Times are bound to the second:
+// client-side binding has always sent them so, and a DateTime parameter
+// refuses a fraction.
+func (b *binder) arg(v any) string {
+	if t, ok := v.(time.Time); ok {
+		v = t.UTC().Truncate(time.Second)
+	}
+	i := len(b.vals)
+	b.vals = append(b.vals, v)
+	if b.form == ClientBinding {
+		return "?"
+	}
+	return "{" + paramName(i) + ":" + paramType(v) + "}"
+}
+
+// paramType is the ClickHouse type a Go value is sent as. Only the types
+// seatctl binds are here: another is a programming error, caught by the
+// unit test that renders every query.
+func paramType(v any) string {
+	switch v.(type) {
+	case string:
+		return "String"
+	case int, int64:
+		return "Int64"
+	case uint64:
+		return "UInt64"
+	case time.Time:
+		return "DateTime"
+	case []string:
+		return "Array(String)"
+	}
+	panic(fmt.Sprintf("seatctl: no query parameter type for %T", v))
+}
+
+// bind replaces each "?" of text (SQL from code, never a value) with the
+// placeholder of the next value.
+func (b *binder) bind(text string, vals ...any) string {
+	if n := strings.Count(text, "?"); n != len(vals) {
+		panic(fmt.Sprintf("seatctl: %d placeholders, %d values in %q", n, len(vals), text))
+	}
+	var out strings.Builder
+	for _, v := range vals {
+		i := strings.IndexByte(text, '?')
+		out.WriteString(text[:i])
+		out.WriteString(b.arg(v))
+		text = text[i+1:]
+	}
+	out.WriteString(text)
+	return out.String()
+}
+
+// list is the right side of "expr IN …" for vals: "(?, ?, …)" one value
+// each, or one Array(String) parameter.
+func (b *binder) list(vals []string) string {
+	if b.form == ServerParams {
+		return b.arg(append([]string(nil), vals...))
+	}
+	ph := make([]string, len(vals))
+	for i, v := range vals {
+		ph[i] = b.arg(v)
+	}
+	return "(" + strings.Join(ph, ", ") + ")"
+}
+
+// stmt is the finished query.
+func (b *binder) stmt(sql string) Stmt {
+	return Stmt{SQL: sql, Values: b.vals, Binding: b.form}
+}
+
 // where collects SQL conditions with their bound values. Column names and
-// operators come from code only; values are always bound with "?".
+// operators come from code only; values are always bound.
 type where struct {
+	binder
 	conds []string
-	args  []any
 }
 
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
+func newWhere(form Binding) *where { return &where{binder: binder{form: form}} }
+
+// add adds a condition; each "?" in cond binds the next of vals.
+func (w *where) add(cond string, vals ...any) {
+	w.conds = append(w.conds, w.bind(cond, vals...))
 }
 
-// in adds "expr IN (?, ?, …)" for the values, if any.
+// in adds "expr IN (…)" for the values, if any.
 func (w *where) in(expr string, vals []string) {
 	if len(vals) == 0 {
 		return
 	}
-	w.conds = append(w.conds, expr+" IN ("+placeholders(len(vals))+")")
-	for _, v := range vals {
-		w.args = append(w.args, v)
-	}
+	w.conds = append(w.conds, expr+" IN "+w.list(vals))
 }
 
 // anyIn adds "(a IN (…) OR b IN (…))" for the values, if any.
@@ -138,21 +263,15 @@ func (w *where) anyIn(exprs []string, vals []string) {
 	}
 	var parts []string
 	for _, e := range exprs {
-		parts = append(parts, e+" IN ("+placeholders(len(vals))+")")
-		for _, v := range vals {
-			w.args = append(w.args, v)
-		}
+		parts = append(parts, e+" IN "+w.list(vals))
 	}
 	w.conds = append(w.conds, "("+strings.Join(parts, " OR ")+")")
 }
 
-func (w *where) sql() string {
+// clause is "\nWHERE …", or "" without conditions.
+func (w *where) clause() string {
 	if len(w.conds) == 0 {
 		return ""
 	}
 	return "\nWHERE " + strings.Join(w.conds, "\n  AND ")
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

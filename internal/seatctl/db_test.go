@@ -313,6 +313,16 @@ func TestSeatsIdleAndPending(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "no seats are pending cancellation") {
 		t.Errorf("pending none: %d %q", code, errs)
 	}
+	// pending_cancellations and idle_seats carry the team's slug only: a
+	// --team filter there matches the slug (it once named a column they lack).
+	code, out, errs = b.run(t, "pending", "--team", "data-eng", "--format", "csv")
+	if code != 0 || !strings.Contains(out, "acme-data,lisa,") {
+		t.Errorf("pending --team data-eng: exit %d %s\n%s", code, errs, out)
+	}
+	code, out, errs = b.run(t, "seats", "--idle", "30d", "--team", "nobody-team", "--format", "csv")
+	if code != 0 || strings.Contains(out, "mona") {
+		t.Errorf("idle --team: exit %d %s\n%s", code, errs, out)
+	}
 }
 
 func TestConnectionErrorsAreFriendly(t *testing.T) {

@@ -137,10 +137,10 @@ type ExportOptions struct {
 	Now             time.Time          // generated_at; default time.Now()
 }
 
-// ExportQuery is the SQL and bound values of an export: the deduplicated
-// timeline in the chain's order.
-func ExportQuery(o ExportOptions) (string, []any) {
-	var w where
+// ExportQuery is the query of an export: the deduplicated timeline in the
+// chain's order.
+func ExportQuery(o ExportOptions, form Binding) Stmt {
+	w := newWhere(form)
 	lo, hi := o.Range.msBounds()
 	w.add("event_ms >= ? AND event_ms < ?", lo, hi)
 	w.in("org", o.Orgs)
@@ -149,7 +149,7 @@ func ExportQuery(o ExportOptions) (string, []any) {
 	if o.IncludeRaw {
 		sel += ", raw"
 	}
-	return "SELECT " + sel + "\nFROM seat_timeline" + w.sql() + "\nORDER BY event_ms, document_id", w.args
+	return w.stmt("SELECT " + sel + "\nFROM seat_timeline" + w.clause() + "\nORDER BY event_ms, document_id")
 }
 
 // dataFile is one data file being written.
@@ -237,14 +237,14 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 		files = append(files, df)
 	}
 
-	sql, args := ExportQuery(o)
+	q := ExportQuery(o, bindingFor(store))
 	// Small blocks keep the client's memory flat; a big sort spills to disk
 	// on the server rather than failing.
 	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"max_block_size":                 8192,
 		"max_bytes_before_external_sort": 1 << 30,
 	}))
-	rows, err := store.Conn().Query(qctx, sql, args...)
+	rows, err := store.Conn().Query(qctx, q.SQL, q.Args()...)
 	if err != nil {
 		return nil, queryError(store, "", err)
 	}
@@ -299,8 +299,8 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 		bundleFiles = append(bundleFiles, BundleFile{Name: df.name, Format: df.format, Rows: ch.rows, Bytes: df.hw.n, SHA256: df.hw.sum()})
 	}
 
-	params := make([]any, len(args))
-	copy(params, args)
+	params := make([]any, len(q.Values))
+	copy(params, q.Values)
 	m = &Manifest{
 		Format:        BundleFormat,
 		Generator:     "seatctl",
@@ -317,7 +317,7 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 			Orgs: nonNil(o.Orgs), Users: nonNil(o.Users),
 			Until: iso(o.Range.Until),
 		},
-		Query:   Query{SQL: sql, Params: params},
+		Query:   Query{SQL: q.SQL, Params: params},
 		Columns: names,
 		Chain: Chain{
 			Algorithm: "sha256-chain", Canonical: canonicalRules,

@@ -9,7 +9,6 @@ import (
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
-	"github.com/seatline/seatline/pkg/events"
 )
 
 // HistoryFilter selects timeline events. Empty lists match everything; a
@@ -26,16 +25,11 @@ type HistoryFilter struct {
 	Last        int // the last Last events only, still oldest first (0: all)
 }
 
-// Validate checks transition names.
+// Validate checks transition names against the schema's Enum (seatctl
+// checks before sending: see enums.go) and the limits.
 func (f *HistoryFilter) Validate() error {
-	for _, t := range f.Transitions {
-		if _, ok := events.ParseTransition(t); !ok {
-			var names []string
-			for _, tr := range events.Transitions() {
-				names = append(names, tr.String())
-			}
-			return usageErrorf("transition: %q is not one of %s", t, strings.Join(names, ", "))
-		}
+	if err := checkNames("transition", f.Transitions, transitionNames()); err != nil {
+		return err
 	}
 	if f.Limit < 0 || f.Last < 0 {
 		return usageErrorf("limit, last: must be ≥ 0")
@@ -96,10 +90,10 @@ func (r *HistoryRow) cells(dst []string) []string {
 		day(r.BillableUntil), isoSec(r.LastActivityAt), where, r.Source, r.SourcePosition, r.Action, r.Enrichment, r.DocumentID)
 }
 
-// HistoryQuery is the SQL and bound values for f: the deduplicated
-// timeline (seat_timeline), oldest first.
-func HistoryQuery(f HistoryFilter) (string, []any) {
-	var w where
+// HistoryQuery is the query for f: the deduplicated timeline
+// (seat_timeline), oldest first.
+func HistoryQuery(f HistoryFilter, form Binding) Stmt {
+	w := newWhere(form)
 	lo, hi := f.Range.msBounds()
 	w.add("event_ms >= ? AND event_ms < ?", lo, hi)
 	w.in("org", f.Orgs)
@@ -111,18 +105,16 @@ func HistoryQuery(f HistoryFilter) (string, []any) {
 	sql := `SELECT event_ms, document_id, transition, action, org, user, actor,
     assigning_team_slug, assigning_team_name, plan_type, billable_until, last_activity_at,
     enrichment, source, source_position
-FROM seat_timeline` + w.sql()
+FROM seat_timeline` + w.clause()
 	switch {
 	case f.Last > 0:
-		sql += "\nORDER BY event_ms DESC, document_id DESC\nLIMIT ?"
-		w.args = append(w.args, f.Last)
+		sql += w.bind("\nORDER BY event_ms DESC, document_id DESC\nLIMIT ?", f.Last)
 	case f.Limit > 0:
-		sql += "\nORDER BY event_ms, document_id\nLIMIT ?"
-		w.args = append(w.args, f.Limit)
+		sql += w.bind("\nORDER BY event_ms, document_id\nLIMIT ?", f.Limit)
 	default:
 		sql += "\nORDER BY event_ms, document_id"
 	}
-	return sql, w.args
+	return w.stmt(sql)
 }
 
 // History streams the events f selects to fn, oldest first, and returns
@@ -131,8 +123,8 @@ func History(ctx context.Context, store *timeline.Store, f HistoryFilter, fn fun
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}
-	sql, args := HistoryQuery(f)
-	rows, err := store.Conn().Query(ctx, sql, args...)
+	q := HistoryQuery(f, bindingFor(store))
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return 0, queryError(store, "", err)
 	}
@@ -204,7 +196,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	fs.Var(&users, "user", "seat holder login(s)")
 	fs.Var(&teams, "team", "assigning team slug(s) or name(s)")
 	fs.Var(&actors, "actor", "who made the change (login)")
-	fs.Var(&transitions, "transition", "assigned, unassigned, cancelled, refreshed, reused, updated, policy_changed, plan_changed, access_revoked, access_reinstated, cancelled_by_staff, other")
+	fs.Var(&transitions, "transition", strings.Join(transitionNames(), ", "))
 	fs.Var(&actions, "action", "audit action(s), e.g. copilot.cfb_seat_added")
 	since := fs.String("since", "", "from this time (inclusive)")
 	until := fs.String("until", "", "to this time (exclusive; default now)")

@@ -26,14 +26,15 @@ func (f PeriodFilter) where(w *where) {
 }
 
 // HeldAtQuery lists who held a seat at t, and through what.
-func HeldAtQuery(f PeriodFilter, t time.Time) (string, []any) {
-	var w where
-	w.add("started_ms <= ? AND access_end > ?", uint64(t.UnixMilli()), t.UTC())
-	f.where(&w)
-	return `SELECT toString(scope_kind), scope, user, holder, toString(via), team, granted_by, started_at,
+func HeldAtQuery(f PeriodFilter, t time.Time, form Binding) Stmt {
+	w := newWhere(form)
+	// The select list binds first: its placeholders come first in the text.
+	sel := w.bind(`SELECT toString(scope_kind), scope, user, holder, toString(via), team, granted_by, started_at,
     if(ifNull(pending_from <= ?, 0), 'pending_cancellation', 'active') AS status,
-    billable_until, if(ifNull(orphaned_since <= ?, 0), orphan_reason, '') AS orphan, plan
-FROM periods` + w.sql() + "\nORDER BY scope_kind, scope, user", append([]any{t.UTC(), t.UTC()}, w.args...)
+    billable_until, if(ifNull(orphaned_since <= ?, 0), orphan_reason, '') AS orphan, plan`, t, t)
+	w.add("started_ms <= ? AND access_end > ?", uint64(t.UnixMilli()), t)
+	f.where(w)
+	return w.stmt(sel + "\nFROM periods" + w.clause() + "\nORDER BY scope_kind, scope, user")
 }
 
 var heldColumns = []column{
@@ -52,8 +53,7 @@ var heldColumns = []column{
 }
 
 func seatsAt(ctx context.Context, e *env, store *timeline.Store, f PeriodFilter, t time.Time, format string) error {
-	sql, args := HeldAtQuery(f, t)
-	n, err := render(ctx, e, store, "periods", sql, args, heldColumns, format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, "periods", HeldAtQuery(f, t, bindingFor(store)), heldColumns, format, func(rows driver.Rows) ([]string, error) {
 		var kind, scope, user, holder, via, team, by, status, orphan, plan string
 		var since time.Time
 		var until *time.Time
@@ -69,12 +69,12 @@ func seatsAt(ctx context.Context, e *env, store *timeline.Store, f PeriodFilter,
 }
 
 // PeriodsQuery lists seat periods.
-func PeriodsQuery(f PeriodFilter) (string, []any) {
-	var w where
-	f.where(&w)
-	return `SELECT toString(scope_kind), scope, user, holder, period_no, toString(via), team, granted_by, started_at,
+func PeriodsQuery(f PeriodFilter, form Binding) Stmt {
+	w := newWhere(form)
+	f.where(w)
+	return w.stmt(`SELECT toString(scope_kind), scope, user, holder, period_no, toString(via), team, granted_by, started_at,
     pending_from, billable_until, ended_at, end_reason, orphaned_since, orphan_reason, plan
-FROM periods` + w.sql() + "\nORDER BY user, scope_kind, scope, started_ms", w.args
+FROM periods` + w.clause() + "\nORDER BY user, scope_kind, scope, started_ms")
 }
 
 var periodColumns = []column{
@@ -152,8 +152,7 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	sql, qargs := PeriodsQuery(f)
-	n, err := render(ctx, e, store, "periods", sql, qargs, periodColumns, *format, scanPeriod)
+	n, err := render(ctx, e, store, "periods", PeriodsQuery(f, bindingFor(store)), periodColumns, *format, scanPeriod)
 	if err == nil && n == 0 {
 		fmt.Fprintln(e.stderr, "seatctl periods: no periods match (or they are not derived yet: seatctl derive)")
 	}
@@ -164,8 +163,8 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 // byTeam) from the seat_day_rows view (one row per holder and billable
 // day), months in [from, to): the holders of a row are distinct people,
 // whatever the grouping.
-func SeatDaysQuery(scopes []string, from, to time.Time, byTeam bool) (string, []any) {
-	var w where
+func SeatDaysQuery(scopes []string, from, to time.Time, byTeam bool, form Binding) Stmt {
+	w := newWhere(form)
 	w.in("scope", scopes)
 	if !from.IsZero() {
 		w.add("day >= toDate(?)", from.UTC())
@@ -177,11 +176,11 @@ func SeatDaysQuery(scopes []string, from, to time.Time, byTeam bool) (string, []
 	if byTeam {
 		team = "team"
 	}
-	return `SELECT toString(scope_kind) AS k, scope, ` + team + ` AS t, plan, toStartOfMonth(day) AS month, count() AS days,
+	return w.stmt(`SELECT toString(scope_kind) AS k, scope, ` + team + ` AS t, plan, toStartOfMonth(day) AS month, count() AS days,
     uniqExact(holder) AS holders
-FROM seat_day_rows` + w.sql() + `
+FROM seat_day_rows` + w.clause() + `
 GROUP BY k, scope, t, plan, month
-ORDER BY month, k, scope, t, plan`, w.args
+ORDER BY month, k, scope, t, plan`)
 }
 
 const seatDaysAbout = `seatctl seat-days: seat-days per organization, month and plan (views seat_day_rows, seat_days)
@@ -262,9 +261,8 @@ func runSeatDays(ctx context.Context, e *env, args []string) error {
 		{name: "seat_days", head: "SEAT-DAYS", kind: kindNumber},
 		{name: "holders", head: "HOLDERS", kind: kindNumber},
 	}
-	sql, qargs := SeatDaysQuery(scopes, from, to, *by == "team")
 	var total uint64
-	n, err := render(ctx, e, store, "seat_days", sql, qargs, cols, *format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, "seat_days", SeatDaysQuery(scopes, from, to, *by == "team", bindingFor(store)), cols, *format, func(rows driver.Rows) ([]string, error) {
 		var kind, scope, team, plan string
 		var m time.Time
 		var days, holders uint64
@@ -294,13 +292,13 @@ func parseMonth(field, s string) (time.Time, error) {
 
 // OrphansQuery lists the seats orphaned at t (view orphan_periods):
 // orphaned by then and still held or billable.
-func OrphansQuery(f PeriodFilter, t time.Time) (string, []any) {
-	var w where
-	w.add("orphaned_since <= ? AND billable_end > ?", t.UTC(), t.UTC())
-	f.where(&w)
-	return `SELECT toString(scope_kind), scope, user, holder, orphaned_since, orphan_reason, toString(via), team, granted_by,
+func OrphansQuery(f PeriodFilter, t time.Time, form Binding) Stmt {
+	w := newWhere(form)
+	w.add("orphaned_since <= ? AND billable_end > ?", t, t)
+	f.where(w)
+	return w.stmt(`SELECT toString(scope_kind), scope, user, holder, orphaned_since, orphan_reason, toString(via), team, granted_by,
     started_at, ended_at, billable_until, plan, monthly_cost_usd
-FROM orphan_periods` + w.sql() + "\nORDER BY orphaned_since, scope, user", w.args
+FROM orphan_periods` + w.clause() + "\nORDER BY orphaned_since, scope, user")
 }
 
 const orphansAbout = `seatctl orphans: seats still held or billable whose holder has gone (views orphan_periods, orphaned_seats)
@@ -363,9 +361,8 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 		{name: "plan", head: "PLAN"},
 		{name: "monthly_cost_usd", head: "MONTHLY COST", kind: kindNumber},
 	}
-	sql, qargs := OrphansQuery(f, atTime)
 	var cost uint64
-	n, err := render(ctx, e, store, "orphan_periods", sql, qargs, cols, *format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, "orphan_periods", OrphansQuery(f, atTime, bindingFor(store)), cols, *format, func(rows driver.Rows) ([]string, error) {
 		var kind, scope, user, holder, why, via, team, by, plan string
 		var since, from time.Time
 		var ended, until *time.Time
@@ -432,9 +429,9 @@ func resolveFormat(e *env, f string) (string, error) {
 
 // render runs a query and writes its rows with cols: the one loop every
 // listing shares. It returns how many rows there were.
-func render(ctx context.Context, e *env, store *timeline.Store, view, sql string, args []any, cols []column, format string,
+func render(ctx context.Context, e *env, store *timeline.Store, view string, q Stmt, cols []column, format string,
 	scan func(driver.Rows) ([]string, error)) (int, error) {
-	rows, err := store.Conn().Query(ctx, sql, args...)
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return 0, queryError(store, view, err)
 	}

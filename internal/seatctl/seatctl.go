@@ -4,8 +4,10 @@
 // verification, all read from the ClickHouse timeline through the views of
 // schema/migrations. cmd/seatctl only calls Main.
 //
-// Every query binds user input with clickhouse-go's client-side "?"
-// parameters; no filter value is ever pasted into SQL text.
+// Every query binds user input: as server-side query parameters
+// ({p0:Type}) where the server takes them (ClickHouse 22.8+), else with
+// clickhouse-go's client-side "?" binding, which escapes each value. No
+// filter value is ever pasted into SQL text by seatctl.
 package seatctl
 
 import (

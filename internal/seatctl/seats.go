@@ -11,6 +11,7 @@ import (
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/schema"
 )
 
 // ActivityNote is printed with every idle-seat listing.
@@ -23,10 +24,22 @@ type SeatFilter struct {
 	States                    []string // active, pending_cancellation; empty: both
 }
 
-func (f SeatFilter) where(w *where, withState bool) {
+// Team columns of the views: current_seats has the team's slug and name,
+// idle_seats and pending_cancellations the slug only.
+var (
+	teamSlugOrName = []string{"assigning_team_slug", "assigning_team_name"}
+	teamSlug       = []string{"assigning_team_slug"}
+)
+
+// Validate checks the states against current_seats' (schema.CurrentSeatStates).
+func (f SeatFilter) Validate() error {
+	return checkNames("state", f.States, schema.CurrentSeatStates)
+}
+
+func (f SeatFilter) where(w *where, withState bool, teamCols []string) {
 	w.in("org", f.Orgs)
 	w.in("user", f.Users)
-	w.anyIn([]string{"assigning_team_slug", "assigning_team_name"}, f.Teams)
+	w.anyIn(teamCols, f.Teams)
 	w.in("plan_type", f.Plans)
 	if withState {
 		w.in("state", f.States)
@@ -52,13 +65,13 @@ var seatColumns = []column{
 }
 
 // CurrentSeatsQuery lists current seats (the current_seats view).
-func CurrentSeatsQuery(f SeatFilter) (string, []any) {
-	var w where
-	f.where(&w, true)
-	return `SELECT org, user, state, first_assigned, last_change, last_transition, last_actor,
+func CurrentSeatsQuery(f SeatFilter, form Binding) Stmt {
+	w := newWhere(form)
+	f.where(w, true, teamSlugOrName)
+	return w.stmt(`SELECT org, user, state, first_assigned, last_change, last_transition, last_actor,
     assigning_team_slug, assigning_team_name, plan_type, billable_until, last_activity_at, last_activity_editor,
     detail_source, detail_at
-FROM current_seats` + w.sql() + "\nORDER BY org, user", w.args
+FROM current_seats` + w.clause() + "\nORDER BY org, user")
 }
 
 // summaryGroups are the --by choices and the expression each groups on.
@@ -69,29 +82,29 @@ var summaryGroups = map[string]string{
 }
 
 // SummaryQuery counts current seats per org, team or plan.
-func SummaryQuery(f SeatFilter, by string) (string, []any, error) {
+func SummaryQuery(f SeatFilter, by string, form Binding) (Stmt, error) {
 	expr, ok := summaryGroups[by]
 	if !ok {
-		return "", nil, usageErrorf("by: %q is not one of org, team, plan", by)
+		return Stmt{}, usageErrorf("by: %q is not one of org, team, plan", by)
 	}
-	var w where
-	f.where(&w, true)
-	return `SELECT ` + expr + ` AS grp,
+	w := newWhere(form)
+	f.where(w, true, teamSlugOrName)
+	return w.stmt(`SELECT ` + expr + ` AS grp,
     countIf(state = 'active') AS active,
     countIf(state = 'pending_cancellation') AS pending,
     count() AS seats
-FROM current_seats` + w.sql() + "\nGROUP BY grp\nORDER BY grp", w.args, nil
+FROM current_seats` + w.clause() + "\nGROUP BY grp\nORDER BY grp"), nil
 }
 
 // IdleQuery lists active seats with no Copilot activity for days days, or
 // never used (the idle_seats view).
-func IdleQuery(f SeatFilter, days int) (string, []any) {
-	var w where
+func IdleQuery(f SeatFilter, days int, form Binding) Stmt {
+	w := newWhere(form)
 	w.add("(never_used = 1 OR idle_days >= ?)", days)
-	f.where(&w, false)
-	return `SELECT org, user, never_used, idle_days, last_activity_at, last_activity_editor,
+	f.where(w, false, teamSlug)
+	return w.stmt(`SELECT org, user, never_used, idle_days, last_activity_at, last_activity_editor,
     assigning_team_slug, plan_type, first_assigned, seat_created_at, last_actor, detail_source, detail_at
-FROM idle_seats` + w.sql() + "\nORDER BY never_used DESC, idle_days DESC, org, user", w.args
+FROM idle_seats` + w.clause() + "\nORDER BY never_used DESC, idle_days DESC, org, user")
 }
 
 var idleColumns = []column{
@@ -144,7 +157,7 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	fs.Var((*cli.List)(&f.Users), "user", "seat holder login(s)")
 	fs.Var((*cli.List)(&f.Teams), "team", "assigning team slug(s) or name(s)")
 	fs.Var((*cli.List)(&f.Plans), "plan", "plan(s): business, enterprise")
-	state := fs.String("state", "", "active or pending_cancellation (default: both)")
+	state := fs.String("state", "", strings.Join(schema.CurrentSeatStates, " or ")+" (default: any)")
 	summary := fs.Bool("summary", false, "count seats per org (see --by) instead of listing them")
 	by := fs.String("by", "", "with --summary: group by org, team or plan (default org)")
 	idle := fs.String("idle", "", "list active seats without Copilot activity for this long, or never used (e.g. 30d, 4w)")
@@ -157,12 +170,11 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
-	switch *state {
-	case "":
-	case "active", "pending_cancellation":
+	if *state != "" {
 		f.States = []string{*state}
-	default:
-		return usageErrorf("state: %q is not active or pending_cancellation", *state)
+	}
+	if err := f.Validate(); err != nil {
+		return err
 	}
 	if *by != "" {
 		*summary = true
@@ -218,8 +230,8 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 }
 
 func listSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter, format string) error {
-	sql, args := CurrentSeatsQuery(f)
-	rows, err := store.Conn().Query(ctx, sql, args...)
+	q := CurrentSeatsQuery(f, bindingFor(store))
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return queryError(store, "current_seats", err)
 	}
@@ -264,11 +276,11 @@ func listSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter,
 }
 
 func seatSummary(ctx context.Context, e *env, store *timeline.Store, f SeatFilter, by, format string) error {
-	sql, args, err := SummaryQuery(f, by)
+	q, err := SummaryQuery(f, by, bindingFor(store))
 	if err != nil {
 		return err
 	}
-	rows, err := store.Conn().Query(ctx, sql, args...)
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return queryError(store, "current_seats", err)
 	}
@@ -318,8 +330,8 @@ func seatSummary(ctx context.Context, e *env, store *timeline.Store, f SeatFilte
 }
 
 func idleSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter, days int, format string) error {
-	sql, args := IdleQuery(f, days)
-	rows, err := store.Conn().Query(ctx, sql, args...)
+	q := IdleQuery(f, days, bindingFor(store))
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return queryError(store, "idle_seats", err)
 	}
@@ -364,11 +376,9 @@ func idleSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter,
 		return queryError(store, "idle_seats", err)
 	}
 	// Seats without any detail cannot be judged: say how many.
-	var w where
-	w.add("state = 'active' AND detail_source = ''")
-	f.where(&w, false)
+	uq := UndescribedQuery(f, bindingFor(store))
 	var unknown uint64
-	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM current_seats"+w.sql(), w.args...).Scan(&unknown); err != nil {
+	if err := store.Conn().QueryRow(ctx, uq.SQL, uq.Args()...).Scan(&unknown); err != nil {
 		return queryError(store, "current_seats", err)
 	}
 	fmt.Fprintf(e.stderr, "%d reclamation candidate(s): %d never used, %d without Copilot activity for %d+ days.\n", n, never0, n-never0, days)
@@ -377,6 +387,15 @@ func idleSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter,
 	}
 	fmt.Fprintln(e.stderr, ActivityNote)
 	return nil
+}
+
+// UndescribedQuery counts the active seats f selects that GitHub has not
+// described yet (no lookup, no snapshot): idle_seats cannot judge them.
+func UndescribedQuery(f SeatFilter, form Binding) Stmt {
+	w := newWhere(form)
+	w.add("state = 'active' AND detail_source = ''")
+	f.where(w, false, teamSlugOrName)
+	return w.stmt("SELECT count() FROM current_seats" + w.clause())
 }
 
 func u64s(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -400,15 +419,15 @@ var pendingColumns = []column{
 // PendingQuery lists seats pending cancellation (the pending_cancellations
 // view), soonest billing stop first; unknown dates last. before, if not
 // zero, keeps seats whose billing stops before it.
-func PendingQuery(f SeatFilter, before time.Time) (string, []any) {
-	var w where
-	f.where(&w, false)
+func PendingQuery(f SeatFilter, before time.Time, form Binding) Stmt {
+	w := newWhere(form)
+	f.where(w, false, teamSlug)
 	if !before.IsZero() {
 		w.add("billable_until < toDate(?)", before.UTC().Format("2006-01-02"))
 	}
-	return `SELECT org, user, unassigned_at, unassigned_by, billable_until, plan_type, assigning_team_slug,
+	return w.stmt(`SELECT org, user, unassigned_at, unassigned_by, billable_until, plan_type, assigning_team_slug,
     detail_source, detail_at
-FROM pending_cancellations` + w.sql() + "\nORDER BY billable_until, org, user", w.args
+FROM pending_cancellations` + w.clause() + "\nORDER BY billable_until, org, user")
 }
 
 const pendingAbout = `seatctl pending: seats pending cancellation (view pending_cancellations)
@@ -459,8 +478,8 @@ func runPending(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	sql, args2 := PendingQuery(f, beforeT)
-	rows, err := store.Conn().Query(ctx, sql, args2...)
+	q := PendingQuery(f, beforeT, bindingFor(store))
+	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
 	if err != nil {
 		return queryError(store, "pending_cancellations", err)
 	}

@@ -8,12 +8,19 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatline/seatline/pkg/events"
 )
 
 func TestParseTime(t *testing.T) {
@@ -181,33 +188,114 @@ func TestKeyFormats(t *testing.T) {
 	}
 }
 
-// Filters are bound, never pasted: hostile values end up only in args.
+// everyQuery builds each of seatctl's queries with hostile filter values,
+// in the given form: the one list the rendering tests and the chdb test
+// run.
+func everyQuery(form Binding, evil string) map[string]Stmt {
+	rng := TimeRange{Since: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}
+	at := time.Date(2026, 3, 15, 12, 0, 0, 123e6, time.UTC)
+	hf := HistoryFilter{Orgs: []string{evil, "acme"}, Users: []string{evil}, Teams: []string{evil}, Actors: []string{evil},
+		Transitions: []string{"assigned"}, Actions: []string{evil}, Range: rng}
+	last := hf
+	last.Last = 3
+	limit := hf
+	limit.Limit = 5
+	sf := SeatFilter{Orgs: []string{evil}, Users: []string{evil}, Teams: []string{evil}, Plans: []string{evil}, States: []string{"active"}}
+	pf := PeriodFilter{Scopes: []string{evil}, Users: []string{evil}, Teams: []string{evil}}
+	summary, err := SummaryQuery(sf, "team", form)
+	if err != nil {
+		panic(err)
+	}
+	return map[string]Stmt{
+		"history":       HistoryQuery(hf, form),
+		"history-last":  HistoryQuery(last, form),
+		"history-limit": HistoryQuery(limit, form),
+		"seats":         CurrentSeatsQuery(sf, form),
+		"summary":       summary,
+		"idle":          IdleQuery(sf, 30, form),
+		"undescribed":   UndescribedQuery(sf, form),
+		"pending":       PendingQuery(sf, at, form),
+		"held-at":       HeldAtQuery(pf, at, form),
+		"periods":       PeriodsQuery(pf, form),
+		"seat-days":     SeatDaysQuery([]string{evil}, rng.Since, rng.Until, true, form),
+		"orphans":       OrphansQuery(pf, at, form),
+		"export":        ExportQuery(ExportOptions{Orgs: []string{evil}, Users: []string{evil}, Range: rng, IncludeRaw: true}, form),
+	}
+}
+
+var placeholderRe = regexp.MustCompile(`\{(p[0-9]+):([A-Za-z0-9()]+)\}`)
+
+// Filters are bound, never pasted: hostile values end up only in the
+// values, in both forms, and each form has exactly one placeholder per
+// value.
 func TestQueriesBindEveryValue(t *testing.T) {
 	evil := "x' OR 1=1 --"
-	f := HistoryFilter{Orgs: []string{evil}, Users: []string{evil}, Teams: []string{evil}, Actors: []string{evil},
-		Transitions: []string{"assigned"}, Actions: []string{evil}, Limit: 5,
-		Range: TimeRange{Since: time.Unix(1, 0), Until: time.Unix(2, 0)}}
-	sql, args := HistoryQuery(f)
-	if strings.Contains(sql, evil) || strings.Count(sql, "?") != len(args) {
-		t.Fatalf("history: %d placeholders, %d args:\n%s", strings.Count(sql, "?"), len(args), sql)
+	client, server := everyQuery(ClientBinding, evil), everyQuery(ServerParams, evil)
+	for name, q := range client {
+		if strings.Contains(q.SQL, evil) || strings.Count(q.SQL, "?") != len(q.Values) || strings.Contains(q.SQL, "{p") {
+			t.Errorf("%s (client-side): %d placeholders, %d values:\n%s", name, strings.Count(q.SQL, "?"), len(q.Values), q.SQL)
+		}
+		for i, a := range q.Args() {
+			if a != q.Values[i] {
+				t.Errorf("%s (client-side): arg %d is %v, want the bare value %v", name, i, a, q.Values[i])
+			}
+		}
 	}
-	sf := SeatFilter{Orgs: []string{evil}, Users: []string{evil}, Teams: []string{evil}, Plans: []string{evil}, States: []string{"active"}}
-	for name, q := range map[string]func() (string, []any){
-		"seats":   func() (string, []any) { return CurrentSeatsQuery(sf) },
-		"idle":    func() (string, []any) { return IdleQuery(sf, 30) },
-		"pending": func() (string, []any) { return PendingQuery(sf, time.Now()) },
-		"summary": func() (string, []any) { s, a, _ := SummaryQuery(sf, "team"); return s, a },
-		"export": func() (string, []any) {
-			return ExportQuery(ExportOptions{Orgs: []string{evil}, Users: []string{evil}, Range: f.Range})
-		},
-	} {
-		sql, args := q()
-		if strings.Contains(sql, evil) || strings.Count(sql, "?") != len(args) {
-			t.Errorf("%s: %d placeholders, %d args:\n%s", name, strings.Count(sql, "?"), len(args), sql)
+	for name, q := range server {
+		ph := placeholderRe.FindAllStringSubmatch(q.SQL, -1)
+		if strings.Contains(q.SQL, evil) || strings.Contains(q.SQL, "?") || len(ph) != len(q.Values) {
+			t.Errorf("%s (server params): %d placeholders, %d values:\n%s", name, len(ph), len(q.Values), q.SQL)
+			continue
+		}
+		for i, m := range ph {
+			if m[1] != fmt.Sprintf("p%d", i) || m[2] != paramType(q.Values[i]) {
+				t.Errorf("%s: placeholder %d is %s, value %#v", name, i, m[0], q.Values[i])
+			}
+			if nv, ok := q.Args()[i].(driver.NamedValue); !ok || nv.Name != m[1] || fmt.Sprint(nv.Value) != fmt.Sprint(q.Values[i]) {
+				t.Errorf("%s: arg %d is %#v, want %s named", name, i, q.Args()[i], m[1])
+			}
+		}
+		// One text, two renderings: with the placeholders undone they agree,
+		// except that an IN list is one array parameter, not one "?" a value.
+		c := client[name]
+		flat := placeholderRe.ReplaceAllString(q.SQL, "?")
+		listed := regexp.MustCompile(`IN \(\?(, \?)*\)`).ReplaceAllString(c.SQL, "IN ?")
+		if flat != listed {
+			t.Errorf("%s: the two forms differ beyond placeholders:\n%s\n---\n%s", name, c.SQL, q.SQL)
 		}
 	}
 	if len(exportColumns) != strings.Count(exportSelect, ",")+2 { // + event_time, + 1 for n-1 commas
 		t.Errorf("%d export columns, select list has %d", len(exportColumns), strings.Count(exportSelect, ",")+1)
+	}
+}
+
+// The rendering, spelled out once for one query.
+func TestServerParamsRendering(t *testing.T) {
+	f := HistoryFilter{Orgs: []string{"acme", "globex"}, Transitions: []string{"assigned"}, Last: 2,
+		Range: TimeRange{Since: time.UnixMilli(1000), Until: time.UnixMilli(2000)}}
+	q := HistoryQuery(f, ServerParams)
+	for _, want := range []string{
+		"WHERE event_ms >= {p0:UInt64} AND event_ms < {p1:UInt64}\n  AND org IN {p2:Array(String)}\n  AND transition IN {p3:Array(String)}",
+		"LIMIT {p4:Int64}",
+	} {
+		if !strings.Contains(q.SQL, want) {
+			t.Errorf("no %q in\n%s", want, q.SQL)
+		}
+	}
+	if fmt.Sprint(q.Values) != "[1000 2000 [acme globex] [assigned] 2]" {
+		t.Errorf("values %v", q.Values)
+	}
+	c := HistoryQuery(f, ClientBinding)
+	if !strings.Contains(c.SQL, "WHERE event_ms >= ? AND event_ms < ?\n  AND org IN (?, ?)\n  AND transition IN (?)") ||
+		fmt.Sprint(c.Values) != "[1000 2000 acme globex assigned 2]" {
+		t.Errorf("client-side form: %v\n%s", c.Values, c.SQL)
+	}
+	// Times go to the second in both forms: a DateTime parameter refuses a fraction.
+	at := time.Date(2026, 3, 15, 12, 0, 0, 999e6, time.FixedZone("x", 3600))
+	o := OrphansQuery(PeriodFilter{}, at, ServerParams)
+	if !strings.Contains(o.SQL, "orphaned_since <= {p0:DateTime} AND billable_end > {p1:DateTime}") ||
+		!o.Values[0].(time.Time).Equal(time.Date(2026, 3, 15, 11, 0, 0, 0, time.UTC)) {
+		t.Errorf("orphans: %v\n%s", o.Values, o.SQL)
 	}
 }
 
@@ -277,6 +365,47 @@ func TestJSONLFastPathAgreesWithEncodingJSON(t *testing.T) {
 	for _, line := range []string{`{"n":1,"a":"x","t":null,"chain_sha256":""}`, `{"a":"x","n":01,"t":null,"chain_sha256":""}`, `{"a":"x","n":1,"t":true,"chain_sha256":""}`, `{"a":"x"}`} {
 		if _, ok := (&jsonlRows{cols: names}).fast([]byte(line)); ok {
 			t.Errorf("fast path accepted %s", line)
+		}
+	}
+}
+
+// Enum filters are checked before anything is sent (current servers answer
+// an unknown Enum name with no rows, not an error): exit 2, naming the
+// flag, the value, the closest name and every accepted one. No server is
+// given: the check must come first.
+func TestEnumFiltersAreCheckedBeforeSending(t *testing.T) {
+	ctx := t.Context()
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"history", "--transition", "assigned,asigned"}, []string{`transition: "asigned" is not one of other, assigned,`, "licence_removed", `did you mean "assigned"?`}},
+		{[]string{"history", "--transition", "Unassigned"}, []string{`"Unassigned"`, `did you mean "unassigned"?`}},
+		{[]string{"history", "--transition", "zzz"}, []string{`transition: "zzz" is not one of`}},
+		{[]string{"seats", "--state", "activ"}, []string{`state: "activ" is not one of active, pending_cancellation; did you mean "active"?`}},
+	} {
+		var out, errb bytes.Buffer
+		args := append(c.args, "--clickhouse-addr", "127.0.0.1:1")
+		if code := Main(ctx, args, &out, &errb); code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d: %s", c.args, code, ExitUsage, errb.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errb.String(), w) {
+				t.Errorf("%q: no %q in %q", c.args, w, errb.String())
+			}
+		}
+		if strings.Contains(errb.String(), "cannot reach ClickHouse") {
+			t.Errorf("%q: tried the server before checking: %s", c.args, errb.String())
+		}
+	}
+	if err := (&HistoryFilter{Transitions: []string{"zzz"}}).Validate(); err == nil || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a far-off name gets no suggestion: %v", err)
+	}
+	// What ingest writes is what the column accepts.
+	names := transitionNames()
+	for _, tr := range events.Transitions() {
+		if !slices.Contains(names, tr.String()) {
+			t.Errorf("events.Transition %q is not a name of seat_events.transition (%v)", tr, names)
 		}
 	}
 }

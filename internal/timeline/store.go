@@ -75,8 +75,9 @@ func (c *Config) Validate() error {
 
 // Store is a connection pool to the timeline database.
 type Store struct {
-	conn driver.Conn
-	cfg  Config
+	conn   driver.Conn
+	cfg    Config
+	server ServerVersion
 }
 
 // Open connects (creating the database if it does not exist) and checks the
@@ -104,7 +105,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		conn.Close()
 		return nil, Explain(cfg, err)
 	}
-	return &Store{conn: conn, cfg: cfg}, nil
+	// Once per Store: what the queries may use (server-side parameters)
+	// depends on it, and asking per query would cost a pool acquire.
+	v, err := conn.ServerVersion()
+	if err != nil {
+		conn.Close()
+		return nil, Explain(cfg, err)
+	}
+	server := ServerVersion{Name: v.Name, Major: v.Version.Major, Minor: v.Version.Minor, Patch: v.Version.Patch, Revision: v.Revision}
+	return &Store{conn: conn, cfg: cfg, server: server}, nil
 }
 
 // onCluster is " ON CLUSTER <name>" in cluster mode.

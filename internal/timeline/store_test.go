@@ -3,6 +3,7 @@ package timeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -187,6 +188,35 @@ func TestConfigValidateNamesField(t *testing.T) {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
 			t.Errorf("%+v: got %v, want an error naming %s", tc.cfg, err, tc.field)
+		}
+	}
+}
+
+// The version is read at Open and agrees with what the server reports in
+// SQL; 18.16 predates server-side query parameters.
+func TestServerVersionReadAtOpen(t *testing.T) {
+	s, _, _ := open(t)
+	v := s.Server()
+	var sqlVersion string
+	if err := s.Conn().QueryRow(context.Background(), "SELECT version()").Scan(&sqlVersion); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d.%d.%d.", v.Major, v.Minor, v.Patch); !strings.HasPrefix(sqlVersion+".", want) {
+		t.Errorf("handshake says %s, version() says %s", v, sqlVersion)
+	}
+	if v.Revision == 0 {
+		t.Errorf("no protocol revision: %s", v)
+	}
+	if v.Major < 22 && v.HasServerParams() {
+		t.Errorf("%s: server-side parameters claimed before 22.8", v)
+	}
+	t.Logf("server: %s, server-side parameters: %v", v, v.HasServerParams())
+	for _, c := range []struct {
+		rev  uint64
+		want bool
+	}{{54412, false}, {54456, false}, {54459, true}, {54460, true}} {
+		if got := (timeline.ServerVersion{Revision: c.rev}).HasServerParams(); got != c.want {
+			t.Errorf("revision %d: HasServerParams %v, want %v", c.rev, got, c.want)
 		}
 	}
 }

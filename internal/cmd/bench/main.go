@@ -26,6 +26,34 @@
 //     exhausted rate limit or a Retry-After window, over the burst run (5,000
 //     requests an hour) and a run with 100 requests a minute plus bursts of
 //     429s, where the enrich worker has to wait (target 0).
+//
+// Reads (reads.go; --reads-events, default 5,000,000; the load alone is ~2
+// minutes at 50k rows/s; 500,000 events took 9m43s on 2 shared cores): a
+// 100% seat-event topic shaped like a
+// large enterprise over 3 years up to today (150 orgs, users = 2/5 of the
+// events, about 1.8M distinct org/user seats at 5M; assignments,
+// unassignments, cancellations, refreshes, reuses, updates, policy and plan
+// changes), loaded by bin/ingest, plus one seat-list snapshot of the seats
+// (written directly, as enrich's poll would: the activity and billing
+// detail that audit events do not carry). Each question is asked once
+// untimed, then --reads-runs times (default 5); figures are medians.
+//
+//   - reads_load_rows_per_s: bin/ingest on that topic, rows per second,
+//     with whatever read models the schema maintains on insert (target ≥
+//     50,000); reads_load_peak_rss_mb: its VmHWM (target ≤ 256).
+//   - query_history_ms: seatctl history --org O --user U for a seat with 4
+//     events (target ≤ 50); query_seats_summary_ms: seatctl seats --summary;
+//     query_idle_ms: seatctl seats --idle 30d; query_pending_ms: seatctl
+//     pending (targets ≤ 500). Each is seatctl.Main run in this process with
+//     --format csv, stdout discarded: connect, schema check, the query of
+//     the public query builder (so whatever the views become), every row
+//     formatted. Each has query_<q>_baseline_ms, the same question as a
+//     direct query over seat_events FINAL with the views' logic written out
+//     (reads_baseline.go), and query_<q>_ratio_to_baseline.
+//   - query_dashboard_max_ms: the slowest panel query of
+//     deploy/grafana/dashboards (macros expanded by internal/grafanasql,
+//     the last 30 days, every org), every row scanned (target ≤ 500); each
+//     panel's time is a "# " line.
 package main
 
 import (
@@ -70,10 +98,12 @@ type options struct {
 	ingest      string
 	enrich      string
 	profileDir  string
+	readsEvents int
+	readsRuns   int
 	only        map[string]bool // nil: every part
 }
 
-// want reports whether the bench part (kafka, gh, s3, export) runs.
+// want reports whether the bench part (kafka, gh, s3, export, reads) runs.
 func (o options) want(part string) bool { return o.only == nil || o.only[part] }
 
 func main() {
@@ -85,16 +115,18 @@ func main() {
 	flag.StringVar(&o.ingest, "ingest", "", "ingest binary (default: bin/ingest, else built from ./cmd/ingest)")
 	flag.StringVar(&o.enrich, "enrich", "", "enrich binary (default: bin/enrich, else built from ./cmd/enrich)")
 	flag.StringVar(&o.profileDir, "cpu-profile-dir", "", "write a CPU profile of each ingest throughput run (ingest-<run>.pprof) here, for `go tool pprof`")
-	only := flag.String("only", "", "run only these parts, comma-separated: kafka, gh, s3, export (default: all)")
+	flag.IntVar(&o.readsEvents, "reads-events", 5000000, "seat events loaded through Kafka and ingest for the read queries (the reads part)")
+	flag.IntVar(&o.readsRuns, "reads-runs", 5, "timed runs of each read query (after one untimed); the figure is their median")
+	only := flag.String("only", "", "run only these parts, comma-separated: kafka, gh, s3, export, reads (default: all)")
 	flag.Parse()
 	if *only != "" {
 		o.only = map[string]bool{}
 		for _, part := range strings.Split(*only, ",") {
 			switch part {
-			case "kafka", "gh", "s3", "export":
+			case "kafka", "gh", "s3", "export", "reads":
 				o.only[part] = true
 			default:
-				fmt.Fprintf(os.Stderr, "bench: --only: unknown part %q (want kafka, gh, s3 or export)\n", part)
+				fmt.Fprintf(os.Stderr, "bench: --only: unknown part %q (want kafka, gh, s3, export or reads)\n", part)
 				os.Exit(2)
 			}
 		}
@@ -102,8 +134,8 @@ func main() {
 	if o.seatEvents == 0 {
 		o.seatEvents = min(200000, o.events*2/5)
 	}
-	if o.events < 1000 || o.seatEvents < 1000 || o.e2eRate <= 0 || o.e2eDuration < time.Second {
-		fmt.Fprintln(os.Stderr, "bench: --events and --seat-events must be ≥ 1000, --e2e-rate > 0, --e2e-duration ≥ 1s")
+	if o.events < 1000 || o.seatEvents < 1000 || o.readsEvents < 1000 || o.readsRuns < 1 || o.e2eRate <= 0 || o.e2eDuration < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: --events, --seat-events and --reads-events must be ≥ 1000, --reads-runs ≥ 1, --e2e-rate > 0, --e2e-duration ≥ 1s")
 		os.Exit(2)
 	}
 
@@ -182,7 +214,7 @@ func (b *bench) run(ctx context.Context) error {
 	// All topics first: kafka-go's shared default transport caches metadata
 	// (6s), so a topic created after the first write is "unknown" to the
 	// next producer for a while.
-	for _, t := range []string{mixedTopic, seatTopic, e2eTopic, ghTopic, ghLimitTopic} {
+	for _, t := range []string{mixedTopic, seatTopic, e2eTopic, ghTopic, ghLimitTopic, readsTopic} {
 		if err := st.Kafka.CreateTopic(ctx, t, 4); err != nil {
 			return err
 		}
@@ -279,6 +311,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		b.misses = append(b.misses, exportMisses...)
+	}
+	if b.opt.want("reads") {
+		if err := b.reads(ctx); err != nil {
+			return err
+		}
 	}
 
 	if len(b.misses) == 0 {
@@ -444,7 +481,10 @@ func (b *bench) ingestRun(ctx context.Context, name, topic string, n int) (runRe
 	defer tick.Stop()
 	var firstAt, readAt time.Time
 	var chCPU0, selfCPU0 float64
-	deadline := time.Now().Add(10 * time.Minute)
+	// 10 minutes, more for a big topic (the reads part: at least 2,000
+	// messages a second).
+	limit := max(10*time.Minute, time.Duration(n/2000)*time.Second)
+	deadline := time.Now().Add(limit)
 	scrapeFails := 0
 	for {
 		select {
@@ -456,7 +496,7 @@ func (b *bench) ingestRun(ctx context.Context, name, topic string, n int) (runRe
 			return res, err
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("%s run: not caught up after 10 minutes\n%s", name, in.LogTail(10))
+			return res, fmt.Errorf("%s run: not caught up after %s\n%s", name, limit, in.LogTail(10))
 		}
 		m, err := in.Metrics(ctx)
 		now := time.Now()

@@ -64,7 +64,7 @@ func EnumNames(table, column string) ([]string, error) {
 }
 
 // CurrentSeatStates are the values of current_seats.state, a column
-// derived in the view seat_state (a multiIf, not an Enum, so no type lists
+// derived in the view seat_facts (a multiIf, not an Enum, so no type lists
 // them): current_seats keeps the seats whose state is one of these. The
 // schema test holds this list to both views' text in the migrations.
 var CurrentSeatStates = []string{"active", "pending_cancellation"}

@@ -125,6 +125,18 @@ func Apply(ctx context.Context, srv Server, m Migration) error {
 			}
 			return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 		}
+		// A new read model starts with what is already stored. A second
+		// worker migrating at once fills it again: every model folds
+		// duplicates away (see migration 0006).
+		model, ok, err := ParseReadModel(stmt)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := srv.Exec(ctx, model.Fill()); err != nil {
+				return fmt.Errorf("migration %04d_%s statement %d: filling %s from %s: %w", m.Version, m.Name, i+1, model.Target, model.Source, err)
+			}
+		}
 	}
 	return nil
 }
@@ -144,6 +156,12 @@ var ShardingKeys = map[string]string{
 	"source_checkpoints": "cityHash64(source, key)",
 	"membership_events":  "cityHash64(business, org, user_id, user)",
 	"seat_periods":       "cityHash64(scope_kind, scope, holder)",
+	// Read models: one seat's rows where its events are; the small
+	// aggregates by what they group on (reads merge them across shards).
+	"seat_history":       "cityHash64(org, user)",
+	"seat_current":       "cityHash64(org, user)",
+	"scope_revocations":  "cityHash64(scope)",
+	"seat_changes_daily": "cityHash64(org)",
 }
 
 var (
@@ -179,7 +197,11 @@ func AddedColumn(stmt string) (table, column string, ok bool) {
 //     ClickHouse will not ALTER ON CLUSTER when the shards replicate
 //     internally, is made again over the new t_local (it holds no data:
 //     inserts are synchronous);
-//   - DROP TABLE IF EXISTS v (a view being redefined) runs ON CLUSTER.
+//   - DROP TABLE IF EXISTS v (a view being redefined) runs ON CLUSTER;
+//   - CREATE MATERIALIZED VIEW m TO t … FROM s becomes m ON CLUSTER, from
+//     s_local into t_local;
+//   - INSERT INTO … SELECT (a read model's fill) runs
+//     once, through the Distributed tables.
 //
 // Anything else is an error, so that a new kind of migration statement has
 // to say what it means on a cluster.
@@ -203,6 +225,21 @@ func ForCluster(stmt, cluster, db string) ([]string, error) {
 			distributed(db, name, cluster),
 		}, nil
 	}
+	if r, ok, err := ParseReadModel(stmt); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := ShardingKeys[r.Target]; !ok {
+			return nil, fmt.Errorf("schema: materialized view %s fills %s, which is not a table of the schema", r.View, r.Target)
+		}
+		// Each shard's view folds the rows its own shard receives into its
+		// own part of the model.
+		return []string{fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s ON CLUSTER %s TO %s.%s_local AS\n%s",
+			db, r.View, cluster, db, r.Target, localTables(r.Select, db))}, nil
+	}
+	if strings.HasPrefix(stmt, "INSERT INTO ") {
+		return []string{stmt}, nil // through the Distributed tables, from one server
+	}
 	if m := createView.FindStringSubmatch(stmt); m != nil {
 		return []string{fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s ON CLUSTER %s AS\n%s", db, m[1], cluster, qualify(m[2], db))}, nil
 	}
@@ -224,6 +261,19 @@ func ForCluster(stmt, cluster, db string) ([]string, error) {
 	}
 	first, _, _ := strings.Cut(stmt, "\n")
 	return nil, fmt.Errorf("schema: no cluster variant for statement %.60q", first)
+}
+
+// localTables points a materialized view's FROM at the shard's local
+// table: a view fires on inserts into the table it reads, and on a cluster
+// rows land in t_local.
+func localTables(body, db string) string {
+	return tableRef.ReplaceAllStringFunc(body, func(m string) string {
+		sub := tableRef.FindStringSubmatch(m)
+		if _, ok := ShardingKeys[sub[3]]; !ok {
+			return m
+		}
+		return sub[1] + sub[2] + db + "." + sub[3] + "_local"
+	})
 }
 
 // distributed is the Distributed table t over t_local.

@@ -139,7 +139,7 @@ func TestEnumNamesFollowTheLatestDefinition(t *testing.T) {
 }
 
 // current_seats keeps exactly CurrentSeatStates: its latest definition
-// filters on them, and seat_state's multiIf, where state is derived,
+// filters on them, and seat_facts' multiIf, where state is derived,
 // yields each.
 func TestCurrentSeatStatesMatchTheView(t *testing.T) {
 	migs, err := Migrations()
@@ -161,12 +161,12 @@ func TestCurrentSeatStatesMatchTheView(t *testing.T) {
 		}
 		return def
 	}
-	current, state := latest("current_seats"), latest("seat_state")
+	current, state := latest("current_seats"), latest("seat_facts")
 	quoted := make([]string, len(CurrentSeatStates))
 	for i, s := range CurrentSeatStates {
 		quoted[i] = "'" + s + "'"
 		if !strings.Contains(state, ", '"+s+"',") {
-			t.Errorf("seat_state's multiIf yields no %q", s)
+			t.Errorf("seat_facts' multiIf yields no %q", s)
 		}
 	}
 	if want := "state IN (" + strings.Join(quoted, ", ") + ")"; !strings.Contains(current, want) {

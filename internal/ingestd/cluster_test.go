@@ -63,6 +63,18 @@ func TestCluster(t *testing.T) {
 		for _, v := range []string{"seat_state", "current_seats", "idle_seats", "pending_cancellations", "daily_seat_changes", "latest_seat_snapshot"} {
 			b.count(t, "SELECT count() FROM "+v)
 		}
+		// The read models, kept by each shard's materialized views (two
+		// passes: every event delivered twice), count as the timeline.
+		const seatChange = "user != '' AND transition NOT IN ('other', 'policy_changed', 'plan_changed', 'licence_granted', 'licence_removed')"
+		if got, want := b.count(t, "SELECT count() FROM seat_state"), b.count(t, "SELECT uniqExact(org, user) FROM seat_timeline WHERE "+seatChange); got != want || want == 0 {
+			t.Errorf("shard %d: seat_state has %d seats, the timeline %d", i+1, got, want)
+		}
+		if got, want := b.count(t, "SELECT sum(changes) FROM daily_seat_changes"), b.count(t, "SELECT count() FROM seat_timeline WHERE user != '' AND transition NOT IN ('other', 'policy_changed', 'plan_changed')"); got != want {
+			t.Errorf("shard %d: daily_seat_changes counts %d changes, the timeline %d", i+1, got, want)
+		}
+		if got, want := b.count(t, "SELECT count() FROM seat_history FINAL"), b.count(t, "SELECT count() FROM seat_timeline"); got != want {
+			t.Errorf("shard %d: seat_history holds %d events, the timeline %d", i+1, got, want)
+		}
 	}
 	// A schema made in the other mode is refused, naming the flag.
 	single, err := timeline.Open(ctx, timeline.Config{Addrs: []string{cl.Nodes[0].Addr()}, Database: b.db})

@@ -199,6 +199,24 @@ func TestKill9MidStream(t *testing.T) {
 	}
 	b.checkExact(t, s)
 	t.Logf("after %d kills: raw rows %d, visible %d", kills, b.count(t, "SELECT count() FROM seat_events"), len(s.seatIDs))
+	b.checkReadModels(t)
+}
+
+// checkReadModels asserts every read model the materialized views kept
+// while the worker wrote (and was killed) equals a rebuild of it from the
+// timeline.
+func (b *bed) checkReadModels(t *testing.T) {
+	t.Helper()
+	diffs, err := b.store.CheckReadModels(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("read model %s", d)
+	}
+	if n := b.count(t, "SELECT count() FROM seat_state"); n == 0 {
+		t.Error("seat_state is empty after the stream")
+	}
 }
 
 func closed(c chan struct{}) bool {
@@ -256,6 +274,7 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.checkExact(t, s)
+	b.checkReadModels(t)
 	out := logs.String()
 	if n := strings.Count(out, "ClickHouse write failed"); n != 1 {
 		t.Errorf("want the outage logged once, got %d times:\n%s", n, out)

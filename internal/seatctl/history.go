@@ -90,8 +90,11 @@ func (r *HistoryRow) cells(dst []string) []string {
 		day(r.BillableUntil), isoSec(r.LastActivityAt), where, r.Source, r.SourcePosition, r.Action, r.Enrichment, r.DocumentID)
 }
 
-// HistoryQuery is the query for f: the deduplicated timeline
-// (seat_timeline), oldest first.
+// HistoryQuery is the query for f: the deduplicated timeline, oldest
+// first, from the read model seat_history (seat_events without the raw
+// event, ordered by org and user). FINAL and the filters sit in one SELECT
+// so that 18.16 narrows the read by the primary key: through a view it
+// would merge the whole table first.
 func HistoryQuery(f HistoryFilter, form Binding) Stmt {
 	w := newWhere(form)
 	lo, hi := f.Range.msBounds()
@@ -105,7 +108,7 @@ func HistoryQuery(f HistoryFilter, form Binding) Stmt {
 	sql := `SELECT event_ms, document_id, transition, action, org, user, actor,
     assigning_team_slug, assigning_team_name, plan_type, billable_until, last_activity_at,
     enrichment, source, source_position
-FROM seat_timeline` + w.clause()
+FROM seat_history FINAL` + w.clause()
 	switch {
 	case f.Last > 0:
 		sql += w.bind("\nORDER BY event_ms DESC, document_id DESC\nLIMIT ?", f.Last)
@@ -168,7 +171,7 @@ func copyTime(t *time.Time) *time.Time {
 	return &c
 }
 
-const historyAbout = `seatctl history: seat changes from the deduplicated timeline (seat_timeline), oldest first
+const historyAbout = `seatctl history: seat changes from the deduplicated timeline (read model seat_history), oldest first
 
 Each row: time (UTC, ISO 8601), transition, org, user, actor, assigning team, plan,
 billable-until, last activity, and where the event came from (source and position).

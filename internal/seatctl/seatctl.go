@@ -26,14 +26,15 @@ import (
 // Exit codes.
 const (
 	ExitOK          = 0 // success (also: no rows matched, reported on stderr)
-	ExitVerifyFail  = 1 // verify: the bundle does not check out
+	ExitVerifyFail  = 1 // verify: the bundle does not check out; rebuild --check: a model differs
 	ExitUsage       = 2 // bad flags, bad time range, unknown database, bad key file
 	ExitUnavailable = 3 // cannot reach ClickHouse, a query failed, or a file could not be read or written
 )
 
 const exitCodesHelp = `Exit codes:
   0  success (a query that matches nothing also exits 0, saying so on stderr)
-  1  verify: the bundle failed verification (each problem is printed)
+  1  verify: the bundle failed verification (each problem is printed);
+     rebuild --check: a read model differs from a rebuild of it
   2  usage or configuration error (bad flag, bad time range, unknown database, unreadable key)
   3  cannot reach ClickHouse, a query failed, or a file could not be read or written`
 
@@ -88,6 +89,7 @@ func commands() []command {
 		{"seat-days", "seat-days per org (or team), month and plan: the basis to reconcile the invoice", runSeatDays},
 		{"orphans", "seats still held or billable whose holder left, was deprovisioned or suspended, with their monthly cost", runOrphans},
 		{"derive", "bring the seat periods up to date now (cmd/enrich does it on every pass)", runDerive},
+		{"rebuild", "fill the read models again from the timeline (--check: compare, change nothing)", runRebuild},
 		{"export", "write a compliance bundle: data files, manifest with a row hash chain, optional signature", runExport},
 		{"verify", "check a bundle: file hashes, row chain, signature", runVerify},
 		{"keygen", "make an ed25519 key pair for signing bundles", runKeygen},

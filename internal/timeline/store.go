@@ -327,6 +327,9 @@ func (s *Store) checkMode(ctx context.Context) error {
 
 // exec runs one schema statement, or its cluster variant in cluster mode.
 func (s *Store) exec(ctx context.Context, stmt string) error {
+	if strings.HasPrefix(stmt, "INSERT INTO ") { // a read model's fill
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(fillSettings))
+	}
 	if s.cfg.Cluster == "" {
 		return s.conn.Exec(ctx, stmt)
 	}

@@ -17,12 +17,24 @@ type ReadModel struct {
 	Source  string   // the table the view reads (its FROM)
 	Columns []string // the target columns the SELECT fills, in its order
 	Select  string
+	// Copies: the target keeps copies of source rows and collapses them as
+	// the source does (a ReplacingMergeTree). Its fill reads the source
+	// FINAL: where two copies tie, the source kept the later inserted, and
+	// the fill must copy that one, not whichever it reads last. Aggregate
+	// targets fold every copy alike and read the source as it is.
+	Copies bool
 }
 
 // Fill is the statement that runs the view's SELECT over every stored row.
 func (r ReadModel) Fill() string {
-	return "INSERT INTO " + r.Target + " (" + strings.Join(r.Columns, ", ") + ")\n" + r.Select
+	sel := r.Select
+	if r.Copies {
+		sel = fromSource.ReplaceAllString(sel, "${1}FROM "+r.Source+" FINAL$2")
+	}
+	return "INSERT INTO " + r.Target + " (" + strings.Join(r.Columns, ", ") + ")\n" + sel
 }
+
+var fromSource = regexp.MustCompile(`(?m)^(\s*)FROM \w+(\s*)$`)
 
 var (
 	createMatView = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+(SELECT\s.*)$`)
@@ -104,18 +116,42 @@ func ReadModels() ([]ReadModel, error) {
 		return nil, err
 	}
 	var out []ReadModel
+	engines := map[string]string{}
 	for _, m := range migs {
 		for _, stmt := range m.Statements {
+			if t := createTable.FindStringSubmatch(stmt); t != nil {
+				engines[t[1]] = t[3]
+			}
 			r, ok, err := ParseReadModel(stmt)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
+				r.Copies = engines[r.Target] == "ReplacingMergeTree"
 				out = append(out, r)
 			}
 		}
 	}
 	return out, nil
+}
+
+// readModelOf is the read model a migration statement creates, with what
+// the rest of the migrations say of its target.
+func readModelOf(stmt string) (ReadModel, bool, error) {
+	r, ok, err := ParseReadModel(stmt)
+	if !ok || err != nil {
+		return r, ok, err
+	}
+	all, err := ReadModels()
+	if err != nil {
+		return r, ok, err
+	}
+	for _, m := range all {
+		if m.View == r.View {
+			return m, true, nil
+		}
+	}
+	return r, true, nil // a statement not from the migrations (tests)
 }
 
 // ReadModelTargets returns the tables the read models fill, each once.

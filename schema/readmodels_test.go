@@ -58,6 +58,12 @@ func TestReadModels(t *testing.T) {
 			t.Errorf("cluster variant of %s:\n%s", r.View, strings.Join(stmts, "\n"))
 		}
 	}
+	for _, r := range models {
+		fill := r.Fill()
+		if r.Copies != (r.Target == "seat_history") || r.Copies != strings.Contains(fill, "FROM "+r.Source+" FINAL") {
+			t.Errorf("%s: copies %v, fill:\n%s", r.View, r.Copies, fill)
+		}
+	}
 	if got := ReadModelTargets(models); len(got) >= len(models) {
 		t.Errorf("targets %v: seat_current is filled by two views and listed once", got)
 	}

@@ -128,7 +128,7 @@ func Apply(ctx context.Context, srv Server, m Migration) error {
 		// A new read model starts with what is already stored. A second
 		// worker migrating at once fills it again: every model folds
 		// duplicates away (see migration 0006).
-		model, ok, err := ParseReadModel(stmt)
+		model, ok, err := readModelOf(stmt)
 		if err != nil {
 			return err
 		}

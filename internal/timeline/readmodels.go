@@ -59,10 +59,15 @@ func (s *Store) RebuildReadModels(ctx context.Context, progress func(target stri
 type ReadModelDiff struct {
 	Target            string
 	Rows, RebuiltRows uint64
+	Examples          []string // a few rows only one side has: "model: …" or "rebuild: …"
 }
 
 func (d ReadModelDiff) String() string {
-	return fmt.Sprintf("%s: %d rows, a rebuild from the timeline %d, and their values differ", d.Target, d.Rows, d.RebuiltRows)
+	s := fmt.Sprintf("%s: %d rows, a rebuild from the timeline %d, and their values differ", d.Target, d.Rows, d.RebuiltRows)
+	for _, e := range d.Examples {
+		s += "\n  " + e
+	}
+	return s
 }
 
 // CheckReadModels rebuilds every read model into a scratch copy
@@ -111,7 +116,7 @@ func (s *Store) checkOne(ctx context.Context, models []schema.ReadModel, target,
 			return nil, Explain(s.cfg, fmt.Errorf("check %s: fill from %s: %w", target, r.Source, err))
 		}
 	}
-	print, err := s.fingerprintExpr(ctx, target)
+	text, err := s.rowText(ctx, target)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +124,7 @@ func (s *Store) checkOne(ctx context.Context, models []schema.ReadModel, target,
 		rows uint64
 		sum  uint64
 	}
-	q := "SELECT count(), sum(" + print + ") FROM %s FINAL"
+	q := "SELECT count(), sum(cityHash64(" + text + ")) FROM %s FINAL"
 	if err := s.conn.QueryRow(ctx, fmt.Sprintf(q, target)).Scan(&have.rows, &have.sum); err != nil {
 		return nil, Explain(s.cfg, err)
 	}
@@ -129,13 +134,34 @@ func (s *Store) checkOne(ctx context.Context, models []schema.ReadModel, target,
 	if have == want {
 		return nil, nil
 	}
-	return &ReadModelDiff{Target: target, Rows: have.rows, RebuiltRows: want.rows}, nil
+	d := &ReadModelDiff{Target: target, Rows: have.rows, RebuiltRows: want.rows}
+	// A few rows one side has and the other lacks, to show what differs.
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT any(side), row FROM (
+		SELECT 'model' AS side, %[1]s AS row FROM %[2]s FINAL
+		UNION ALL
+		SELECT 'rebuild' AS side, %[1]s AS row FROM %[3]s FINAL)
+		GROUP BY row HAVING count() = 1 ORDER BY row LIMIT 6`, text, target, check))
+	if err != nil {
+		return nil, Explain(s.cfg, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var side, row string
+		if err := rows.Scan(&side, &row); err != nil {
+			return nil, err
+		}
+		if len(row) > 400 {
+			row = row[:400] + "…"
+		}
+		d.Examples = append(d.Examples, side+": "+row)
+	}
+	return d, Explain(s.cfg, rows.Err())
 }
 
-// fingerprintExpr hashes one row of table: every column as text, aggregate
+// rowText renders one row of table as text: every column, aggregate
 // states finalized (two states of one value may differ in bytes), NULL as
-// \N.
-func (s *Store) fingerprintExpr(ctx context.Context, table string) (string, error) {
+// \N, tab-separated.
+func (s *Store) rowText(ctx context.Context, table string) (string, error) {
 	rows, err := s.conn.Query(ctx, "SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY name", s.cfg.Database, table)
 	if err != nil {
 		return "", Explain(s.cfg, err)
@@ -159,5 +185,5 @@ func (s *Store) fingerprintExpr(ctx context.Context, table string) (string, erro
 	if len(parts) == 0 {
 		return "", fmt.Errorf("read model %s has no columns in database %s: is the schema migrated?", table, s.cfg.Database)
 	}
-	return "cityHash64(arrayStringConcat([" + strings.Join(parts, ", ") + "], '\\t'))", nil
+	return "arrayStringConcat([" + strings.Join(parts, ", ") + "], '\\t')", nil
 }

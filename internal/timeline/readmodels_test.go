@@ -109,6 +109,9 @@ func TestReadModelsFollowTheTimeline(t *testing.T) {
 	if len(diffs) != 1 || diffs[0].Target != "seat_current" {
 		t.Fatalf("after damaging seat_current, check found %v", diffs)
 	}
+	if d := diffs[0].String(); !strings.Contains(d, "model: ") || !strings.Contains(d, "mallory") || !strings.Contains(d, "rebuild: ") {
+		t.Errorf("the diff shows no example of the damaged seat:\n%s", d)
+	}
 	var rebuilt []string
 	if err := s.RebuildReadModels(ctx, func(target string, rows uint64, took time.Duration) {
 		rebuilt = append(rebuilt, target)

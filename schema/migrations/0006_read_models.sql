@@ -24,11 +24,10 @@
 
 -- One user's seat history in an org: seat_events' rows without the raw
 -- event, unpartitioned and with small granules, so `history --org --user`
--- reads a few granules instead of one per monthly partition. row_order is
--- the row's version, then a hash of where it was read: two deliveries of
--- one event with one version (read at two Kafka offsets) collapse to the
--- same copy whatever order they were inserted in, so a rebuild agrees.
--- (seat_events FINAL keeps the later inserted of the two.)
+-- reads a few granules instead of one per monthly partition. Its rows
+-- collapse as seat_events' do (two deliveries of one version, read at two
+-- offsets: the later inserted stays), so it is filled from seat_events
+-- FINAL, the copies that survived there (schema.ReadModel.Fill).
 CREATE TABLE IF NOT EXISTS seat_history
 (
     document_id String,
@@ -48,17 +47,16 @@ CREATE TABLE IF NOT EXISTS seat_history
     enrichment Enum8('pending' = 1, 'enriched' = 2, 'failed' = 3, 'not_applicable' = 4),
     source String,
     source_position String,
-    row_order UInt64
+    version UInt64
 )
-ENGINE = ReplacingMergeTree(row_order)
+ENGINE = ReplacingMergeTree(version)
 ORDER BY (org, user, event_ms, document_id)
 SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS seat_history_mv TO seat_history AS
 SELECT document_id, event_time, event_ms, transition, action, business, org, user, actor,
     assigning_team_slug, assigning_team_name, plan_type, billable_until, last_activity_at,
-    enrichment, source, source_position,
-    version * 4194304 + cityHash64(source, source_position) % 4194304 AS row_order
+    enrichment, source, source_position, version
 FROM seat_events;
 
 -- Each (org, user) seat as aggregate states, one row after merges:

@@ -5,7 +5,10 @@ package grafana_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -137,6 +140,58 @@ func TestProvisioningMatchesDashboards(t *testing.T) {
 	}
 	if strings.Contains(string(ds)+string(prov), "\t") {
 		t.Error("YAML must not contain tabs")
+	}
+}
+
+// TestTargetsCarryPluginVersion checks that every panel target (panels
+// nested in rows included) records the grafana-clickhouse-datasource
+// version the dashboard was built with, as the plugin's editor saves it
+// (v4 migrates queries without one as if they came from v3).
+func TestTargetsCarryPluginVersion(t *testing.T) {
+	files, err := filepath.Glob("dashboards/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards (%v)", err)
+	}
+	full := regexp.MustCompile(`^4\.\d+\.\d+$`)
+	type panel struct {
+		Title   string `json:"title"`
+		Targets []struct {
+			RefID         string  `json:"refId"`
+			PluginVersion *string `json:"pluginVersion"`
+		} `json:"targets"`
+		Panels []panel `json:"panels"`
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []panel `json:"panels"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		n := 0
+		var walk func([]panel)
+		walk = func(ps []panel) {
+			for _, p := range ps {
+				walk(p.Panels)
+				for _, tg := range p.Targets {
+					n++
+					switch {
+					case tg.PluginVersion == nil:
+						t.Errorf("%s: panel %q target %s has no pluginVersion", f, p.Title, tg.RefID)
+					case !full.MatchString(*tg.PluginVersion):
+						t.Errorf("%s: panel %q target %s: pluginVersion %q is not a full 4.x.y version", f, p.Title, tg.RefID, *tg.PluginVersion)
+					}
+				}
+			}
+		}
+		walk(d.Panels)
+		if n == 0 {
+			t.Errorf("%s: no panel targets", f)
+		}
 	}
 }
 

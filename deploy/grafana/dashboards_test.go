@@ -37,49 +37,8 @@ func TestDashboardQueriesRunOnClickHouse(t *testing.T) {
 		t.Fatalf("only %d queries found", len(queries))
 	}
 	ch := testenv.SharedClickHouse(t)
-	db := testenv.NewDatabase(t, ch)
+	store, m := loadDemo(t, ch, testenv.NewDatabase(t, ch))
 	ctx := context.Background()
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	res, err := seatdata.Demo(ctx, store, seatdata.DemoOptions{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("demo data: %d events, %d duplicates, %d dead letters, %d enriched, %d snapshot seats", res.Rows, res.Duplicates, res.DeadLetters, res.Enriched, res.Snapshot)
-
-	var orgs []string
-	for k := range res.State {
-		if !contains(orgs, k[0]) {
-			orgs = append(orgs, k[0])
-		}
-	}
-	sort.Strings(orgs)
-	var hasInterval uint64
-	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM system.functions WHERE name = 'toStartOfInterval'").Scan(&hasInterval); err != nil {
-		t.Fatal(err)
-	}
-	quoted := make([]string, len(orgs))
-	for i, o := range orgs {
-		quoted[i] = "'" + o + "'"
-	}
-	m := grafana.Macros{
-		From: now.Add(-130 * 24 * time.Hour), To: now, Interval: 24 * time.Hour,
-		Vars: map[string]string{
-			"${org:singlequote}": strings.Join(quoted, ","),
-			"${idle_days}":       "30",
-		},
-		NoInterval: hasInterval == 0,
-	}
-	if m.NoInterval {
-		t.Logf("server has no toStartOfInterval (ClickHouse 18.16): $__timeInterval expands to an intDiv bucket here; current releases get the plugin's own expansion")
-	}
 	for _, q := range queries {
 		sql, err := m.Expand(q.SQL)
 		if err != nil {
@@ -119,6 +78,57 @@ func TestDashboardQueriesRunOnClickHouse(t *testing.T) {
 		}
 		t.Logf("%s: %d rows", q.Where, n)
 	}
+}
+
+// loadDemo migrates database db on ch, fills it with seatdata's demo data
+// and returns the store (closed when the test ends) and the macros that
+// expand the dashboards' SQL for it: the last 130 days, a day's interval,
+// every demo org for ${org}, 30 for ${idle_days}.
+func loadDemo(t *testing.T, ch *testenv.ClickHouse, db string) (*timeline.Store, grafana.Macros) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	res, err := seatdata.Demo(ctx, store, seatdata.DemoOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("demo data: %d events, %d duplicates, %d dead letters, %d enriched, %d snapshot seats", res.Rows, res.Duplicates, res.DeadLetters, res.Enriched, res.Snapshot)
+
+	var orgs []string
+	for k := range res.State {
+		if !contains(orgs, k[0]) {
+			orgs = append(orgs, k[0])
+		}
+	}
+	sort.Strings(orgs)
+	var hasInterval uint64
+	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM system.functions WHERE name = 'toStartOfInterval'").Scan(&hasInterval); err != nil {
+		t.Fatal(err)
+	}
+	quoted := make([]string, len(orgs))
+	for i, o := range orgs {
+		quoted[i] = "'" + o + "'"
+	}
+	m := grafana.Macros{
+		From: now.Add(-130 * 24 * time.Hour), To: now, Interval: 24 * time.Hour,
+		Vars: map[string]string{
+			"${org:singlequote}": strings.Join(quoted, ","),
+			"${idle_days}":       "30",
+		},
+		NoInterval: hasInterval == 0,
+	}
+	if m.NoInterval {
+		t.Logf("server has no toStartOfInterval (ClickHouse 18.16): $__timeInterval expands to an intDiv bucket here; current releases get the plugin's own expansion")
+	}
+	return store, m
 }
 
 func TestProvisioningMatchesDashboards(t *testing.T) {

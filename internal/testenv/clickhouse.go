@@ -81,8 +81,9 @@ type ClickHouseOptions struct {
 	// UsersXML, if set, is XML put inside <yandex> of users.d/testenv.xml
 	// next to users.xml; the server merges it into users.xml, so it can add
 	// profiles and users (<profiles><ro>…</ro></profiles><users><ro>…</ro>
-	// </users>) beside the default ones. 18.16 manages users in these
-	// files only (no CREATE USER).
+	// </users>) beside the default ones; each of those at most once, as
+	// the server reads only the first of repeated elements. 18.16 manages
+	// users in these files only (no CREATE USER).
 	UsersXML string
 }
 

@@ -5,7 +5,10 @@ package grafana_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -34,49 +37,8 @@ func TestDashboardQueriesRunOnClickHouse(t *testing.T) {
 		t.Fatalf("only %d queries found", len(queries))
 	}
 	ch := testenv.SharedClickHouse(t)
-	db := testenv.NewDatabase(t, ch)
+	store, m := loadDemo(t, ch, testenv.NewDatabase(t, ch))
 	ctx := context.Background()
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	res, err := seatdata.Demo(ctx, store, seatdata.DemoOptions{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("demo data: %d events, %d duplicates, %d dead letters, %d enriched, %d snapshot seats", res.Rows, res.Duplicates, res.DeadLetters, res.Enriched, res.Snapshot)
-
-	var orgs []string
-	for k := range res.State {
-		if !contains(orgs, k[0]) {
-			orgs = append(orgs, k[0])
-		}
-	}
-	sort.Strings(orgs)
-	var hasInterval uint64
-	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM system.functions WHERE name = 'toStartOfInterval'").Scan(&hasInterval); err != nil {
-		t.Fatal(err)
-	}
-	quoted := make([]string, len(orgs))
-	for i, o := range orgs {
-		quoted[i] = "'" + o + "'"
-	}
-	m := grafana.Macros{
-		From: now.Add(-130 * 24 * time.Hour), To: now, Interval: 24 * time.Hour,
-		Vars: map[string]string{
-			"${org:singlequote}": strings.Join(quoted, ","),
-			"${idle_days}":       "30",
-		},
-		NoInterval: hasInterval == 0,
-	}
-	if m.NoInterval {
-		t.Logf("server has no toStartOfInterval (ClickHouse 18.16): $__timeInterval expands to an intDiv bucket here; current releases get the plugin's own expansion")
-	}
 	for _, q := range queries {
 		sql, err := m.Expand(q.SQL)
 		if err != nil {
@@ -118,6 +80,57 @@ func TestDashboardQueriesRunOnClickHouse(t *testing.T) {
 	}
 }
 
+// loadDemo migrates database db on ch, fills it with seatdata's demo data
+// and returns the store (closed when the test ends) and the macros that
+// expand the dashboards' SQL for it: the last 130 days, a day's interval,
+// every demo org for ${org}, 30 for ${idle_days}.
+func loadDemo(t *testing.T, ch *testenv.ClickHouse, db string) (*timeline.Store, grafana.Macros) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	res, err := seatdata.Demo(ctx, store, seatdata.DemoOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("demo data: %d events, %d duplicates, %d dead letters, %d enriched, %d snapshot seats", res.Rows, res.Duplicates, res.DeadLetters, res.Enriched, res.Snapshot)
+
+	var orgs []string
+	for k := range res.State {
+		if !contains(orgs, k[0]) {
+			orgs = append(orgs, k[0])
+		}
+	}
+	sort.Strings(orgs)
+	var hasInterval uint64
+	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM system.functions WHERE name = 'toStartOfInterval'").Scan(&hasInterval); err != nil {
+		t.Fatal(err)
+	}
+	quoted := make([]string, len(orgs))
+	for i, o := range orgs {
+		quoted[i] = "'" + o + "'"
+	}
+	m := grafana.Macros{
+		From: now.Add(-130 * 24 * time.Hour), To: now, Interval: 24 * time.Hour,
+		Vars: map[string]string{
+			"${org:singlequote}": strings.Join(quoted, ","),
+			"${idle_days}":       "30",
+		},
+		NoInterval: hasInterval == 0,
+	}
+	if m.NoInterval {
+		t.Logf("server has no toStartOfInterval (ClickHouse 18.16): $__timeInterval expands to an intDiv bucket here; current releases get the plugin's own expansion")
+	}
+	return store, m
+}
+
 func TestProvisioningMatchesDashboards(t *testing.T) {
 	ds, err := os.ReadFile("provisioning/datasources/seatline-clickhouse.yaml")
 	if err != nil {
@@ -137,6 +150,58 @@ func TestProvisioningMatchesDashboards(t *testing.T) {
 	}
 	if strings.Contains(string(ds)+string(prov), "\t") {
 		t.Error("YAML must not contain tabs")
+	}
+}
+
+// TestTargetsCarryPluginVersion checks that every panel target (panels
+// nested in rows included) records the grafana-clickhouse-datasource
+// version the dashboard was built with, as the plugin's editor saves it
+// (v4 migrates queries without one as if they came from v3).
+func TestTargetsCarryPluginVersion(t *testing.T) {
+	files, err := filepath.Glob("dashboards/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards (%v)", err)
+	}
+	full := regexp.MustCompile(`^4\.\d+\.\d+$`)
+	type panel struct {
+		Title   string `json:"title"`
+		Targets []struct {
+			RefID         string  `json:"refId"`
+			PluginVersion *string `json:"pluginVersion"`
+		} `json:"targets"`
+		Panels []panel `json:"panels"`
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []panel `json:"panels"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		n := 0
+		var walk func([]panel)
+		walk = func(ps []panel) {
+			for _, p := range ps {
+				walk(p.Panels)
+				for _, tg := range p.Targets {
+					n++
+					switch {
+					case tg.PluginVersion == nil:
+						t.Errorf("%s: panel %q target %s has no pluginVersion", f, p.Title, tg.RefID)
+					case !full.MatchString(*tg.PluginVersion):
+						t.Errorf("%s: panel %q target %s: pluginVersion %q is not a full 4.x.y version", f, p.Title, tg.RefID, *tg.PluginVersion)
+					}
+				}
+			}
+		}
+		walk(d.Panels)
+		if n == 0 {
+			t.Errorf("%s: no panel targets", f)
+		}
 	}
 }
 

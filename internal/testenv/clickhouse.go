@@ -57,6 +57,8 @@ type ClickHouse struct {
 	interPort int
 	// logQueries: see ClickHouseOptions.LogQueries.
 	logQueries bool
+	// usersXML: see ClickHouseOptions.UsersXML.
+	usersXML string
 
 	mu       sync.Mutex
 	tcpPort  int
@@ -76,6 +78,13 @@ type ClickHouseOptions struct {
 	// LogQueries records every query in system.query_log (log_queries = 1
 	// in the profile), so a test can see the exact SQL clients sent.
 	LogQueries bool
+	// UsersXML, if set, is XML put inside <yandex> of users.d/testenv.xml
+	// next to users.xml; the server merges it into users.xml, so it can add
+	// profiles and users (<profiles><ro>…</ro></profiles><users><ro>…</ro>
+	// </users>) beside the default ones; each of those at most once, as
+	// the server reads only the first of repeated elements. 18.16 manages
+	// users in these files only (no CREATE USER).
+	UsersXML string
 }
 
 // process is one run of the server.
@@ -132,6 +141,7 @@ func newClickHouse(bin string, binArgs []string, opt ClickHouseOptions) (*ClickH
 		binArgs:    binArgs,
 		logf:       opt.Logf,
 		logQueries: opt.LogQueries,
+		usersXML:   opt.UsersXML,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:       nil, // never send loopback traffic to a proxy
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -733,7 +743,28 @@ func (c *ClickHouse) writeConfig() error {
 	if err := os.WriteFile(filepath.Join(c.dir, "config.xml"), []byte(config), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(c.dir, "users.xml"), []byte(users), 0o644)
+	if err := os.WriteFile(filepath.Join(c.dir, "users.xml"), []byte(users), 0o644); err != nil {
+		return err
+	}
+	return c.writeUsersD()
+}
+
+// writeUsersD writes users.d/testenv.xml from c.usersXML, or removes it
+// when there is none (a kept Dir started before with other options).
+func (c *ClickHouse) writeUsersD() error {
+	path := filepath.Join(c.dir, "users.d", "testenv.xml")
+	if c.usersXML == "" {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	body := "<?xml version=\"1.0\"?>\n<!-- Written by internal/testenv (ClickHouseOptions.UsersXML); rewritten on every start. -->\n<yandex>\n" +
+		c.usersXML + "\n</yandex>\n"
+	return os.WriteFile(path, []byte(body), 0o644)
 }
 
 // queryLogConfig is the system.query_log section when queries are logged:

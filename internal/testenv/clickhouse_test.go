@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -299,4 +303,55 @@ func helperPanicWithServer() {
 	// then die the way a failing test does.
 	time.Sleep(100 * time.Millisecond)
 	panic("helper: dying with a running clickhouse-server")
+}
+
+func TestUsersXMLAddsProfileAndUser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch, err := testenv.StartClickHouse(ctx, testenv.ClickHouseOptions{Logf: t.Logf, UsersXML: `
+  <profiles>
+    <probe>
+      <readonly>2</readonly>
+    </probe>
+  </profiles>
+  <users>
+    <probe>
+      <password>probe-pw</password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>probe</profile>
+      <quota>default</quota>
+    </probe>
+  </users>`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	asUser := func(user, password string) string {
+		t.Helper()
+		u := "http://" + ch.HTTPAddr() + "/?" + url.Values{"user": {user}, "password": {password}}.Encode()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("SELECT value FROM system.settings WHERE name = 'readonly'"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Close = true // no idle connection to hold up the server's shutdown
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("as %s: HTTP %d: %s", user, resp.StatusCode, body)
+		}
+		return strings.TrimSpace(string(body))
+	}
+	if got := asUser("probe", "probe-pw"); got != "2" {
+		t.Errorf("user probe: readonly = %q, want 2 (from its profile in users.d)", got)
+	}
+	if got := asUser("default", ""); got != "0" {
+		t.Errorf("user default: readonly = %q, want 0", got)
+	}
+	if _, err := os.Stat(filepath.Join(ch.Dir(), "users.d", "testenv.xml")); err != nil {
+		t.Error(err)
+	}
 }

@@ -25,9 +25,11 @@
 -- One user's seat history in an org: seat_events' rows without the raw
 -- event, unpartitioned and with small granules, so `history --org --user`
 -- reads a few granules instead of one per monthly partition. Its rows
--- collapse as seat_events' do (two deliveries of one version, read at two
--- offsets: the later inserted stays), so it is filled from seat_events
--- FINAL, the copies that survived there (schema.ReadModel.Fill).
+-- collapse as seat_events' do: of two deliveries of one version (read at
+-- two offsets) the later inserted stays, which may be a different copy
+-- than seat_events keeps when two inserts overlap; both are places the
+-- event was truly read. It is filled from seat_events FINAL
+-- (schema.ReadModel.Fill).
 CREATE TABLE IF NOT EXISTS seat_history
 (
     document_id String,
@@ -102,9 +104,10 @@ ORDER BY (org, user);
 
 -- 18.16 runs a materialized view's SELECT on each inserted block only
 -- when it reads the table directly (no subquery), and only when it yields
--- every column of its target: so the expressions are written out, and
--- each view gives the states it does not feed as empty ones (-If over
--- false, or a value no real one sorts below).
+-- every column of its target, each of the target's exact type (no String
+-- to Enum conversion): so the expressions are written out, enums are
+-- CAST, and each view gives the states it does not feed as empty ones (-If
+-- over false, or a value no real one sorts below).
 CREATE MATERIALIZED VIEW IF NOT EXISTS seat_current_events_mv TO seat_current AS
 SELECT
     org,
@@ -169,7 +172,7 @@ ORDER BY (scope_kind, scope);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS scope_revocations_mv TO scope_revocations AS
 SELECT
-    if(org != '', 'org', 'business') AS scope_kind,
+    CAST(if(org != '', 'org', 'business') AS Enum8('org' = 1, 'business' = 2)) AS scope_kind,
     if(org != '', org, business) AS scope,
     maxState(event_ms) AS revoked_ms
 FROM seat_events

@@ -14,7 +14,7 @@ func TestReadModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(models) < 5 {
+	if len(models) < 4 {
 		t.Fatalf("%d read models, want the views of migration 0006", len(models))
 	}
 	migs, err := Migrations()

@@ -161,7 +161,6 @@ var ShardingKeys = map[string]string{
 	"seat_history":       "cityHash64(org, user)",
 	"seat_current":       "cityHash64(org, user)",
 	"scope_revocations":  "cityHash64(scope)",
-	"seat_changes_daily": "cityHash64(org)",
 }
 
 var (

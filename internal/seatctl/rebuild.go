@@ -11,7 +11,7 @@ import (
 
 const rebuildAbout = `seatctl rebuild: fill the read models again from the timeline
 
-The read models (seat_history, seat_current, scope_revocations, seat_changes_daily)
+The read models (seat_history, seat_current, scope_revocations)
 are what history, seats, pending and the dashboards read; materialized views keep them
 current as rows arrive, and migration 6 filled them from the rows already stored.
 rebuild empties each and runs its views' SELECT over the whole timeline again: after

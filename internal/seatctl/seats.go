@@ -89,11 +89,21 @@ func SummaryQuery(f SeatFilter, by string, form Binding) (Stmt, error) {
 	}
 	w := newWhere(form)
 	f.where(w, true, teamSlugOrName)
+	// Per org, with no team or plan filter, the seats' detail is not
+	// needed: seat_state has the same seats and states without finalizing
+	// it for every seat, several times cheaper at millions of seats.
+	from := "current_seats"
+	if by == "org" && len(f.Teams) == 0 && len(f.Plans) == 0 {
+		from = "seat_state"
+		if len(f.States) == 0 {
+			w.in("state", schema.CurrentSeatStates)
+		}
+	}
 	return w.stmt(`SELECT ` + expr + ` AS grp,
     countIf(state = 'active') AS active,
     countIf(state = 'pending_cancellation') AS pending,
     count() AS seats
-FROM current_seats` + w.clause() + "\nGROUP BY grp\nORDER BY grp"), nil
+FROM ` + from + w.clause() + "\nGROUP BY grp\nORDER BY grp"), nil
 }
 
 // IdleQuery lists active seats with no Copilot activity for days days, or

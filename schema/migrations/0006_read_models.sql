@@ -9,7 +9,7 @@
 -- Why the models stay exact without coordination: a model row is either a
 -- copy of one event row (seat_history, deduplicated like seat_events) or
 -- aggregate states whose merge is idempotent and order-free (max, min,
--- argMax, uniqExact). A redelivered event, an enrichment's superseding
+-- argMax). A redelivered event, an enrichment's superseding
 -- row, a batch replayed after kill -9, a fill running while ingest
 -- writes, all fold into the same answer; in cluster mode every model is
 -- sharded like seat_events, so one seat's rows meet on one shard.
@@ -179,38 +179,6 @@ FROM seat_events
 WHERE transition = 'scope_revoked' OR (transition = 'access_revoked' AND user = '')
 GROUP BY scope_kind, scope;
 
--- Seat changes per UTC day and org, each event counted once however often
--- it was delivered (uniqExact of its document id).
-CREATE TABLE IF NOT EXISTS seat_changes_daily
-(
-    day Date,
-    org String,
-    assigned AggregateFunction(uniqExactIf, String, UInt8),
-    refreshed AggregateFunction(uniqExactIf, String, UInt8),
-    unassigned AggregateFunction(uniqExactIf, String, UInt8),
-    cancelled AggregateFunction(uniqExactIf, String, UInt8),
-    access_revoked AggregateFunction(uniqExactIf, String, UInt8),
-    access_reinstated AggregateFunction(uniqExactIf, String, UInt8),
-    changes AggregateFunction(uniqExact, String)
-)
-ENGINE = AggregatingMergeTree
-ORDER BY (day, org);
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS seat_changes_daily_mv TO seat_changes_daily AS
-SELECT
-    toDate(event_time, 'UTC') AS day,
-    org,
-    uniqExactIfState(document_id, transition = 'assigned') AS assigned,
-    uniqExactIfState(document_id, transition = 'refreshed') AS refreshed,
-    uniqExactIfState(document_id, transition = 'unassigned') AS unassigned,
-    uniqExactIfState(document_id, transition IN ('cancelled', 'cancelled_by_staff')) AS cancelled,
-    uniqExactIfState(document_id, transition = 'access_revoked') AS access_revoked,
-    uniqExactIfState(document_id, transition = 'access_reinstated') AS access_reinstated,
-    uniqExactState(document_id) AS changes
-FROM seat_events
-WHERE user != '' AND transition NOT IN ('other', 'policy_changed', 'plan_changed')
-GROUP BY day, org;
-
 -- Every seat of seat_current, finalized: its last seat change, made
 -- 'scope_revoked' when its org's or enterprise's access was revoked after
 -- it (seat_state's rule since migration 5), and its details. Revocations
@@ -283,18 +251,3 @@ SELECT
     seat_created_at, last_activity_at, last_activity_editor, api_status
 FROM seat_facts
 WHERE last_ms > 0 AND state IN ('active', 'pending_cancellation');
-
-DROP TABLE IF EXISTS daily_seat_changes;
-CREATE VIEW IF NOT EXISTS daily_seat_changes AS
-SELECT
-    day,
-    org,
-    uniqExactIfMerge(assigned) AS assigned,
-    uniqExactIfMerge(refreshed) AS refreshed,
-    uniqExactIfMerge(unassigned) AS unassigned,
-    uniqExactIfMerge(cancelled) AS cancelled,
-    uniqExactIfMerge(access_revoked) AS access_revoked,
-    uniqExactIfMerge(access_reinstated) AS access_reinstated,
-    uniqExactMerge(changes) AS changes
-FROM seat_changes_daily
-GROUP BY day, org;

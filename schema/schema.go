@@ -158,9 +158,9 @@ var ShardingKeys = map[string]string{
 	"seat_periods":       "cityHash64(scope_kind, scope, holder)",
 	// Read models: one seat's rows where its events are; the small
 	// aggregates by what they group on (reads merge them across shards).
-	"seat_history":       "cityHash64(org, user)",
-	"seat_current":       "cityHash64(org, user)",
-	"scope_revocations":  "cityHash64(scope)",
+	"seat_history":      "cityHash64(org, user)",
+	"seat_current":      "cityHash64(org, user)",
+	"scope_revocations": "cityHash64(scope)",
 }
 
 var (

@@ -38,8 +38,10 @@ func seatctlDemo(ctx context.Context, chAddr, db, dir string) error {
 	// A user with a telling history: a removal among about a dozen changes.
 	var org, user string
 	var changes uint64
-	err = store.Conn().QueryRow(ctx, `SELECT org, user, changes FROM seat_state
+	err = store.Conn().QueryRow(ctx, `SELECT org, user, count() AS changes FROM seat_history FINAL
 		WHERE user IN (SELECT user FROM seat_timeline WHERE transition = 'unassigned')
+			AND transition NOT IN ('other', 'policy_changed', 'plan_changed', 'licence_granted', 'licence_removed')
+		GROUP BY org, user
 		ORDER BY abs(toInt64(changes) - 12), org, user LIMIT 1`).Scan(&org, &user, &changes)
 	store.Close()
 	if err != nil {

@@ -166,3 +166,28 @@ func ReadModelTargets(models []ReadModel) []string {
 	}
 	return out
 }
+
+// ViewAsOf is the SELECT of view name as the migrations up to version
+// defined it: what a view answered before a later migration redefined it
+// (tests hold the read models to it; the bench asks it as a baseline).
+func ViewAsOf(name string, version int) (string, error) {
+	migs, err := Migrations()
+	if err != nil {
+		return "", err
+	}
+	var body string
+	for _, m := range migs {
+		if m.Version > version {
+			break
+		}
+		for _, stmt := range m.Statements {
+			if v := createView.FindStringSubmatch(stmt); v != nil && v[1] == name {
+				body = v[2]
+			}
+		}
+	}
+	if body == "" {
+		return "", fmt.Errorf("schema: no view %s in migrations up to %d", name, version)
+	}
+	return body, nil
+}

@@ -75,3 +75,17 @@ func TestParseReadModelNeedsNamedOutputs(t *testing.T) {
 		t.Errorf("ok %v, err %v; want an error naming the unnamed output", ok, err)
 	}
 }
+
+func TestViewAsOf(t *testing.T) {
+	before, err := ViewAsOf("seat_state", 5)
+	if err != nil || !strings.Contains(before, "FROM seat_timeline") {
+		t.Errorf("seat_state as of 5: %v\n%s", err, before)
+	}
+	now, err := ViewAsOf("seat_state", 6)
+	if err != nil || !strings.Contains(now, "FROM seat_facts") {
+		t.Errorf("seat_state as of 6: %v\n%s", err, now)
+	}
+	if _, err := ViewAsOf("seat_state", 3); err == nil {
+		t.Error("seat_state before migration 4 exists")
+	}
+}

@@ -7,38 +7,8 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/seatctl/seatdata"
+	"github.com/seatline/seatline/schema"
 )
-
-// seatStateBefore is seat_state as migration 5 defined it, straight over
-// the deduplicated timeline: the read models must answer the same.
-const seatStateBefore = `
-SELECT org, user, if(greatest(org_revoked_ms, business_revoked_ms) > last_ms, 'scope_revoked', toString(last_t)) AS last_transition,
-    last_actor, last_change, first_assigned
-FROM
-(
-    SELECT org, business, user, last_t, last_ms, last_actor, last_change, first_assigned, org_revoked_ms
-    FROM
-    (
-        SELECT org, user, any(business) AS business, argMax(transition, (event_ms, document_id)) AS last_t,
-            max(event_ms) AS last_ms, argMax(actor, (event_ms, document_id)) AS last_actor,
-            max(event_time) AS last_change, minIf(event_time, transition = 'assigned') AS first_assigned
-        FROM seat_timeline
-        WHERE user != '' AND transition NOT IN ('other', 'policy_changed', 'plan_changed', 'licence_granted', 'licence_removed')
-        GROUP BY org, user
-    ) AS s
-    ANY LEFT JOIN
-    (
-        SELECT org, max(event_ms) AS org_revoked_ms FROM seat_timeline
-        WHERE org != '' AND (transition = 'scope_revoked' OR (transition = 'access_revoked' AND user = ''))
-        GROUP BY org
-    ) AS o USING (org)
-) AS so
-ANY LEFT JOIN
-(
-    SELECT business, max(event_ms) AS business_revoked_ms FROM seat_timeline
-    WHERE org = '' AND (transition = 'scope_revoked' OR (transition = 'access_revoked' AND user = ''))
-    GROUP BY business
-) AS b USING (business)`
 
 // The read models, kept by materialized views while rows arrive (with
 // redeliveries and enrichment versions), equal a rebuild from the
@@ -80,7 +50,13 @@ func TestReadModelsFollowTheTimeline(t *testing.T) {
 		}
 		return out
 	}
-	got, want := answer("SELECT * FROM seat_state"), answer(seatStateBefore)
+	// seat_state as migration 5 defined it, straight over the
+	// deduplicated timeline.
+	before, err := schema.ViewAsOf("seat_state", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := answer("SELECT * FROM seat_state"), answer(before)
 	if len(want) == 0 {
 		t.Fatal("no seats in the fixture")
 	}

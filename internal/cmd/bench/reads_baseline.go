@@ -9,7 +9,11 @@ package main
 // without them. Each returns the columns the seatctl query builder asks for,
 // in its order.
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/seatline/seatline/schema"
+)
 
 // baseHistory: seatctl history --org ? --user ?.
 const baseHistory = `SELECT event_ms, document_id, transition, action, org, user, actor,
@@ -19,63 +23,21 @@ FROM seat_events FINAL
 WHERE org = ? AND user = ?
 ORDER BY event_ms, document_id`
 
-// baseSeatState is 0005's seat_state over seat_events FINAL.
-const baseSeatState = `SELECT
-    org,
-    user,
-    user_id,
-    if(greatest(org_revoked_ms, business_revoked_ms) > last_ms, 'scope_revoked', toString(last_t)) AS last_transition,
-    multiIf(
-        last_transition = 'scope_revoked', 'revoked',
-        last_transition IN ('assigned', 'refreshed', 'reused', 'updated', 'access_reinstated'), 'active',
-        last_transition = 'unassigned', 'pending_cancellation',
-        last_transition IN ('cancelled', 'cancelled_by_staff'), 'cancelled',
-        last_transition = 'access_revoked', 'revoked',
-        'unknown') AS state,
-    last_actor,
-    last_change,
-    first_assigned,
-    changes
-FROM
-(
-    SELECT org, business, user, user_id, last_t, last_ms, last_actor, last_change, first_assigned, changes, org_revoked_ms
-    FROM
-    (
-        SELECT
-            org,
-            user,
-            any(business) AS business,
-            any(user_id) AS user_id,
-            argMax(transition, (event_ms, document_id)) AS last_t,
-            max(event_ms) AS last_ms,
-            argMax(actor, (event_ms, document_id)) AS last_actor,
-            max(event_time) AS last_change,
-            minIf(event_time, transition = 'assigned') AS first_assigned,
-            count() AS changes
-        FROM seat_events FINAL
-        WHERE user != '' AND transition NOT IN ('other', 'policy_changed', 'plan_changed', 'licence_granted', 'licence_removed')
-        GROUP BY org, user
-    ) AS s
-    ANY LEFT JOIN
-    (
-        SELECT org, max(event_ms) AS org_revoked_ms
-        FROM seat_events FINAL
-        WHERE org != '' AND (transition = 'scope_revoked' OR (transition = 'access_revoked' AND user = ''))
-        GROUP BY org
-    ) AS o USING (org)
-) AS so
-ANY LEFT JOIN
-(
-    SELECT business, max(event_ms) AS business_revoked_ms
-    FROM seat_events FINAL
-    WHERE org = '' AND (transition = 'scope_revoked' OR (transition = 'access_revoked' AND user = ''))
-    GROUP BY business
-) AS b USING (business)`
+// baseSeatState is migration 5's seat_state, read from the migrations,
+// over seat_events FINAL instead of the seat_timeline view.
+var baseSeatState = mustBaseline(schema.ViewAsOf("seat_state", 5))
+
+func mustBaseline(body string, err error) string {
+	if err != nil {
+		panic(err) // the embedded migrations lack a view the bench names
+	}
+	return strings.ReplaceAll(body, "FROM seat_timeline", "FROM seat_events FINAL")
+}
 
 // baseSummary: seatctl seats --summary (by org). Grouping by org needs
 // no seat detail, so the detail joins of current_seats (which keep one row
 // per seat) are left out.
-const baseSummary = `SELECT org AS grp,
+var baseSummary = `SELECT org AS grp,
     countIf(state = 'active') AS active,
     countIf(state = 'pending_cancellation') AS pending,
     count() AS seats

@@ -85,7 +85,7 @@ func TestViewAsOf(t *testing.T) {
 	if err != nil || !strings.Contains(now, "FROM seat_facts") {
 		t.Errorf("seat_state as of 6: %v\n%s", err, now)
 	}
-	if _, err := ViewAsOf("seat_state", 3); err == nil {
-		t.Error("seat_state before migration 4 exists")
+	if _, err := ViewAsOf("seat_state", 0); err == nil {
+		t.Error("seat_state exists before the first migration")
 	}
 }

@@ -54,7 +54,7 @@ func TestEveryMigrationHasAClusterVariant(t *testing.T) {
 				continue
 			}
 			for _, o := range out {
-				if !strings.Contains(o, " ON CLUSTER c1") {
+				if !strings.Contains(o, " ON CLUSTER c1") && !strings.HasPrefix(o, "INSERT INTO ") { // an INSERT runs once, through the Distributed tables
 					t.Errorf("%04d: not ON CLUSTER: %.80s", m.Version, o)
 				}
 			}

@@ -69,6 +69,7 @@ func TestQueriesAnswerAlikeOn18And26(t *testing.T) {
 		t.Fatalf("migrations on 26.x: %v", err)
 	}
 	copyTables(t, ch, eng, db)
+	batchIDsTable(t, ch, eng, db)
 
 	compared, failedBoth, identity := 0, 0, 0
 	for _, q := range captured {
@@ -471,4 +472,24 @@ func diff(want, got string) string {
 	}
 	return fmt.Sprintf("18.16 (%d rows):\n%s\n26.x (%d rows):\n%s\nonly on 18.16: %q\nonly on 26.x: %q",
 		len(a), clip(want), len(b), clip(got), only(a, b), only(b, a))
+}
+
+// batchIDsTable stands in for the external table the ingest pipeline's
+// identity check sends its ids in (timeline.Store.Documents): a table of
+// that name on both engines, so the captured lookup is compared too.
+func batchIDsTable(t *testing.T, ch *testenv.ClickHouse, eng *ch26.Engine, db string) {
+	t.Helper()
+	full := testenv.QuoteIdent(db) + ".seatline_batch_ids"
+	for _, stmt := range []string{
+		"CREATE TABLE " + full + " (id String) ENGINE = Memory",
+		"INSERT INTO " + full + " SELECT document_id FROM " + testenv.QuoteIdent(db) + ".seat_events ORDER BY document_id LIMIT 40",
+		"INSERT INTO " + full + " SELECT 'no-such-document'",
+	} {
+		if _, err := ch.Query(context.Background(), stmt); err != nil {
+			t.Fatalf("18.16: %s: %v", stmt, err)
+		}
+		if err := eng.Exec(stmt); err != nil {
+			t.Fatalf("26.x: %s: %v", stmt, err)
+		}
+	}
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	ClickHouseUp prometheus.Gauge
 	Committed    prometheus.Counter     // source commits done
 	Enrichment   *prometheus.CounterVec // inline seat lookups by outcome: enriched, pending, failed
+	Conflicts    prometheus.Counter     // copies of a known _document_id with other content (dead-lettered)
 }
 
 // NewMetrics registers the series on reg (nil: not registered anywhere).
@@ -44,9 +45,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Source positions committed after ClickHouse acknowledged their rows."}),
 		Enrichment: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_enrichment_total",
 			Help: "Timeline rows by the outcome of their inline seat lookup."}, []string{"outcome"}),
+		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_document_conflicts_total",
+			Help: "Copies of a known _document_id that say something else than the first stored (corruption or forgery): dead-lettered as conflicting_copy, the first kept."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.Members, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed, m.Enrichment)
+		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.Members, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed, m.Enrichment, m.Conflicts)
 	}
 	return m
 }

@@ -98,6 +98,7 @@ type Pipeline struct {
 	metrics *Metrics
 	now     func() time.Time
 	steps   []Step
+	ids     *identity // nil when the store cannot look documents up (tests' fakes)
 
 	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
 
@@ -121,6 +122,9 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 		log = slog.Default()
 	}
 	p := &Pipeline{cfg: cfg, src: src, store: store, log: log, metrics: metrics, now: time.Now}
+	if docs, ok := store.(Documents); ok {
+		p.ids = newIdentity(docs)
+	}
 	p.ready.Store(true)
 	return p, nil
 }
@@ -137,6 +141,7 @@ type batch struct {
 	rows     []timeline.Row
 	members  []timeline.Member
 	dead     []timeline.DeadLetter
+	claims   []timeline.Document // first versions of ids this batch stores (identity)
 	last     map[string]Message // last message of each stream but cur's, payload dropped
 	cur      Message            // the latest message, payload dropped
 	messages int
@@ -347,6 +352,12 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 	go func() { committed <- p.commitLoop(ctx, queue) }()
 	var err error
 	for b := range in {
+		// In read order, before the write: the next batch's check sees
+		// this one's claims.
+		if err = p.checkIdentity(ctx, b); err != nil {
+			err = fmt.Errorf("stopped with %d rows not written (their source positions are not committed and will be read again): %w", b.size(), err)
+			break
+		}
 		f := &inflight{b: b, done: make(chan error, 1)} // buffered: a writer never blocks on it
 		go func() { f.done <- p.write(ctx, f.b) }()
 		select {
@@ -395,12 +406,56 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 			s.Apply(ctx, b.rows)
 		}
 	}
+	err := p.untilClickHouse(ctx, b, func() error {
+		return p.store.WriteBatch(ctx, &timeline.Batch{Rows: b.rows, Members: b.members, Dead: b.dead, Claims: b.claims})
+	})
+	if err != nil {
+		return err
+	}
+	if p.ids != nil {
+		p.ids.written(b)
+	}
+	p.metrics.BatchSeconds.Observe(p.now().Sub(start).Seconds())
+	p.metrics.Rows.Add(float64(len(b.rows)))
+	p.metrics.Members.Add(float64(len(b.members)))
+	return nil
+}
+
+// checkIdentity runs the identity check on b, retrying the lookup as a
+// write is retried.
+func (p *Pipeline) checkIdentity(ctx context.Context, b *batch) error {
+	if p.ids == nil {
+		return nil
+	}
+	before := len(b.dead)
+	if err := p.untilClickHouse(ctx, b, func() error { return p.ids.check(ctx, b, p.conflictingCopy) }); err != nil {
+		return err
+	}
+	if n := len(b.dead) - before; n > 0 {
+		p.log.Warn("conflicting copies of known _document_ids: kept the first version, dead-lettered the copies (ingest_errors, reason_code conflicting_copy)", "copies", n)
+	}
+	return nil
+}
+
+// conflictingCopy dead-letters a copy the identity check refused.
+func (p *Pipeline) conflictingCopy(b *batch, pos string, raw []byte, docID, reason string) {
+	p.metrics.DeadLetters.WithLabelValues(ReasonConflictingCopy).Inc()
+	p.metrics.Conflicts.Inc()
+	dl := timeline.NewDeadLetter(p.src.Name(), pos, ReasonConflictingCopy, reason, raw, b.started)
+	dl.DocumentID = docID
+	b.dead = append(b.dead, dl)
+}
+
+// untilClickHouse runs f, which talks to ClickHouse for batch b, until it
+// succeeds or ctx ends, with backoff. Concurrent writers share the outage
+// state, so an outage is logged once when it starts and once when it ends.
+func (p *Pipeline) untilClickHouse(ctx context.Context, b *batch, f func() error) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = p.cfg.RetryMaxInterval
 	bo.MaxElapsedTime = 0 // never give up while running: losing the batch is not an option
 	err := backoff.Retry(func() error {
-		err := p.store.WriteBatch(ctx, &timeline.Batch{Rows: b.rows, Members: b.members, Dead: b.dead})
+		err := f()
 		if err == nil {
 			return nil
 		}
@@ -432,9 +487,6 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 	p.outage.Unlock()
 	p.ready.Store(true)
 	p.metrics.ClickHouseUp.Set(1)
-	p.metrics.BatchSeconds.Observe(p.now().Sub(start).Seconds())
-	p.metrics.Rows.Add(float64(len(b.rows)))
-	p.metrics.Members.Add(float64(len(b.members)))
 	return nil
 }
 

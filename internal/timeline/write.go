@@ -21,11 +21,14 @@ const insertDeadLetters = `INSERT INTO ingest_errors (received_at, source, posit
 	document_id, raw, raw_length, raw_sha256)`
 
 // Batch is what one write stores: timeline rows, membership changes and
-// dead letters.
+// dead letters, and the first versions of the ids it stores first.
 type Batch struct {
 	Rows    []Row
 	Members []Member
 	Dead    []DeadLetter
+	// Claims are written after the rows: a crash between the two leaves an
+	// id unclaimed, and its replay claims it then.
+	Claims []Document
 }
 
 // Write inserts rows and dead letters (WriteBatch without membership).
@@ -48,6 +51,9 @@ func (s *Store) WriteBatch(ctx context.Context, b *Batch) error {
 		if err := s.send(ctx, insertRows, func(b driver.Batch) error { return appendRows(b, rows) }); err != nil {
 			return err
 		}
+	}
+	if err := s.writeDocuments(ctx, b.Claims); err != nil {
+		return err
 	}
 	if len(dead) > 0 {
 		if err := s.send(ctx, insertDeadLetters, func(b driver.Batch) error {

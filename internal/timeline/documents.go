@@ -1,0 +1,154 @@
+package timeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatline/seatline/pkg/events"
+)
+
+// Document is the first stored version of a _document_id (the documents
+// table): what the ingest pipeline compares a later copy with.
+type Document struct {
+	ID             string
+	ContentHash    uint64 // events.Event.ContentHash; 0 when stored before the documents table existed
+	Action         string
+	EventMs        uint64
+	Business       string
+	Org            string
+	User           string
+	Actor          string
+	Team           string
+	EnterpriseTeam string
+	Source         string
+	Position       string
+}
+
+// DocumentOf describes ev as read at source/position.
+func DocumentOf(ev *events.Event, source, position string) Document {
+	return Document{ID: ev.DocumentID, ContentHash: ev.ContentHash(), Action: ev.Action, EventMs: uint64(ev.Timestamp.UnixMilli()),
+		Business: ev.Business, Org: ev.Org, User: ev.User, Actor: ev.Actor, Team: ev.Team, EnterpriseTeam: ev.EnterpriseTeam,
+		Source: source, Position: position}
+}
+
+// Same reports whether d and o say the same: their content hashes when
+// both have one, else the columns the documents table keeps.
+func (d Document) Same(o Document) bool {
+	if d.ContentHash != 0 && o.ContentHash != 0 {
+		return d.ContentHash == o.ContentHash
+	}
+	return len(d.Differences(o)) == 0
+}
+
+// Differences names the kept columns in which o differs from d, each as
+// `field "d's" → "o's"` (quoted, so control characters show).
+func (d Document) Differences(o Document) []string {
+	var out []string
+	for _, f := range [...]struct{ name, a, b string }{
+		{"action", d.Action, o.Action},
+		{"time", msTime(d.EventMs), msTime(o.EventMs)},
+		{"business", d.Business, o.Business},
+		{"org", d.Org, o.Org},
+		{"user", d.User, o.User},
+		{"actor", d.Actor, o.Actor},
+		{"team", d.Team, o.Team},
+		{"enterprise_team", d.EnterpriseTeam, o.EnterpriseTeam},
+	} {
+		if f.a != f.b {
+			out = append(out, fmt.Sprintf("%s %q → %q", f.name, f.a, f.b))
+		}
+	}
+	return out
+}
+
+func msTime(ms uint64) string {
+	return time.UnixMilli(int64(ms)).UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// documentColumns is the documents insert (id_hash is the table's default).
+var documentColumns = []column[Document]{
+	col("document_id", func(d *Document) string { return d.ID }),
+	col("content_hash", func(d *Document) uint64 { return d.ContentHash }),
+	col("action", func(d *Document) string { return d.Action }),
+	col("event_ms", func(d *Document) uint64 { return d.EventMs }),
+	col("business", func(d *Document) string { return d.Business }),
+	col("org", func(d *Document) string { return d.Org }),
+	col("user", func(d *Document) string { return d.User }),
+	col("actor", func(d *Document) string { return d.Actor }),
+	col("team", func(d *Document) string { return d.Team }),
+	col("enterprise_team", func(d *Document) string { return d.EnterpriseTeam }),
+	col("source", func(d *Document) string { return d.Source }),
+	col("source_position", func(d *Document) string { return d.Position }),
+}
+
+var insertDocuments = "INSERT INTO documents (" + columnNames(documentColumns) + ")"
+
+func appendDocuments(b driver.Batch, docs []Document) error {
+	for i, c := range documentColumns {
+		if err := b.Column(i).Append(c.fill(docs)); err != nil {
+			return fmt.Errorf("documents column %s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// batchIDs is the external table a lookup sends its ids in: sent with the
+// query in binary, not as a literal list ClickHouse would parse.
+const batchIDs = "seatline_batch_ids"
+
+// selectDocuments looks ids up by their hash (the table's key), reading
+// only the granules they fall in.
+var selectDocuments = "SELECT " + columnNames(documentColumns) + `
+FROM documents
+WHERE id_hash IN (SELECT cityHash64(id) FROM ` + batchIDs + `) AND document_id IN ` + batchIDs
+
+// Documents returns the stored first version of each of ids that has one.
+func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Document, error) {
+	out := make(map[string]Document)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	tbl, err := ext.NewTable(batchIDs, ext.Column("id", "String"))
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := tbl.Append(id); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), selectDocuments)
+	if err != nil {
+		return nil, Explain(s.cfg, fmt.Errorf("looking up %d document ids: %w", len(ids), err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d Document
+		if err := rows.Scan(&d.ID, &d.ContentHash, &d.Action, &d.EventMs, &d.Business, &d.Org, &d.User, &d.Actor,
+			&d.Team, &d.EnterpriseTeam, &d.Source, &d.Position); err != nil {
+			return nil, err
+		}
+		// Rows stored before content hashes (0) and a later copy of the same
+		// content may both be there until a merge: keep the one with a hash.
+		if prev, ok := out[d.ID]; !ok || prev.ContentHash == 0 {
+			out[d.ID] = d
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, Explain(s.cfg, err)
+	}
+	return out, nil
+}
+
+// writeDocuments stores the first versions a batch claims (Batch.Claims).
+func (s *Store) writeDocuments(ctx context.Context, docs []Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	return s.send(ctx, insertDocuments, func(b driver.Batch) error { return appendDocuments(b, docs) })
+}

@@ -142,8 +142,8 @@ type batch struct {
 	members  []timeline.Member
 	dead     []timeline.DeadLetter
 	claims   []timeline.Document // first versions of ids this batch stores (identity)
-	last     map[string]Message // last message of each stream but cur's, payload dropped
-	cur      Message            // the latest message, payload dropped
+	last     map[string]Message  // last message of each stream but cur's, payload dropped
+	cur      Message             // the latest message, payload dropped
 	messages int
 	filtered int
 	started  time.Time    // first message; also the ingested_at of every row in the batch

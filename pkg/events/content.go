@@ -1,6 +1,5 @@
 package events
 
-
 // ContentHash identifies what an event says, apart from its _document_id:
 // two copies of one GitHub event hash alike, a copy that says anything
 // else does not. GitHub's ids are unique, so two contents under one id

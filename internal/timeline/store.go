@@ -275,7 +275,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 // ADD COLUMN is skipped when the column exists), but one worker's DROP of a
 // view being redefined can pull it from under another's CREATE of a view
 // that reads it. So a failed migration is run again from its first
-// statement a few times, a moment later, before it counts as failed.
+// statement a few times, a moment later, before it counts as failed; and
+// it is not run at all once another worker recorded it or a later one
+// (migrations are applied in order, so a later one means this one is done,
+// and running it again would make views a later migration redefined).
 func (s *Store) migrate(ctx context.Context, m schema.Migration) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -285,6 +288,9 @@ func (s *Store) migrate(ctx context.Context, m schema.Migration) error {
 				return ctx.Err()
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
+		}
+		if v, verr := s.SchemaVersion(ctx); verr == nil && v >= m.Version {
+			return nil
 		}
 		if err = s.migrateOnce(ctx, m); err == nil {
 			return nil

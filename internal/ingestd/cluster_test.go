@@ -42,6 +42,13 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// Background merges would collapse redeliveries between the shards'
+	// counts and the Distributed one below.
+	for _, node := range cl.Nodes {
+		if _, err := node.Query(ctx, "SYSTEM STOP MERGES"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var locals []uint64
 	for i, node := range cl.Nodes {
 		store := testenv.OpenTimeline(t, timeline.Config{Addrs: []string{node.Addr()}, Database: b.db, Cluster: cl.Name})

@@ -474,9 +474,9 @@ func diff(want, got string) string {
 		len(a), clip(want), len(b), clip(got), only(a, b), only(b, a))
 }
 
-// batchIDsTable stands in for the external table the ingest pipeline's
-// identity check sends its ids in (timeline.Store.Documents): a table of
-// that name on both engines, so the captured lookup is compared too.
+// batchIDsTable stands in for the external tables the ingest pipeline's
+// identity check sends its ids in (timeline.Store.Documents): tables of
+// those names on both engines, so the captured lookups are compared too.
 func batchIDsTable(t *testing.T, ch *testenv.ClickHouse, eng *ch26.Engine, db string) {
 	t.Helper()
 	full := testenv.QuoteIdent(db) + ".seatline_batch_ids"
@@ -484,6 +484,8 @@ func batchIDsTable(t *testing.T, ch *testenv.ClickHouse, eng *ch26.Engine, db st
 		"CREATE TABLE " + full + " (id String) ENGINE = Memory",
 		"INSERT INTO " + full + " SELECT document_id FROM " + testenv.QuoteIdent(db) + ".seat_events ORDER BY document_id LIMIT 40",
 		"INSERT INTO " + full + " SELECT 'no-such-document'",
+		"CREATE TABLE " + testenv.QuoteIdent(db) + ".seatline_found_hashes (id_hash UInt64) ENGINE = Memory",
+		"INSERT INTO " + testenv.QuoteIdent(db) + ".seatline_found_hashes SELECT cityHash64(id) FROM " + full,
 	} {
 		if _, err := ch.Query(context.Background(), stmt); err != nil {
 			t.Fatalf("18.16: %s: %v", stmt, err)

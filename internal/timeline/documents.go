@@ -97,15 +97,26 @@ func appendDocuments(b driver.Batch, docs []Document) error {
 	return nil
 }
 
-// batchIDs is the external table a lookup sends its ids in: sent with the
-// query in binary, not as a literal list ClickHouse would parse.
-const batchIDs = "seatline_batch_ids"
+// The ids of a lookup travel as external tables, sent with the query in
+// binary, not as literal lists ClickHouse would parse.
+const (
+	batchIDs    = "seatline_batch_ids"    // id String: the batch's ids
+	foundHashes = "seatline_found_hashes" // id_hash UInt64: those of them known
+)
 
-// selectDocuments looks ids up by their hash (the table's key), reading
-// only the granules they fall in.
-var selectDocuments = "SELECT " + columnNames(documentColumns) + `
+// The lookup is two queries. The first reads only the key column of the
+// granules the ids' hashes fall in and answers which are known: usually
+// none (new events), and then that is all. The second reads the other
+// columns of those granules only. One query reading every column for all
+// of a batch's ids took 5x as long at millions of documents.
+var (
+	selectKnownHashes = `SELECT DISTINCT id_hash
 FROM documents
-WHERE id_hash IN (SELECT cityHash64(id) FROM ` + batchIDs + `) AND document_id IN ` + batchIDs
+WHERE id_hash IN (SELECT cityHash64(id) FROM ` + batchIDs + `)`
+	selectDocuments = "SELECT " + columnNames(documentColumns) + `
+FROM documents
+WHERE id_hash IN ` + foundHashes + ` AND document_id IN ` + batchIDs
+)
 
 // Documents returns the stored first version of each of ids that has one.
 func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Document, error) {
@@ -113,18 +124,50 @@ func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Documen
 	if len(ids) == 0 {
 		return out, nil
 	}
-	tbl, err := ext.NewTable(batchIDs, ext.Column("id", "String"))
+	idTable, err := ext.NewTable(batchIDs, ext.Column("id", "String"))
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := tbl.Append(id); err != nil {
+		if err := idTable.Append(id); err != nil {
 			return nil, err
 		}
 	}
-	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), selectDocuments)
+	fail := func(err error) error {
+		return Explain(s.cfg, fmt.Errorf("looking up %d document ids: %w", len(ids), err))
+	}
+	hashes, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(idTable)), selectKnownHashes)
 	if err != nil {
-		return nil, Explain(s.cfg, fmt.Errorf("looking up %d document ids: %w", len(ids), err))
+		return nil, fail(err)
+	}
+	hashTable, err := ext.NewTable(foundHashes, ext.Column("id_hash", "UInt64"))
+	if err != nil {
+		hashes.Close()
+		return nil, err
+	}
+	found := 0
+	for hashes.Next() {
+		var h uint64
+		if err := hashes.Scan(&h); err != nil {
+			hashes.Close()
+			return nil, err
+		}
+		if err := hashTable.Append(h); err != nil {
+			hashes.Close()
+			return nil, err
+		}
+		found++
+	}
+	hashes.Close()
+	if err := hashes.Err(); err != nil {
+		return nil, fail(err)
+	}
+	if found == 0 {
+		return out, nil
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(idTable, hashTable)), selectDocuments)
+	if err != nil {
+		return nil, fail(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -140,7 +183,7 @@ func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Documen
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, Explain(s.cfg, err)
+		return nil, fail(err)
 	}
 	return out, nil
 }

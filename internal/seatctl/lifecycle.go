@@ -22,7 +22,9 @@ type PeriodFilter struct {
 func (f PeriodFilter) where(w *where) {
 	w.in("scope", f.Scopes)
 	w.anyIn([]string{"user", "holder"}, f.Users)
-	w.in("team", f.Teams)
+	// A period's team is "org/slug" (an enterprise team: its name): match
+	// it whole or by the slug alone, as --team takes elsewhere.
+	w.anyIn([]string{"team", "replaceRegexpOne(team, '^[^/]*/', '')"}, f.Teams)
 }
 
 // HeldAtQuery lists who held a seat at t, and through what.

@@ -152,6 +152,24 @@ func ExportQuery(o ExportOptions, form Binding) Stmt {
 	return w.stmt("SELECT " + sel + "\nFROM seat_timeline" + w.clause() + "\nORDER BY event_ms, document_id")
 }
 
+// checkExportFormats checks --formats: csv and/or jsonl, each once.
+func checkExportFormats(formats []string) error {
+	if len(formats) == 0 {
+		return usageErrorf("formats: give csv, jsonl or csv,jsonl")
+	}
+	seen := map[string]bool{}
+	for _, f := range formats {
+		if f != "csv" && f != "jsonl" {
+			return usageErrorf("formats: %q is not csv or jsonl", f)
+		}
+		if seen[f] {
+			return usageErrorf("formats: %s given twice", f)
+		}
+		seen[f] = true
+	}
+	return nil
+}
+
 // dataFile is one data file being written.
 type dataFile struct {
 	name, format string
@@ -177,15 +195,8 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 	if o.Range.Until.IsZero() {
 		o.Range.Until = o.Now
 	}
-	seen := map[string]bool{}
-	for _, f := range o.Formats {
-		if f != "csv" && f != "jsonl" {
-			return nil, usageErrorf("formats: %q is not csv or jsonl", f)
-		}
-		if seen[f] {
-			return nil, usageErrorf("formats: %s given twice", f)
-		}
-		seen[f] = true
+	if err := checkExportFormats(o.Formats); err != nil {
+		return nil, err
 	}
 	if err := prepareDir(o.Dir); err != nil {
 		return nil, err
@@ -458,7 +469,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	formats := cli.List{"csv"}
 	fs.Var(&formats, "formats", "data formats: csv, jsonl or csv,jsonl")
 	signKey := fs.String("sign-key", "", "ed25519 private key (PEM or raw) to sign the manifest with (see seatctl keygen)")
-	fs.IntVar(&o.CheckpointEvery, "checkpoint-every", 10000, "record the chain head in the manifest every this many rows")
+	fs.IntVar(&o.CheckpointEvery, "checkpoint-every", 10000, "record the chain head in the manifest every this many rows (1 or more)")
 	fs.BoolVar(&o.IncludeRaw, "include-raw", false, "add each event's original JSON (column raw)")
 	pos, err := parse(e, fs, args, exportAbout)
 	if err != nil {
@@ -474,6 +485,12 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		return usageErrorf("out: %s is not empty; a bundle goes into a new or empty directory", o.Dir)
 	}
 	o.Formats = formats
+	if err := checkExportFormats(o.Formats); err != nil {
+		return err
+	}
+	if o.CheckpointEvery < 1 {
+		return usageErrorf("checkpoint-every: must be 1 or more (a checkpoint every that many rows), got %d", o.CheckpointEvery)
+	}
 	o.Now = time.Now()
 	if o.Range, err = ParseRange(*since, *until, o.Now); err != nil {
 		return &usageError{err}

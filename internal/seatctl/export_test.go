@@ -132,6 +132,13 @@ func TestExportVerifyRoundTripAndTampering(t *testing.T) {
 		t.Fatalf("Verify: %v %+v", err, rep)
 	}
 
+	// The private key given as --pub-key is refused before anything is
+	// checked: exit 2, naming the flag and what the file holds.
+	if code, out := verify(t, bundle, "--pub-key", key); code != 2 || !strings.Contains(out, "pub-key: "+key+" is not an ed25519 public key: it holds a private key") ||
+		strings.Contains(out, "verified") {
+		t.Errorf("private key as --pub-key: exit %d\n%s", code, out)
+	}
+
 	// A wrong key fails the signature, naming both keys.
 	if code, out := verify(t, bundle, "--pub-key", otherPub); code != 1 || !strings.Contains(out, "FAIL  manifest.sig: the signature does not verify with public key") || !strings.Contains(out, "wrong key?") {
 		t.Errorf("wrong key: exit %d\n%s", code, out)

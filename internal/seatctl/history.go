@@ -31,8 +31,11 @@ func (f *HistoryFilter) Validate() error {
 	if err := checkNames("transition", f.Transitions, transitionNames()); err != nil {
 		return err
 	}
-	if f.Limit < 0 || f.Last < 0 {
-		return usageErrorf("limit, last: must be ≥ 0")
+	if f.Limit < 0 {
+		return usageErrorf("limit: must be 0 (every event) or more, got %d", f.Limit)
+	}
+	if f.Last < 0 {
+		return usageErrorf("last: must be 0 (every event) or more, got %d", f.Last)
 	}
 	if f.Limit > 0 && f.Last > 0 {
 		return usageErrorf("--limit and --last cannot be combined")

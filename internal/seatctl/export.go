@@ -518,7 +518,7 @@ func printExportSummary(w io.Writer, dir string, m *Manifest, took time.Duration
 	for _, f := range m.Files {
 		parts = append(parts, fmt.Sprintf("%s (%s)", f.Name, humanBytes(f.Bytes)))
 	}
-	fmt.Fprintf(w, "exported %d rows to %s in %.1fs: %s, %s\n", m.RowCount, dir, took.Seconds(), strings.Join(parts, ", "), ManifestFile)
+	fmt.Fprintf(w, "exported %d rows to %s in %.1fs: %s, %s\n", m.RowCount, Visible(dir), took.Seconds(), strings.Join(parts, ", "), ManifestFile)
 	fmt.Fprintf(w, "chain head %s\n", m.Chain.Head)
 	if m.Signature != nil {
 		fmt.Fprintf(w, "signed (%s) by key %s\n", SignatureFile, m.Signature.PublicKeyFingerprint)

@@ -274,5 +274,5 @@ func describeFilter(f HistoryFilter) string {
 		since = iso(f.Range.Since)
 	}
 	parts = append(parts, fmt.Sprintf("from %s to %s", since, iso(f.Range.Until)))
-	return strings.Join(parts, ", ")
+	return Visible(strings.Join(parts, ", "))
 }

@@ -203,7 +203,7 @@ func runKeygen(_ context.Context, e *env, args []string) error {
 		os.Remove(keyPath)
 		return err
 	}
-	fmt.Fprintf(e.stdout, "private key: %s (keep it secret)\npublic key:  %s\nfingerprint: %s\n", keyPath, pubPath, Fingerprint(pub))
+	fmt.Fprintf(e.stdout, "private key: %s (keep it secret)\npublic key:  %s\nfingerprint: %s\n", Visible(keyPath), Visible(pubPath), Fingerprint(pub))
 	return nil
 }
 

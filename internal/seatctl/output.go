@@ -100,14 +100,9 @@ func (t *tableWriter) Row(cells []string) error {
 		if v == "" {
 			v = "-"
 		}
-		// Keep one row on one line and the tab stops intact.
-		v = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, v)
-		t.line = append(t.line, v...)
+		// Controls shown as escapes: the row stays on one line, the tab
+		// stops intact, and no value can drive the terminal.
+		t.line = append(t.line, Visible(v)...)
 	}
 	t.line = append(t.line, '\n')
 	_, err := t.tw.Write(t.line)

@@ -589,7 +589,10 @@ func runVerify(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-// PrintReport prints a verification report.
+// PrintReport prints a verification report. Each line is one result and
+// goes through Visible: a bundle is untrusted input, and a value or a file
+// name in it must neither drive the terminal nor forge a line of the
+// report ("\nverified: the bundle is intact").
 func PrintReport(w io.Writer, dir string, rep *VerifyReport) {
 	if m := rep.Manifest; m != nil {
 		scope := "all orgs"
@@ -603,10 +606,10 @@ func PrintReport(w io.Writer, dir string, rep *VerifyReport) {
 		if since == "" {
 			since = "the first event"
 		}
-		fmt.Fprintf(w, "bundle %s: %d rows, %s, %s to %s, generated %s, schema %d\n", dir, m.RowCount, scope, since, m.Scope.Until, m.GeneratedAt, m.SchemaVersion)
+		fmt.Fprintln(w, Visible(fmt.Sprintf("bundle %s: %d rows, %s, %s to %s, generated %s, schema %d", dir, m.RowCount, scope, since, m.Scope.Until, m.GeneratedAt, m.SchemaVersion)))
 	}
 	for _, l := range rep.lines {
-		fmt.Fprintln(w, l)
+		fmt.Fprintln(w, Visible(l))
 	}
 	if rep.OK() {
 		fmt.Fprintln(w, "verified: the bundle is intact")

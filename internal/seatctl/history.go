@@ -191,7 +191,7 @@ Examples:
   seatctl history --action copilot.cfb_seat_cancelled_by_staff
 
 List flags take comma-separated values (a repeated flag replaces the list).
-` + timeHelp + "\n\n" + exitCodesHelp
+` + timeHelp + "\n\n" + outputHelp + "\n\n" + exitCodesHelp
 
 func runHistory(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
@@ -206,7 +206,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	fs.Var(&actions, "action", "audit action(s), e.g. copilot.cfb_seat_added")
 	since := fs.String("since", "", "from this time (inclusive)")
 	until := fs.String("until", "", "to this time (exclusive; default now)")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	limit := fs.Int("limit", 0, "only the first this many events (0: all)")
 	last := fs.Int("last", 0, "only the last this many events, still oldest first (0: all)")
 	pos, err := parse(e, fs, args, historyAbout)

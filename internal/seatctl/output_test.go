@@ -2,6 +2,7 @@ package seatctl
 
 import (
 	"bytes"
+	"encoding/csv"
 	"strings"
 	"testing"
 	"unicode"
@@ -84,5 +85,62 @@ func TestTableShowsControlsVisibly(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("table:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// csv guards formula-leading cells as OWASP's CSV Injection page says
+// (a ' in front; quotes doubled by encoding/csv), in text columns only.
+func TestCSVGuardsFormulaCells(t *testing.T) {
+	cols := []column{{name: "text"}, {name: "n", kind: kindNumber}, {name: "when", kind: kindNullable}}
+	cases := []struct {
+		text, n string
+		line    string // as written
+	}{
+		{"acme", "1", `acme,1,`},
+		{"", "", `,,`},
+		{"=cmd|' /C calc'!A0", "-3", `'=cmd|' /C calc'!A0,-3,`},
+		{"+1", "0", `'+1,0,`},
+		{"-1", "-1", `'-1,-1,`},
+		{"@SUM(A1:A9)", "2", `'@SUM(A1:A9),2,`},
+		{"\tx", "3", "'\tx,3,"},
+		{"\rx", "4", "\"'\rx\",4,"},
+		{"\x00x", "5", "'\x00x,5,"},
+		{"'quoted", "6", `''quoted,6,`},
+		{"a=b", "7", `a=b,7,`},
+		// OWASP's two examples, byte for byte.
+		{`=1+2";=1+2`, "8", `"'=1+2"";=1+2",8,`},
+		{`=1+2'" ;,=1+2`, "9", `"'=1+2'"" ;,=1+2",9,`},
+	}
+	var buf bytes.Buffer
+	w, err := newCSVWriter(&buf, cols, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if err := w.Row([]string{c.text, c.n, ""}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	want := "text,n,when\n"
+	for _, c := range cases {
+		want += c.line + "\n"
+	}
+	if buf.String() != want {
+		t.Errorf("csv:\n%s\nwant\n%s", buf.String(), want)
+	}
+	// The guard is undone exactly: drop the first ' of a text cell that
+	// begins with one.
+	r := csv.NewReader(strings.NewReader(buf.String()))
+	r.Read()
+	for _, c := range cases {
+		rec, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.TrimPrefix(rec[0], "'")
+		if text != c.text || rec[1] != c.n {
+			t.Errorf("read back %q, %q; want %q, %q", rec[0], rec[1], c.text, c.n)
+		}
 	}
 }

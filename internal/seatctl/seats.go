@@ -169,7 +169,7 @@ Examples:
   seatctl seats --idle 30d
   seatctl seats --idle 8w --org acme-mobile --format csv > idle.csv
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runSeats(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("seats", flag.ContinueOnError)
@@ -185,7 +185,7 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	by := fs.String("by", "", "with --summary: group by org, team or plan (default org)")
 	idle := fs.String("idle", "", "list active seats without Copilot activity for this long, or never used (e.g. 30d, 4w)")
 	at := fs.String("at", "", "who held a seat at this instant, and through what (RFC 3339, a date, 30d…): from the seat periods")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, seatsAbout)
 	if err != nil {
 		return err
@@ -464,7 +464,7 @@ Examples:
   seatctl pending --org acme-platform --format csv
   seatctl pending --before 2025-04-01
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runPending(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("pending", flag.ContinueOnError)
@@ -475,7 +475,7 @@ func runPending(ctx context.Context, e *env, args []string) error {
 	fs.Var((*cli.List)(&f.Users), "user", "seat holder login(s)")
 	fs.Var((*cli.List)(&f.Teams), "team", "assigning team slug(s) or name(s)")
 	before := fs.String("before", "", "only seats whose billing stops before this date")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, pendingAbout)
 	if err != nil {
 		return err

@@ -382,7 +382,7 @@ func TestJSONLFastPathAgreesWithEncodingJSON(t *testing.T) {
 		{"", "18446744073709551615", "", "y"},
 	} {
 		var buf bytes.Buffer
-		w := newJSONLWriter(&buf, cols)
+		w := newJSONLWriter(&buf, cols, nil)
 		if err := w.Row(cells); err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +500,14 @@ func TestSeatctlFlagsRefuseNonsense(t *testing.T) {
 	// The ranges are stated in --help.
 	var help bytes.Buffer
 	Main(ctx, []string{"export", "--help"}, &help, &help)
-	if !strings.Contains(help.String(), "every this many rows (1 or more)") {
+	if !strings.Contains(help.String(), "every this many rows (1 or more)") || !strings.Contains(help.String(), "OWASP's CSV-injection guard") {
 		t.Errorf("export --help:\n%s", help.String())
+	}
+	for _, cmd := range []string{"history", "seats", "pending", "periods", "seat-days", "orphans"} {
+		help.Reset()
+		Main(ctx, []string{cmd, "--help"}, &help, &help)
+		if !strings.Contains(help.String(), "Output (--format):") || !strings.Contains(help.String(), "a text value beginning with =, +, -, @, TAB, CR, NUL or ' is written") {
+			t.Errorf("%s --help says nothing of the csv guard:\n%s", cmd, help.String())
+		}
 	}
 }

@@ -193,6 +193,7 @@ func runReaders(t *testing.T, ch *testenv.ClickHouse, db string, sim *ghsim.Serv
 	runs := [][]string{
 		{"seats"}, {"seats", "--summary"}, {"seats", "--summary", "--by", "org"}, {"seats", "--summary", "--by", "team"},
 		{"seats", "--summary", "--by", "plan"}, {"seats", "--idle", "30d"}, {"seats", "--idle", "30d", "--org", org},
+		{"seats", "--idle", "30d", "--team", team}, {"seats", "--at", "30d", "--team", team},
 		{"seats", "--state", "pending_cancellation"}, {"seats", "--plan", "business", "--team", team, "--user", user},
 		{"seats", "--at", "30d"}, {"seats", "--at", time.Now().UTC().AddDate(0, 0, -60).Format("2006-01-02"), "--org", org},
 		{"pending"}, {"pending", "--org", org, "--before", "2099-01-01"}, {"pending", "--team", team, "--user", user},

@@ -18,16 +18,23 @@ import (
 //	manifest.sha256            "<sha256>  manifest.json" (sha256sum -c)
 //	manifest.sig               base64 ed25519 signature of manifest.json (if signed)
 const (
-	BundleFormat   = "seatline-export/1"
+	BundleFormat   = "seatline-export/2"
 	ManifestFile   = "manifest.json"
 	ManifestSum    = "manifest.sha256"
 	SignatureFile  = "manifest.sig"
 	ChainColumn    = "chain_sha256"
 	canonicalRules = "for each column in `columns` order: the value's byte length in decimal, ':', the value's UTF-8 bytes, ','. " +
-		"Values are as written in the csv file (NULL is the empty string; in jsonl, null is the empty string and a number is its literal). " +
+		"Values are those the file holds: in csv the cell as read back (quotes undone; the cell guard's leading ' included), " +
+		"in jsonl the decoded value (null is the empty string, a number is its literal). " +
 		"chain_0 is 32 zero bytes; chain_i = SHA-256(chain_{i-1} || canonical bytes of row i), rows in ORDER BY event_ms, document_id; " +
-		"each data row carries its chain_i in hex in column chain_sha256."
+		"each data row carries its chain_i in hex in column chain_sha256. Each file has its own chain (files[].chain_head, " +
+		"files[].checkpoints): they differ where the csv cell guard changed a value."
 )
+
+// bundleFormatV1: one chain for every file (manifest chain.head and
+// chain.checkpoints), no csv cell guard. Bundles made by earlier releases
+// are still verified.
+const bundleFormatV1 = "seatline-export/1"
 
 // Manifest describes a bundle. Field order is the JSON order.
 type Manifest struct {
@@ -39,12 +46,46 @@ type Manifest struct {
 	Scope         Scope          `json:"scope"`
 	Query         Query          `json:"query"`
 	Columns       []string       `json:"columns"`
+	Cells         *CellEncoding  `json:"cells,omitempty"` // format 2
 	RowCount      int64          `json:"row_count"`
 	FirstEvent    string         `json:"first_event,omitempty"`
 	LastEvent     string         `json:"last_event,omitempty"`
 	Chain         Chain          `json:"chain"`
 	Files         []BundleFile   `json:"files"`
 	Signature     *SignatureInfo `json:"signature,omitempty"`
+}
+
+// CellEncoding says how values were written into each format: what a
+// reader must undo to get the stored values, and so what the chains cover.
+type CellEncoding struct {
+	CSV               string   `json:"csv"`
+	CSVCellGuard      string   `json:"csv_cell_guard"` // CSVCellGuard
+	CSVCellGuardRule  string   `json:"csv_cell_guard_rule"`
+	CSVGuardedColumns []string `json:"csv_guarded_columns"`
+	JSONL             string   `json:"jsonl"`
+	Text              string   `json:"text"`
+}
+
+// cellEncoding is what Export writes, for the columns cols.
+func cellEncoding(cols []column) *CellEncoding {
+	e := &CellEncoding{
+		CSV: "RFC 4180 as Go's encoding/csv writes it: comma-separated, LF line ends, a header line of the column names; " +
+			"a cell is quoted when it holds a comma, a double quote, CR or LF, or begins with a space, and a double quote inside is doubled",
+		CSVCellGuard: CSVCellGuard,
+		CSVCellGuardRule: "in the columns csv_guarded_columns lists (every text column), a value beginning with =, +, -, @, TAB (0x09), " +
+			"CR (0x0D), NUL (0x00) or ' is written with a ' in front, so that a spreadsheet shows it as text rather than run it as a formula " +
+			"(OWASP, CSV Injection); the stored value is such a cell without its first character. Numeric columns are never changed",
+		CSVGuardedColumns: []string{},
+		JSONL: "one JSON object a line, keys in column order then chain_sha256; strings as RFC 8259 with U+2028 and U+2029 escaped too, " +
+			"numeric columns as JSON numbers, NULL as null; no guard: the values are as stored",
+		Text: "UTF-8; a byte that is not UTF-8 (ingest stores none) is written as U+FFFD",
+	}
+	for _, c := range cols {
+		if c.guarded() {
+			e.CSVGuardedColumns = append(e.CSVGuardedColumns, c.name)
+		}
+	}
+	return e
 }
 
 // ManifestSource says where the rows were read.
@@ -74,14 +115,15 @@ type Query struct {
 	Params []any  `json:"params"`
 }
 
-// Chain is the hash chain over the rows.
+// Chain is the rule of the hash chains over the rows. Head and Checkpoints
+// are format 1's single chain; format 2 keeps them per file.
 type Chain struct {
 	Algorithm       string       `json:"algorithm"`
 	Canonical       string       `json:"canonical_row"`
 	Genesis         string       `json:"genesis"`
-	Head            string       `json:"head"`
+	Head            string       `json:"head,omitempty"`
 	CheckpointEvery int          `json:"checkpoint_every"`
-	Checkpoints     []Checkpoint `json:"checkpoints"`
+	Checkpoints     []Checkpoint `json:"checkpoints,omitempty"`
 }
 
 // Checkpoint is chain_Row.
@@ -90,13 +132,23 @@ type Checkpoint struct {
 	Chain string `json:"chain"`
 }
 
-// BundleFile is one data file.
+// BundleFile is one data file: its bytes, and the chain over its rows.
 type BundleFile struct {
-	Name   string `json:"name"`
-	Format string `json:"format"`
-	Rows   int64  `json:"rows"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
+	Name        string       `json:"name"`
+	Format      string       `json:"format"`
+	Rows        int64        `json:"rows"`
+	Bytes       int64        `json:"bytes"`
+	SHA256      string       `json:"sha256"`
+	ChainHead   string       `json:"chain_head,omitempty"`  // format 2
+	Checkpoints []Checkpoint `json:"checkpoints,omitempty"` // format 2
+}
+
+// fileChain is the head and checkpoints bf's rows must chain to.
+func (m *Manifest) fileChain(bf *BundleFile) (head string, cps []Checkpoint) {
+	if m.Format == bundleFormatV1 {
+		return m.Chain.Head, m.Chain.Checkpoints
+	}
+	return bf.ChainHead, bf.Checkpoints
 }
 
 // SignatureInfo says the manifest is signed and by which key.
@@ -113,6 +165,8 @@ type chain struct {
 	canon  []byte
 	rows   int64
 	hexBuf [64]byte
+	every  int64        // record a checkpoint every this many rows (0: none)
+	cps    []Checkpoint // the checkpoints recorded
 }
 
 func newChain() *chain { return &chain{h: sha256.New()} }
@@ -150,7 +204,11 @@ func (c *chain) add(cells []string) string {
 	c.head = c.link(c.head, cells)
 	c.rows++
 	hex.Encode(c.hexBuf[:], c.head[:])
-	return string(c.hexBuf[:])
+	link := string(c.hexBuf[:])
+	if c.every > 0 && c.rows%c.every == 0 {
+		c.cps = append(c.cps, Checkpoint{Row: c.rows, Chain: link})
+	}
+	return link
 }
 
 func (c *chain) headHex() string { return hex.EncodeToString(c.head[:]) }

@@ -46,7 +46,7 @@ func connect(ctx context.Context, cfg timeline.Config, warn io.Writer) (*timelin
 	if want := latestMigration(); have < want {
 		if err := store.Migrate(ctx); err != nil {
 			fmt.Fprintf(warn, "seatctl: warning: the timeline schema is at migration %d, this seatctl expects %d, and applying the rest failed: %v\n"+
-				"  (run ingest or enrich of this release once, or use a ClickHouse user that may CREATE VIEW)\n", have, want, err)
+				"  (run ingest or enrich of this release once, or use a ClickHouse user that may CREATE VIEW)\n", have, want, Visible(err.Error()))
 		}
 	}
 	return store, nil

@@ -152,13 +152,33 @@ func ExportQuery(o ExportOptions, form Binding) Stmt {
 	return w.stmt("SELECT " + sel + "\nFROM seat_timeline" + w.clause() + "\nORDER BY event_ms, document_id")
 }
 
-// dataFile is one data file being written.
+// dataFile is one data file being written: its bytes are hashed on the
+// way to the disk, its rows chained as the writer encodes them.
 type dataFile struct {
 	name, format string
 	f            *os.File
 	hw           *hashWriter
 	bw           *bufio.Writer
 	rw           rowWriter
+	ch           *chain
+}
+
+// checkExportFormats checks --formats: csv and/or jsonl, each once.
+func checkExportFormats(formats []string) error {
+	if len(formats) == 0 {
+		return usageErrorf("formats: give csv, jsonl or csv,jsonl")
+	}
+	seen := map[string]bool{}
+	for _, f := range formats {
+		if f != "csv" && f != "jsonl" {
+			return usageErrorf("formats: %q is not csv or jsonl", f)
+		}
+		if seen[f] {
+			return usageErrorf("formats: %s given twice", f)
+		}
+		seen[f] = true
+	}
+	return nil
 }
 
 // Export writes a bundle (see bundle.go) and returns its manifest. Rows
@@ -177,15 +197,8 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 	if o.Range.Until.IsZero() {
 		o.Range.Until = o.Now
 	}
-	seen := map[string]bool{}
-	for _, f := range o.Formats {
-		if f != "csv" && f != "jsonl" {
-			return nil, usageErrorf("formats: %q is not csv or jsonl", f)
-		}
-		if seen[f] {
-			return nil, usageErrorf("formats: %s given twice", f)
-		}
-		seen[f] = true
+	if err := checkExportFormats(o.Formats); err != nil {
+		return nil, err
 	}
 	if err := prepareDir(o.Dir); err != nil {
 		return nil, err
@@ -207,7 +220,6 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 	for i, c := range cols {
 		names[i] = c.name
 	}
-	fileCols := append(append([]column(nil), cols...), column{name: ChainColumn})
 
 	var files []*dataFile
 	var created []string
@@ -229,9 +241,10 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 			return nil, err
 		}
 		created = append(created, path)
-		df := &dataFile{name: name, format: format, f: f, hw: newHashWriter(f)}
+		df := &dataFile{name: name, format: format, f: f, hw: newHashWriter(f), ch: newChain()}
+		df.ch.every = int64(o.CheckpointEvery)
 		df.bw = bufio.NewWriterSize(df.hw, 1<<20)
-		if df.rw, err = newRowWriter(df.bw, format, fileCols); err != nil {
+		if df.rw, err = newChainedRowWriter(df.bw, format, cols, df.ch); err != nil {
 			return nil, err
 		}
 		files = append(files, df)
@@ -253,24 +266,20 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 		r           exportRow
 		dest        = r.dest(o.IncludeRaw)
 		cells       []string
-		ch          = newChain()
-		checkpoints []Checkpoint
+		n           int64
 		first, last uint64
 	)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("reading row %d: %w", ch.rows+1, err)
+			return nil, fmt.Errorf("reading row %d: %w", n+1, err)
 		}
 		cells = r.cells(cells, o.IncludeRaw)
-		link := ch.add(cells)
-		if ch.rows == 1 {
+		n++
+		if n == 1 {
 			first = r.eventMs
 		}
 		last = r.eventMs
-		if ch.rows%int64(o.CheckpointEvery) == 0 {
-			checkpoints = append(checkpoints, Checkpoint{Row: ch.rows, Chain: link})
-		}
-		cells = append(cells, link)
+		// Each writer chains the row as it writes it.
 		for _, df := range files {
 			if err := df.rw.Row(cells); err != nil {
 				return nil, fmt.Errorf("writing %s: %w", df.name, err)
@@ -296,7 +305,8 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 		if err := df.f.Close(); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", df.name, err)
 		}
-		bundleFiles = append(bundleFiles, BundleFile{Name: df.name, Format: df.format, Rows: ch.rows, Bytes: df.hw.n, SHA256: df.hw.sum()})
+		bundleFiles = append(bundleFiles, BundleFile{Name: df.name, Format: df.format, Rows: df.ch.rows, Bytes: df.hw.n, SHA256: df.hw.sum(),
+			ChainHead: df.ch.headHex(), Checkpoints: df.ch.cps})
 	}
 
 	params := make([]any, len(q.Values))
@@ -319,19 +329,19 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 		},
 		Query:   Query{SQL: q.SQL, Params: params},
 		Columns: names,
+		Cells:   cellEncoding(cols),
 		Chain: Chain{
 			Algorithm: "sha256-chain", Canonical: canonicalRules,
-			Genesis: strings.Repeat("0", 64), Head: ch.headHex(),
-			CheckpointEvery: o.CheckpointEvery, Checkpoints: nonNilCP(checkpoints),
+			Genesis: strings.Repeat("0", 64), CheckpointEvery: o.CheckpointEvery,
 		},
-		RowCount: ch.rows,
+		RowCount: n,
 		Files:    bundleFiles,
 	}
 	m.Scope.SinceMs, m.Scope.UntilMs = o.Range.msBounds()
 	if !o.Range.Since.IsZero() {
 		m.Scope.Since = iso(o.Range.Since)
 	}
-	if ch.rows > 0 {
+	if n > 0 {
 		m.FirstEvent, m.LastEvent = isoMs(first), isoMs(last)
 	}
 	if o.SignKey != nil {
@@ -365,13 +375,6 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
-	}
-	return s
-}
-
-func nonNilCP(s []Checkpoint) []Checkpoint {
-	if s == nil {
-		return []Checkpoint{}
 	}
 	return s
 }
@@ -427,13 +430,19 @@ const exportAbout = `seatctl export: write a compliance bundle for a time range 
 The bundle is a directory:
   events.csv / events.jsonl  every matching event of the deduplicated timeline (seat_timeline),
                              ordered by event_ms, document_id; the last column, chain_sha256,
-                             is the row's link in a SHA-256 hash chain
+                             is the row's link in the file's SHA-256 hash chain
   manifest.json              scope, the SQL text and its bound parameters, generated_at, schema
-                             version, row count, SHA-256 and size of every file, the chain's
-                             rule, head and checkpoints, and the signing key's fingerprint
+                             version, row count, how cells were written, SHA-256 and size of
+                             every file, the chain rule, each file's chain head and checkpoints,
+                             and the signing key's fingerprint
   manifest.sha256            SHA-256 of manifest.json (sha256sum -c manifest.sha256)
   manifest.sig               ed25519 signature of manifest.json, base64 (with --sign-key)
 Rows stream from ClickHouse to the files: memory stays flat for any number of rows.
+In events.csv a text value beginning with =, +, -, @, TAB, CR, NUL or ' is written with a '
+in front (OWASP's CSV-injection guard: a spreadsheet shows it as text, and the value is the
+cell without that first '); numbers are never changed. events.jsonl holds every value
+exactly. The manifest states both ("cells"), and each file's chain covers its values as
+written, the guard's ' included.
 Check a bundle with seatctl verify; only a signature checked with a public key you
 obtained separately proves who made it.
 
@@ -458,7 +467,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	formats := cli.List{"csv"}
 	fs.Var(&formats, "formats", "data formats: csv, jsonl or csv,jsonl")
 	signKey := fs.String("sign-key", "", "ed25519 private key (PEM or raw) to sign the manifest with (see seatctl keygen)")
-	fs.IntVar(&o.CheckpointEvery, "checkpoint-every", 10000, "record the chain head in the manifest every this many rows")
+	fs.IntVar(&o.CheckpointEvery, "checkpoint-every", 10000, "record each file's chain head in the manifest every this many rows (1 or more)")
 	fs.BoolVar(&o.IncludeRaw, "include-raw", false, "add each event's original JSON (column raw)")
 	pos, err := parse(e, fs, args, exportAbout)
 	if err != nil {
@@ -474,6 +483,12 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		return usageErrorf("out: %s is not empty; a bundle goes into a new or empty directory", o.Dir)
 	}
 	o.Formats = formats
+	if err := checkExportFormats(o.Formats); err != nil {
+		return err
+	}
+	if o.CheckpointEvery < 1 {
+		return usageErrorf("checkpoint-every: must be 1 or more (a checkpoint every that many rows), got %d", o.CheckpointEvery)
+	}
 	o.Now = time.Now()
 	if o.Range, err = ParseRange(*since, *until, o.Now); err != nil {
 		return &usageError{err}
@@ -501,8 +516,10 @@ func printExportSummary(w io.Writer, dir string, m *Manifest, took time.Duration
 	for _, f := range m.Files {
 		parts = append(parts, fmt.Sprintf("%s (%s)", f.Name, humanBytes(f.Bytes)))
 	}
-	fmt.Fprintf(w, "exported %d rows to %s in %.1fs: %s, %s\n", m.RowCount, dir, took.Seconds(), strings.Join(parts, ", "), ManifestFile)
-	fmt.Fprintf(w, "chain head %s\n", m.Chain.Head)
+	fmt.Fprintf(w, "exported %d rows to %s in %.1fs: %s, %s\n", m.RowCount, Visible(dir), took.Seconds(), strings.Join(parts, ", "), ManifestFile)
+	for _, f := range m.Files {
+		fmt.Fprintf(w, "%s chain head %s\n", f.Name, f.ChainHead)
+	}
 	if m.Signature != nil {
 		fmt.Fprintf(w, "signed (%s) by key %s\n", SignatureFile, m.Signature.PublicKeyFingerprint)
 	}

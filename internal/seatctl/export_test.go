@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +108,10 @@ func TestExportVerifyRoundTripAndTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _ := b.store.SchemaVersion(context.Background())
-	if m.RowCount != 11 || m.SchemaVersion != v || len(m.Files) != 2 || m.Signature == nil || len(m.Chain.Checkpoints) != 2 ||
+	if m.RowCount != 11 || m.SchemaVersion != v || len(m.Files) != 2 || m.Signature == nil ||
+		len(m.Files[0].Checkpoints) != 2 || len(m.Files[1].Checkpoints) != 2 || m.Format != "seatline-export/2" ||
+		m.Cells == nil || m.Cells.CSVCellGuard != "owasp-quote-prefix" || !slices.Contains(m.Cells.CSVGuardedColumns, "actor") ||
+		slices.Contains(m.Cells.CSVGuardedColumns, "event_ms") ||
 		!strings.Contains(m.Query.SQL, "FROM seat_timeline") || !strings.Contains(m.Query.SQL, "ORDER BY event_ms, document_id") ||
 		len(m.Query.Params) != 5 || m.Scope.Since != "2025-03-01T00:00:00.000Z" || m.Scope.Until != "2025-04-01T00:00:00.000Z" ||
 		m.FirstEvent != "2025-03-01T01:00:00.000Z" || m.LastEvent != "2025-03-31T23:59:59.999Z" {
@@ -130,6 +134,13 @@ func TestExportVerifyRoundTripAndTampering(t *testing.T) {
 	rep, err := seatctl.Verify(bundle, seatctl.VerifyOptions{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("Verify: %v %+v", err, rep)
+	}
+
+	// The private key given as --pub-key is refused before anything is
+	// checked: exit 2, naming the flag and what the file holds.
+	if code, out := verify(t, bundle, "--pub-key", key); code != 2 || !strings.Contains(out, "pub-key: "+key+" is not an ed25519 public key: it holds a private key") ||
+		strings.Contains(out, "verified") {
+		t.Errorf("private key as --pub-key: exit %d\n%s", code, out)
 	}
 
 	// A wrong key fails the signature, naming both keys.
@@ -320,5 +331,48 @@ func TestExportMillionRowsFlatMemory(t *testing.T) {
 	sc.Scan()
 	if !strings.HasPrefix(sc.Text(), "2025-01-01T00:00:00.000Z,1735689600000,syn-000000000,") {
 		t.Errorf("first row: %s", sc.Text())
+	}
+}
+
+// Bundles of format 1 (one chain for both files, no cell guard) made by
+// earlier releases still verify, and their tampering still shows.
+func TestVerifyReadsFormat1Bundles(t *testing.T) {
+	b := newBed(t)
+	fillKnown(t, b, time.Now())
+	bundle := filepath.Join(t.TempDir(), "v2")
+	if code, _, errs := b.run(t, "export", "--out", bundle, "--formats", "csv,jsonl", "--checkpoint-every", "5"); code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	m := readManifest(t, bundle)
+	if m.Files[0].ChainHead != m.Files[1].ChainHead {
+		t.Fatal("the known dataset has no guarded cell: both files must chain alike")
+	}
+	v1 := copyDir(t, bundle)
+	forgeManifest(t, v1, func(m *seatctl.Manifest) {
+		m.Format, m.Cells = "seatline-export/1", nil
+		m.Chain.Head, m.Chain.Checkpoints = m.Files[0].ChainHead, m.Files[0].Checkpoints
+		for i := range m.Files {
+			m.Files[i].ChainHead, m.Files[i].Checkpoints = "", nil
+		}
+	})
+	body, _ := os.ReadFile(filepath.Join(v1, "manifest.json"))
+	if bytes.Contains(body, []byte(`"chain_head"`)) || bytes.Contains(body, []byte(`"cells"`)) || !bytes.Contains(body, []byte(`"head": "`)) {
+		t.Fatalf("not a format 1 manifest:\n%s", body)
+	}
+	if code, out := verify(t, v1); code != 0 || !strings.Contains(out, "events.csv: 12 rows, every row's chain link, 2 checkpoints") ||
+		!strings.Contains(out, "events.jsonl: 12 rows") {
+		t.Errorf("format 1: exit %d\n%s", code, out)
+	}
+	editLines(t, filepath.Join(v1, "events.jsonl"), func(n int, l string) (string, bool) {
+		return strings.Replace(l, `"actor":"admin3"`, `"actor":"admin9"`, 1), true
+	})
+	if code, out := verify(t, v1); code != 1 || !strings.Contains(out, "FAIL  events.jsonl: row 7 does not match the chain (document_id e07)") {
+		t.Errorf("format 1, changed row: exit %d\n%s", code, out)
+	}
+	// An unknown format is refused by name.
+	v9 := copyDir(t, bundle)
+	forgeManifest(t, v9, func(m *seatctl.Manifest) { m.Format = "seatline-export/9" })
+	if code, out := verify(t, v9); code != 1 || !strings.Contains(out, `format is "seatline-export/9", this seatctl reads "seatline-export/2" and "seatline-export/1"`) {
+		t.Errorf("format 9: exit %d\n%s", code, out)
 	}
 }

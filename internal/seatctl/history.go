@@ -31,8 +31,11 @@ func (f *HistoryFilter) Validate() error {
 	if err := checkNames("transition", f.Transitions, transitionNames()); err != nil {
 		return err
 	}
-	if f.Limit < 0 || f.Last < 0 {
-		return usageErrorf("limit, last: must be ≥ 0")
+	if f.Limit < 0 {
+		return usageErrorf("limit: must be 0 (every event) or more, got %d", f.Limit)
+	}
+	if f.Last < 0 {
+		return usageErrorf("last: must be 0 (every event) or more, got %d", f.Last)
 	}
 	if f.Limit > 0 && f.Last > 0 {
 		return usageErrorf("--limit and --last cannot be combined")
@@ -188,7 +191,7 @@ Examples:
   seatctl history --action copilot.cfb_seat_cancelled_by_staff
 
 List flags take comma-separated values (a repeated flag replaces the list).
-` + timeHelp + "\n\n" + exitCodesHelp
+` + timeHelp + "\n\n" + outputHelp + "\n\n" + exitCodesHelp
 
 func runHistory(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
@@ -203,7 +206,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	fs.Var(&actions, "action", "audit action(s), e.g. copilot.cfb_seat_added")
 	since := fs.String("since", "", "from this time (inclusive)")
 	until := fs.String("until", "", "to this time (exclusive; default now)")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	limit := fs.Int("limit", 0, "only the first this many events (0: all)")
 	last := fs.Int("last", 0, "only the last this many events, still oldest first (0: all)")
 	pos, err := parse(e, fs, args, historyAbout)
@@ -271,5 +274,5 @@ func describeFilter(f HistoryFilter) string {
 		since = iso(f.Range.Since)
 	}
 	parts = append(parts, fmt.Sprintf("from %s to %s", since, iso(f.Range.Until)))
-	return strings.Join(parts, ", ")
+	return Visible(strings.Join(parts, ", "))
 }

@@ -46,12 +46,13 @@ func GenerateKey() (privPEM, pubPEM []byte, pub ed25519.PublicKey, err error) {
 		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: px}), pub, nil
 }
 
-// keyBytes reads a key file: PEM, or raw bytes, or one line of base64 or
-// hex. It returns the PEM block if there is one, else the decoded bytes.
-func keyBytes(path string) (*pem.Block, []byte, error) {
+// keyBytes reads the key file of flag: PEM, or raw bytes, or one line of
+// base64 or hex. It returns the PEM block if there is one, else the
+// decoded bytes.
+func keyBytes(flag, path string) (*pem.Block, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, &cli.ConfigError{Err: fmt.Errorf("key file: %w", err)}
+		return nil, nil, &cli.ConfigError{Err: fmt.Errorf("%s: cannot read the key file: %w", flag, err)}
 	}
 	if block, _ := pem.Decode(data); block != nil {
 		return block, nil, nil
@@ -72,7 +73,7 @@ func keyBytes(path string) (*pem.Block, []byte, error) {
 // KEY", as seatctl keygen and openssl genpkey -algorithm ed25519 write),
 // or a raw 32-byte seed or 64-byte key (binary, hex or base64).
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	block, raw, err := keyBytes(path)
+	block, raw, err := keyBytes("sign-key", path)
 	if err != nil {
 		return nil, err
 	}
@@ -108,44 +109,51 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 }
 
 // LoadPublicKey reads an ed25519 public key: PKIX PEM ("PUBLIC KEY") or
-// 32 raw bytes (binary, hex or base64). A private key file is accepted too
-// (its public half is used).
+// 32 raw bytes (binary, hex or base64). Anything else is refused, naming
+// what the file holds: above all a private key, which belongs where
+// exports are signed, not with whoever verifies them (and a check made
+// with the signer's own key file proves nothing to a third party).
 func LoadPublicKey(path string) (ed25519.PublicKey, error) {
-	block, raw, err := keyBytes(path)
+	block, raw, err := keyBytes("pub-key", path)
 	if err != nil {
 		return nil, err
 	}
-	bad := func(why string) error {
-		return &cli.ConfigError{Err: fmt.Errorf("pub-key: %s is not an ed25519 public key: %s", path, why)}
+	bad := func(format string, args ...any) error {
+		return &cli.ConfigError{Err: fmt.Errorf("pub-key: %s is not an ed25519 public key: it holds %s; "+
+			"give the signer's public key (seatctl keygen wrote it as PREFIX.pub; openssl pkey -in KEY -pubout prints it)",
+			path, fmt.Sprintf(format, args...))}
 	}
 	if block != nil {
-		switch block.Type {
-		case "PUBLIC KEY":
-			k, err := x509.ParsePKIXPublicKey(block.Bytes)
-			if err != nil {
-				return nil, bad(err.Error())
+		if block.Type != "PUBLIC KEY" {
+			if strings.Contains(block.Type, "PRIVATE KEY") {
+				return nil, bad("a private key (PEM %q): keep it where exports are signed", block.Type)
 			}
-			pub, ok := k.(ed25519.PublicKey)
-			if !ok {
-				return nil, bad(fmt.Sprintf("it holds a %T", k))
-			}
-			return pub, nil
-		case "PRIVATE KEY":
-			priv, err := LoadPrivateKey(path)
-			if err != nil {
-				return nil, err
-			}
-			return priv.Public().(ed25519.PublicKey), nil
+			return nil, bad("PEM %q", block.Type)
 		}
-		return nil, bad(fmt.Sprintf("PEM block %q (want PUBLIC KEY)", block.Type))
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, bad("a PEM PUBLIC KEY that does not parse (%v)", err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, bad("a public key of another algorithm (%s)", keyAlgorithm(k))
+		}
+		return pub, nil
 	}
 	switch len(raw) {
 	case ed25519.PublicKeySize:
 		return ed25519.PublicKey(raw), nil
 	case ed25519.PrivateKeySize:
-		return ed25519.PrivateKey(raw).Public().(ed25519.PublicKey), nil
+		return nil, bad("64 bytes, an ed25519 private key (seed and public half): keep it where exports are signed")
 	}
-	return nil, bad(fmt.Sprintf("%d bytes (want PEM or 32 raw bytes)", len(raw)))
+	return nil, bad("%d bytes (want PEM, or 32 raw bytes)", len(raw))
+}
+
+// keyAlgorithm names a parsed public key's algorithm for a message.
+func keyAlgorithm(k any) string {
+	s := strings.TrimPrefix(fmt.Sprintf("%T", k), "*")
+	s, _, _ = strings.Cut(s, ".")
+	return strings.ToUpper(s)
 }
 
 const keygenAbout = `seatctl keygen: make an ed25519 key pair for signing export bundles
@@ -175,6 +183,9 @@ func runKeygen(_ context.Context, e *env, args []string) error {
 	} else if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
+	if *out == "" || strings.HasSuffix(*out, "/") || strings.HasSuffix(*out, string(os.PathSeparator)) {
+		return usageErrorf("out: %q is not a file name prefix: keygen writes PREFIX.key and PREFIX.pub (e.g. --out export-signing)", *out)
+	}
 	privPEM, pubPEM, pub, err := GenerateKey()
 	if err != nil {
 		return err
@@ -192,7 +203,7 @@ func runKeygen(_ context.Context, e *env, args []string) error {
 		os.Remove(keyPath)
 		return err
 	}
-	fmt.Fprintf(e.stdout, "private key: %s (keep it secret)\npublic key:  %s\nfingerprint: %s\n", keyPath, pubPath, Fingerprint(pub))
+	fmt.Fprintf(e.stdout, "private key: %s (keep it secret)\npublic key:  %s\nfingerprint: %s\n", Visible(keyPath), Visible(pubPath), Fingerprint(pub))
 	return nil
 }
 

@@ -22,7 +22,9 @@ type PeriodFilter struct {
 func (f PeriodFilter) where(w *where) {
 	w.in("scope", f.Scopes)
 	w.anyIn([]string{"user", "holder"}, f.Users)
-	w.in("team", f.Teams)
+	// A period's team is "org/slug" (an enterprise team: its name): match
+	// it whole or by the slug alone, as --team takes elsewhere.
+	w.anyIn([]string{"team", "replaceRegexpOne(team, '^[^/]*/', '')"}, f.Teams)
 }
 
 // HeldAtQuery lists who held a seat at t, and through what.
@@ -123,7 +125,7 @@ Examples:
   seatctl periods --user mona --org acme-platform --format jsonl
   seatctl periods --all --format csv > seat-periods.csv
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runPeriods(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("periods", flag.ContinueOnError)
@@ -133,7 +135,7 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 	fs.Var((*cli.List)(&f.Users), "user", "holder login(s) (or user ids)")
 	fs.Var((*cli.List)(&f.Scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
 	all := fs.Bool("all", false, "every period of every holder (an export for auditors)")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, periodsAbout)
 	if err != nil {
 		return err
@@ -196,7 +198,7 @@ Examples:
   seatctl seat-days --month 2026-03
   seatctl seat-days --org acme-platform --since 2026-01 --until 2026-03 --by team --format csv
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runSeatDays(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("seat-days", flag.ContinueOnError)
@@ -208,7 +210,7 @@ func runSeatDays(ctx context.Context, e *env, args []string) error {
 	since := fs.String("since", "", "first month, YYYY-MM (inclusive)")
 	until := fs.String("until", "", "last month, YYYY-MM (inclusive)")
 	by := fs.String("by", "org", "org, or team (one row per granting team as well)")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, seatDaysAbout)
 	if err != nil {
 		return err
@@ -315,7 +317,7 @@ Examples:
   seatctl orphans --at 2026-03-31T23:59:59Z
   seatctl orphans --org acme-platform --format csv > orphans.csv
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runOrphans(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("orphans", flag.ContinueOnError)
@@ -325,7 +327,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 	fs.Var((*cli.List)(&f.Scopes), "org", "organization(s), or the enterprise for enterprise-team seats")
 	fs.Var((*cli.List)(&f.Users), "user", "holder login(s)")
 	at := fs.String("at", "now", "the seats orphaned at this instant (RFC 3339, a date, 30d…)")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, orphansAbout)
 	if err != nil {
 		return err

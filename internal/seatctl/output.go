@@ -3,6 +3,7 @@ package seatctl
 import (
 	"bufio"
 	"encoding/csv"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -45,6 +46,23 @@ func checkFormat(f string) error {
 	return usageErrorf("format: %q is not one of table, csv, jsonl", f)
 }
 
+// formatFlag binds a listing's --format.
+func formatFlag(fs *flag.FlagSet) *string {
+	return fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise; see Output above)")
+}
+
+// outputHelp is every listing's --help on what each format does with the
+// values (README, "CSV safety").
+const outputHelp = `Output (--format):
+  table  for reading: a control or invisible character in a value (ESC, BEL, DEL, C1, a bidi
+         override such as U+202E, a zero-width space) is shown as an escape (\x1b, \x07,
+         \u202e, \u200b) and never reaches the terminal
+  csv    for spreadsheets: a text value beginning with =, +, -, @, TAB, CR, NUL or ' is written
+         with a ' in front (OWASP's CSV-injection guard), so a spreadsheet shows it as text
+         instead of running it as a formula; quotes inside a value are doubled; numbers are
+         never changed (a negative number stays a number)
+  jsonl  every value exactly as stored (use it to process the values)`
+
 // defaultFormat is table on a terminal, csv otherwise.
 func defaultFormat(w io.Writer) string {
 	if f, ok := w.(*os.File); ok {
@@ -56,13 +74,21 @@ func defaultFormat(w io.Writer) string {
 }
 
 func newRowWriter(w io.Writer, format string, cols []column) (rowWriter, error) {
-	switch format {
-	case "table":
+	return newChainedRowWriter(w, format, cols, nil)
+}
+
+// newChainedRowWriter is newRowWriter for a bundle's data file: with ch,
+// every row gets one more value, column ChainColumn, its link in ch over
+// the row's values exactly as this format writes them (in csv, after the
+// cell guard). ch counts the rows and records the checkpoints.
+func newChainedRowWriter(w io.Writer, format string, cols []column, ch *chain) (rowWriter, error) {
+	switch {
+	case format == "table" && ch == nil:
 		return newTableWriter(w, cols), nil
-	case "csv":
-		return newCSVWriter(w, cols)
-	case "jsonl":
-		return newJSONLWriter(w, cols), nil
+	case format == "csv":
+		return newCSVWriter(w, cols, ch)
+	case format == "jsonl":
+		return newJSONLWriter(w, cols, ch), nil
 	}
 	return nil, checkFormat(format)
 }
@@ -100,14 +126,9 @@ func (t *tableWriter) Row(cells []string) error {
 		if v == "" {
 			v = "-"
 		}
-		// Keep one row on one line and the tab stops intact.
-		v = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, v)
-		t.line = append(t.line, v...)
+		// Controls shown as escapes: the row stays on one line, the tab
+		// stops intact, and no value can drive the terminal.
+		t.line = append(t.line, Visible(v)...)
 	}
 	t.line = append(t.line, '\n')
 	_, err := t.tw.Write(t.line)
@@ -118,31 +139,70 @@ func (t *tableWriter) Close() error { return t.tw.Flush() }
 
 // ---- csv ----
 
-type csvWriter struct {
-	w    *csv.Writer
-	keep []int
-	rec  []string
+// csvGuardLeads are the first characters after which a spreadsheet reads
+// a cell as a formula (OWASP, CSV Injection: =, +, -, @, TAB, CR; OWASP
+// ASVS 5 adds NUL), and ' itself, so that the guard can be undone exactly.
+const csvGuardLeads = "=+-@\t\r\x00'"
+
+// CSVCellGuard names the guard in a bundle's manifest.
+const CSVCellGuard = "owasp-quote-prefix"
+
+// guardCSV is the cell guard: a value beginning with one of csvGuardLeads
+// gets a ' in front, which makes a spreadsheet show the cell as text
+// instead of running it. Guarding ' too keeps it reversible: the stored
+// value is the cell without its first character whenever the cell begins
+// with '. encoding/csv then quotes the cell if it needs it, doubling any "
+// inside (OWASP's other half).
+func guardCSV(v string) string {
+	if v != "" && strings.IndexByte(csvGuardLeads, v[0]) >= 0 {
+		return "'" + v
+	}
+	return v
 }
 
-func newCSVWriter(w io.Writer, cols []column) (*csvWriter, error) {
-	c := &csvWriter{w: csv.NewWriter(w)}
+// guarded: the guard applies to text columns. A numeric column's values
+// are numbers seatctl formatted itself, and a negative one (pending's
+// days_left) must stay a number.
+func (c column) guarded() bool { return c.kind != kindNumber }
+
+type csvWriter struct {
+	w     *csv.Writer
+	keep  []int
+	guard []bool
+	rec   []string
+	ch    *chain
+}
+
+func newCSVWriter(w io.Writer, cols []column, ch *chain) (*csvWriter, error) {
+	c := &csvWriter{w: csv.NewWriter(w), ch: ch}
 	var heads []string
 	for i, col := range cols {
 		if col.tableOnly {
 			continue
 		}
 		c.keep = append(c.keep, i)
+		c.guard = append(c.guard, col.guarded())
 		heads = append(heads, col.name)
 	}
-	c.rec = make([]string, len(c.keep))
+	if ch != nil {
+		heads = append(heads, ChainColumn)
+	}
+	c.rec = make([]string, len(c.keep), len(c.keep)+1)
 	return c, c.w.Write(heads)
 }
 
 func (c *csvWriter) Row(cells []string) error {
+	rec := c.rec[:len(c.keep)]
 	for j, i := range c.keep {
-		c.rec[j] = cells[i]
+		rec[j] = cells[i]
+		if c.guard[j] {
+			rec[j] = guardCSV(rec[j])
+		}
 	}
-	return c.w.Write(c.rec)
+	if c.ch != nil {
+		rec = append(rec, c.ch.add(rec))
+	}
+	return c.w.Write(rec)
 }
 
 func (c *csvWriter) Close() error {
@@ -156,26 +216,35 @@ type jsonlWriter struct {
 	w    *bufio.Writer
 	cols []column
 	buf  []byte
+	ch   *chain
+	vals []string
 }
 
-func newJSONLWriter(w io.Writer, cols []column) *jsonlWriter {
-	return &jsonlWriter{w: bufio.NewWriterSize(w, 64<<10), cols: cols}
+func newJSONLWriter(w io.Writer, cols []column, ch *chain) *jsonlWriter {
+	return &jsonlWriter{w: bufio.NewWriterSize(w, 64<<10), cols: cols, ch: ch}
 }
 
 func (j *jsonlWriter) Row(cells []string) error {
 	b := append(j.buf[:0], '{')
-	first := true
+	j.vals = j.vals[:0]
 	for i, c := range j.cols {
 		if c.tableOnly {
 			continue
 		}
-		if !first {
+		if len(j.vals) > 0 {
 			b = append(b, ',')
 		}
-		first = false
+		j.vals = append(j.vals, cells[i])
 		b = appendJSONString(b, c.name)
 		b = append(b, ':')
 		b = appendJSONValue(b, c.kind, cells[i])
+	}
+	if j.ch != nil {
+		// jsonl writes values as they are: the chain is over them.
+		b = append(b, ',')
+		b = appendJSONString(b, ChainColumn)
+		b = append(b, ':')
+		b = appendJSONString(b, j.ch.add(j.vals))
 	}
 	b = append(b, '}', '\n')
 	j.buf = b

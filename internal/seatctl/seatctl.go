@@ -151,7 +151,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c.name == name {
 			err := c.run(ctx, e, args[1:])
 			if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errVerifyFailed) {
-				fmt.Fprintf(stderr, "seatctl %s: %v\n", name, err)
+				// An error may quote a value (a server's message, a file name).
+				fmt.Fprintf(stderr, "seatctl %s: %s\n", name, visibleLines(err.Error()))
 			}
 			return exitCode(err)
 		}

@@ -24,11 +24,14 @@ type SeatFilter struct {
 	States                    []string // active, pending_cancellation; empty: both
 }
 
-// Team columns of the views: current_seats has the team's slug and name,
-// idle_seats and pending_cancellations the slug only.
-var (
-	teamSlugOrName = []string{"assigning_team_slug", "assigning_team_name"}
-	teamSlug       = []string{"assigning_team_slug"}
+// teamColumns says which team columns a view has: current_seats (and
+// seat_state's summary) the team's slug and name, idle_seats and
+// pending_cancellations the slug only.
+type teamColumns int
+
+const (
+	teamSlugOrName teamColumns = iota
+	teamSlugOnly
 )
 
 // Validate checks the states against current_seats' (schema.CurrentSeatStates).
@@ -36,10 +39,20 @@ func (f SeatFilter) Validate() error {
 	return checkNames("state", f.States, schema.CurrentSeatStates)
 }
 
-func (f SeatFilter) where(w *where, withState bool, teamCols []string) {
+func (f SeatFilter) where(w *where, withState bool, teamCols teamColumns) {
 	w.in("org", f.Orgs)
 	w.in("user", f.Users)
-	w.anyIn(teamCols, f.Teams)
+	switch {
+	case len(f.Teams) == 0:
+	case teamCols == teamSlugOrName:
+		w.anyIn([]string{"assigning_team_slug", "assigning_team_name"}, f.Teams)
+	default:
+		// --team takes a slug or a name everywhere: a view without the
+		// name matches the seats current_seats (which the view is made
+		// from) gives that team name.
+		w.conds = append(w.conds, "(assigning_team_slug IN "+w.list(f.Teams)+
+			" OR (org, user) IN (SELECT org, user FROM current_seats WHERE assigning_team_name IN "+w.list(f.Teams)+"))")
+	}
 	w.in("plan_type", f.Plans)
 	if withState {
 		w.in("state", f.States)
@@ -111,7 +124,7 @@ FROM ` + from + w.clause() + "\nGROUP BY grp\nORDER BY grp"), nil
 func IdleQuery(f SeatFilter, days int, form Binding) Stmt {
 	w := newWhere(form)
 	w.add("(never_used = 1 OR idle_days >= ?)", days)
-	f.where(w, false, teamSlug)
+	f.where(w, false, teamSlugOnly)
 	return w.stmt(`SELECT org, user, never_used, idle_days, last_activity_at, last_activity_editor,
     assigning_team_slug, plan_type, first_assigned, seat_created_at, last_actor, detail_source, detail_at
 FROM idle_seats` + w.clause() + "\nORDER BY never_used DESC, idle_days DESC, org, user")
@@ -156,7 +169,7 @@ Examples:
   seatctl seats --idle 30d
   seatctl seats --idle 8w --org acme-mobile --format csv > idle.csv
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runSeats(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("seats", flag.ContinueOnError)
@@ -165,14 +178,14 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 	var f SeatFilter
 	fs.Var((*cli.List)(&f.Orgs), "org", "organization(s)")
 	fs.Var((*cli.List)(&f.Users), "user", "seat holder login(s)")
-	fs.Var((*cli.List)(&f.Teams), "team", "assigning team slug(s) or name(s)")
+	fs.Var((*cli.List)(&f.Teams), "team", "assigning team slug(s) or name(s); with --at, the granting team's slug or org/slug")
 	fs.Var((*cli.List)(&f.Plans), "plan", "plan(s): business, enterprise")
 	state := fs.String("state", "", strings.Join(schema.CurrentSeatStates, " or ")+" (default: any)")
 	summary := fs.Bool("summary", false, "count seats per org (see --by) instead of listing them")
 	by := fs.String("by", "", "with --summary: group by org, team or plan (default org)")
 	idle := fs.String("idle", "", "list active seats without Copilot activity for this long, or never used (e.g. 30d, 4w)")
 	at := fs.String("at", "", "who held a seat at this instant, and through what (RFC 3339, a date, 30d…): from the seat periods")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, seatsAbout)
 	if err != nil {
 		return err
@@ -431,7 +444,7 @@ var pendingColumns = []column{
 // zero, keeps seats whose billing stops before it.
 func PendingQuery(f SeatFilter, before time.Time, form Binding) Stmt {
 	w := newWhere(form)
-	f.where(w, false, teamSlug)
+	f.where(w, false, teamSlugOnly)
 	if !before.IsZero() {
 		w.add("billable_until < toDate(?)", before.UTC().Format("2006-01-02"))
 	}
@@ -451,7 +464,7 @@ Examples:
   seatctl pending --org acme-platform --format csv
   seatctl pending --before 2025-04-01
 
-` + exitCodesHelp
+` + outputHelp + "\n\n" + exitCodesHelp
 
 func runPending(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("pending", flag.ContinueOnError)
@@ -462,7 +475,7 @@ func runPending(ctx context.Context, e *env, args []string) error {
 	fs.Var((*cli.List)(&f.Users), "user", "seat holder login(s)")
 	fs.Var((*cli.List)(&f.Teams), "team", "assigning team slug(s) or name(s)")
 	before := fs.String("before", "", "only seats whose billing stops before this date")
-	format := fs.String("format", "", "table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	format := formatFlag(fs)
 	pos, err := parse(e, fs, args, pendingAbout)
 	if err != nil {
 		return err

@@ -3,11 +3,16 @@ package seatctl
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -170,11 +175,43 @@ func TestKeyFormats(t *testing.T) {
 		}
 	}
 	for name, b := range map[string][]byte{
-		"pub.pem": pubPEM, "pub.bin": pub, "pub.hex": []byte(hex.EncodeToString(pub)), "priv-as-pub.pem": privPEM,
+		"pub.pem": pubPEM, "pub.bin": pub, "pub.hex": []byte(hex.EncodeToString(pub)),
 	} {
 		k, err := LoadPublicKey(write(name, b))
 		if err != nil || !k.Equal(pub) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Anything but a public key is refused as --pub-key, saying what the
+	// file holds and never what is in it.
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		b    []byte
+		want string
+	}{
+		"priv-as-pub.pem": {privPEM, `a private key (PEM "PRIVATE KEY")`},
+		"priv-as-pub.bin": {priv, "64 bytes, an ed25519 private key"},
+		"priv-as-pub.hex": {[]byte(hex.EncodeToString(priv)), "64 bytes, an ed25519 private key"},
+		"openssh.pem":     {pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: priv}), `a private key (PEM "OPENSSH PRIVATE KEY")`},
+		"certificate.pem": {pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")}), `PEM "CERTIFICATE"`},
+		"ecdsa-pub.pem":   {pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}), "a public key of another algorithm (ECDSA)"},
+		"seven-bytes.bin": {[]byte("\x01\x02\x03\x04\x05\x06\x07"), "7 bytes"},
+	} {
+		path := write(name, c.b)
+		_, err := LoadPublicKey(path)
+		if err == nil || exitCode(err) != ExitUsage || !strings.Contains(err.Error(), "pub-key: "+path+" is not an ed25519 public key: it holds "+c.want) {
+			t.Errorf("%s as --pub-key: %v", name, err)
+			continue
+		}
+		if strings.Contains(err.Error(), hex.EncodeToString(priv.Seed())) || strings.Contains(err.Error(), base64.StdEncoding.EncodeToString(priv.Seed())) {
+			t.Errorf("%s: the error shows the key: %v", name, err)
 		}
 	}
 	if _, err := LoadPrivateKey(write("pub-as-priv.pem", pubPEM)); err == nil || exitCode(err) != ExitUsage {
@@ -345,7 +382,7 @@ func TestJSONLFastPathAgreesWithEncodingJSON(t *testing.T) {
 		{"", "18446744073709551615", "", "y"},
 	} {
 		var buf bytes.Buffer
-		w := newJSONLWriter(&buf, cols)
+		w := newJSONLWriter(&buf, cols, nil)
 		if err := w.Row(cells); err != nil {
 			t.Fatal(err)
 		}
@@ -406,6 +443,71 @@ func TestEnumFiltersAreCheckedBeforeSending(t *testing.T) {
 	for _, tr := range events.Transitions() {
 		if !slices.Contains(names, tr.String()) {
 			t.Errorf("events.Transition %q is not a name of seat_events.transition (%v)", tr, names)
+		}
+	}
+}
+
+// seatctl's own flags refuse values that make no sense: exit 2, naming the
+// flag, before any connection (nothing listens on 127.0.0.1:1).
+func TestSeatctlFlagsRefuseNonsense(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bundle")
+	missing := filepath.Join(dir, "missing.key")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--out", out, "--checkpoint-every", "0"}, "checkpoint-every: must be 1 or more"},
+		{[]string{"export", "--out", out, "--checkpoint-every", "-5"}, "checkpoint-every: must be 1 or more (a checkpoint every that many rows), got -5"},
+		{[]string{"export", "--out", out, "--formats", "xml"}, `formats: "xml" is not csv or jsonl`},
+		{[]string{"export", "--out", out, "--formats", ""}, "formats: give csv, jsonl or csv,jsonl"},
+		{[]string{"export", "--out", out, "--formats", "csv,csv"}, "formats: csv given twice"},
+		{[]string{"export", "--out", ""}, "out: the bundle directory is required"},
+		{[]string{"export", "--out", out, "--sign-key", missing}, "sign-key: cannot read the key file"},
+		{[]string{"export", "--out", out, "--since", "soon"}, "since: "},
+		{[]string{"keygen", "--out", ""}, `out: "" is not a file name prefix`},
+		{[]string{"keygen", "--out", dir + "/"}, "is not a file name prefix"},
+		{[]string{"history", "--limit", "-1"}, "limit: must be 0 (every event) or more, got -1"},
+		{[]string{"history", "--last", "-2"}, "last: must be 0 (every event) or more, got -2"},
+		{[]string{"history", "--limit", "1", "--last", "1"}, "--limit and --last cannot be combined"},
+		{[]string{"history", "--limit", "many"}, "-limit"},
+		{[]string{"history", "--format", "xml"}, `format: "xml" is not one of table, csv, jsonl`},
+		{[]string{"seats", "--idle", "0d"}, "idle: "},
+		{[]string{"seats", "--by", "colour"}, `by: "colour" is not one of org, team, plan`},
+		{[]string{"seats", "--at", "soon"}, "at: "},
+		{[]string{"pending", "--before", "soon"}, "before: "},
+		{[]string{"periods"}, "user: required"},
+		{[]string{"seat-days", "--month", "2025-13"}, `month: "2025-13" is not a month`},
+		{[]string{"seat-days", "--by", "plan"}, `by: "plan" is not org or team`},
+		{[]string{"seat-days", "--since", "2025-05", "--until", "2025-04"}, "until: 2025-04 is before since 2025-05"},
+		{[]string{"orphans", "--at", ""}, "at: "},
+		{[]string{"verify", dir, "--pub-key", missing}, "pub-key: cannot read the key file"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append(c.args, "--clickhouse-addr", "127.0.0.1:1")
+		if c.args[0] == "verify" || c.args[0] == "keygen" {
+			args = c.args
+		}
+		code := Main(ctx, args, &stdout, &stderr)
+		if code != ExitUsage || !strings.Contains(stderr.String(), c.want) || strings.Contains(stderr.String(), "cannot reach") {
+			t.Errorf("%q: exit %d, want %d naming %q: %s", c.args, code, ExitUsage, c.want, stderr.String())
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused export created its directory")
+	}
+	// The ranges are stated in --help.
+	var help bytes.Buffer
+	Main(ctx, []string{"export", "--help"}, &help, &help)
+	if !strings.Contains(help.String(), "every this many rows (1 or more)") || !strings.Contains(help.String(), "OWASP's CSV-injection guard") {
+		t.Errorf("export --help:\n%s", help.String())
+	}
+	for _, cmd := range []string{"history", "seats", "pending", "periods", "seat-days", "orphans"} {
+		help.Reset()
+		Main(ctx, []string{cmd, "--help"}, &help, &help)
+		if !strings.Contains(help.String(), "Output (--format):") || !strings.Contains(help.String(), "a text value beginning with =, +, -, @, TAB, CR, NUL or ' is written") {
+			t.Errorf("%s --help says nothing of the csv guard:\n%s", cmd, help.String())
 		}
 	}
 }

@@ -119,8 +119,8 @@ func Verify(dir string, o VerifyOptions) (*VerifyReport, error) {
 		return r, nil
 	}
 	r.Manifest = &m
-	if m.Format != BundleFormat {
-		r.fail(ManifestFile, 0, "format is %q, this seatctl reads %q", m.Format, BundleFormat)
+	if m.Format != BundleFormat && m.Format != bundleFormatV1 {
+		r.fail(ManifestFile, 0, "format is %q, this seatctl reads %q and %q", m.Format, BundleFormat, bundleFormatV1)
 		return r, nil
 	}
 
@@ -245,6 +245,20 @@ func verifyFile(r *VerifyReport, dir string, m *Manifest, bf *BundleFile) error 
 		}
 	}
 	n := len(m.Columns)
+	head, checkpoints := m.fileChain(bf)
+	if head == "" {
+		r.fail(ManifestFile, 0, "%s: no chain_head: the manifest does not say where the file's chain ends", name)
+	}
+	// A csv file must hold what the manifest says was written: no text
+	// cell a spreadsheet would run.
+	var guarded []bool
+	if bf.Format == "csv" && m.Cells != nil && m.Cells.CSVCellGuard == CSVCellGuard {
+		guarded = make([]bool, n)
+		for i, c := range m.Columns {
+			guarded[i] = contains(m.Cells.CSVGuardedColumns, c)
+		}
+	}
+	var unguarded *Problem
 	var (
 		ch         = newChain()
 		prevStored [32]byte // the previous row's chain column: each row is checked against it
@@ -309,11 +323,20 @@ func verifyFile(r *VerifyReport, dir string, m *Manifest, bf *BundleFile) error 
 		} else {
 			prevStored = expect
 		}
-		for cpIdx < len(m.Chain.Checkpoints) && m.Chain.Checkpoints[cpIdx].Row < rows {
+		if unguarded == nil && guarded != nil {
+			for i, v := range values {
+				if guarded[i] && guardCSV(v) != v && v[0] != '\'' {
+					unguarded = &Problem{File: name, Row: rows, Message: fmt.Sprintf("row %d, column %s begins with %q without the cell guard the manifest states (%s): a spreadsheet would run it as a formula",
+						rows, m.Columns[i], v[:1], CSVCellGuard)}
+					break
+				}
+			}
+		}
+		for cpIdx < len(checkpoints) && checkpoints[cpIdx].Row < rows {
 			cpIdx++
 		}
-		if cpIdx < len(m.Chain.Checkpoints) && m.Chain.Checkpoints[cpIdx].Row == rows {
-			if ch.headHex() != strings.ToLower(m.Chain.Checkpoints[cpIdx].Chain) && cpBad == nil {
+		if cpIdx < len(checkpoints) && checkpoints[cpIdx].Row == rows {
+			if ch.headHex() != strings.ToLower(checkpoints[cpIdx].Chain) && cpBad == nil {
 				cpBad = &Problem{File: name, Row: rows, Message: fmt.Sprintf("rows %d–%d do not match the manifest's checkpoint at row %d: rows in that range were changed and the chain column recomputed", lastCP+1, rows, rows)}
 			}
 			lastCP = rows
@@ -345,17 +368,20 @@ func verifyFile(r *VerifyReport, dir string, m *Manifest, bf *BundleFile) error 
 		}
 		r.problem(*firstBad)
 	}
+	if unguarded != nil {
+		r.problem(*unguarded)
+	}
 	if rows != m.RowCount {
 		r.fail(name, 0, "holds %d rows, the manifest says %d: rows were removed or added", rows, m.RowCount)
 	}
-	head := ch.headHex()
+	got := ch.headHex()
 	switch {
 	case firstBad == nil && cpBad != nil:
 		r.problem(*cpBad)
-	case firstBad == nil && rows == m.RowCount && head != strings.ToLower(m.Chain.Head):
-		r.fail(name, 0, "the chain over its rows ends in %s, the manifest's head is %s: rows after the last checkpoint were changed and the chain column recomputed", head, m.Chain.Head)
-	case firstBad == nil && rows == m.RowCount && readErr == nil:
-		r.pass("%s: %d rows, every row's chain link, %d checkpoints and the head %s match", name, rows, len(m.Chain.Checkpoints), head)
+	case firstBad == nil && rows == m.RowCount && head != "" && got != strings.ToLower(head):
+		r.fail(name, 0, "the chain over its rows ends in %s, the manifest's head is %s: rows after the last checkpoint were changed and the chain column recomputed", got, head)
+	case firstBad == nil && rows == m.RowCount && readErr == nil && head != "" && unguarded == nil:
+		r.pass("%s: %d rows, every row's chain link, %d checkpoints and the head %s match", name, rows, len(checkpoints), got)
 	}
 	return nil
 }
@@ -401,10 +427,17 @@ func (j *jsonlRows) next() ([]string, int, error) {
 		return cells, j.line, nil
 	}
 	var obj map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b))
+	line := bytes.TrimSuffix(b, []byte("\n"))
+	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	j.cells = j.cells[:0]
-	if derr := dec.Decode(&obj); derr != nil {
+	derr := dec.Decode(&obj)
+	if derr == nil && dec.InputOffset() != int64(len(line)) {
+		// The decoder stops after the object: bytes after it on the line
+		// are no part of any value, so no chain would cover them.
+		derr = fmt.Errorf("%q after the object", line[dec.InputOffset():])
+	}
+	if derr != nil {
 		// Unreadable: a row whose values do not match anything.
 		return append(j.cells, "(unreadable JSON: "+derr.Error()+")"), j.line, nil
 	}
@@ -589,7 +622,10 @@ func runVerify(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-// PrintReport prints a verification report.
+// PrintReport prints a verification report. Each line is one result and
+// goes through Visible: a bundle is untrusted input, and a value or a file
+// name in it must neither drive the terminal nor forge a line of the
+// report ("\nverified: the bundle is intact").
 func PrintReport(w io.Writer, dir string, rep *VerifyReport) {
 	if m := rep.Manifest; m != nil {
 		scope := "all orgs"
@@ -603,10 +639,10 @@ func PrintReport(w io.Writer, dir string, rep *VerifyReport) {
 		if since == "" {
 			since = "the first event"
 		}
-		fmt.Fprintf(w, "bundle %s: %d rows, %s, %s to %s, generated %s, schema %d\n", dir, m.RowCount, scope, since, m.Scope.Until, m.GeneratedAt, m.SchemaVersion)
+		fmt.Fprintln(w, Visible(fmt.Sprintf("bundle %s: %d rows, %s, %s to %s, generated %s, schema %d", dir, m.RowCount, scope, since, m.Scope.Until, m.GeneratedAt, m.SchemaVersion)))
 	}
 	for _, l := range rep.lines {
-		fmt.Fprintln(w, l)
+		fmt.Fprintln(w, Visible(l))
 	}
 	if rep.OK() {
 		fmt.Fprintln(w, "verified: the bundle is intact")

@@ -20,6 +20,25 @@ const (
 
 func (p PII) valid() bool { return p == PIIKeep || p == PIIHash || p == PIIDrop }
 
+// MinPIISaltBytes is the shortest --pii-salt accepted. Without a secret
+// salt every IPv4 address can be hashed in minutes and looked up; 16 bytes
+// (128 bits, e.g. `openssl rand -hex 16`) cannot be guessed.
+const MinPIISaltBytes = 16
+
+// validatePII checks the mode and, for hash, the salt. The salt is never
+// echoed: only its length.
+func validatePII(mode PII, salt string) error {
+	switch {
+	case !mode.valid():
+		return fmt.Errorf("pii: must be keep, hash or drop, got %q", mode)
+	case mode == PIIHash && salt == "":
+		return fmt.Errorf("pii-salt: required with --pii hash (at least %d bytes of secret, e.g. `openssl rand -hex 16`): unsalted, every IPv4 address can be hashed and looked up in minutes", MinPIISaltBytes)
+	case mode == PIIHash && len(salt) < MinPIISaltBytes:
+		return fmt.Errorf("pii-salt: must be at least %d bytes, got %d (e.g. `openssl rand -hex 16`)", MinPIISaltBytes, len(salt))
+	}
+	return nil
+}
+
 var piiFields = []string{"actor_ip", "user_agent"}
 
 // scrubPII applies mode to the typed fields and to the raw event, so the

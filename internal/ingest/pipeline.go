@@ -52,7 +52,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchIdleAge, "batch-idle-age", d.BatchIdleAge, "a batch this old is written as soon as the source is quiet for 20ms")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time allowed to flush and commit")
 	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
-	fs.StringVar(&c.PIISalt, "pii-salt", "", "salt for --pii hash (never logged)")
+	fs.StringVar(&c.PIISalt, "pii-salt", "", fmt.Sprintf("secret salt, required with --pii hash: at least %d bytes (e.g. from openssl rand -hex 16); keep it to keep hashes joinable (never logged)", MinPIISaltBytes))
 	c.Writers, c.RetryMaxInterval = d.Writers, d.RetryMaxInterval
 }
 
@@ -67,14 +67,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batch-idle-age: must be positive, got %s", c.BatchIdleAge)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)
-	case !c.PII.valid():
-		return fmt.Errorf("pii: must be keep, hash or drop, got %q", c.PII)
 	case c.Writers < 1 || c.Writers > 16:
 		return fmt.Errorf("writers: must be 1 to 16, got %d", c.Writers)
 	case c.RetryMaxInterval <= 0:
 		return fmt.Errorf("retry-max-interval: must be positive, got %s", c.RetryMaxInterval)
 	}
-	return nil
+	return validatePII(c.PII, c.PIISalt)
 }
 
 // Step works on a batch's rows between classify and write, within its own

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,7 +52,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, "batch-wait", d.BatchWait, "write a batch at the latest this long after its first message")
 	fs.DurationVar(&c.BatchIdleAge, "batch-idle-age", d.BatchIdleAge, "a batch this old is written as soon as the source is quiet for 20ms")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time allowed to flush and commit")
-	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
+	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent, in columns, raw events (any key case, any depth) and dead letters: keep, hash (salted SHA-256) or drop")
 	fs.StringVar(&c.PIISalt, "pii-salt", "", fmt.Sprintf("secret salt, required with --pii hash: at least %d bytes (e.g. from openssl rand -hex 16); keep it to keep hashes joinable (never logged)", MinPIISaltBytes))
 	c.Writers, c.RetryMaxInterval = d.Writers, d.RetryMaxInterval
 }
@@ -96,6 +97,7 @@ type Pipeline struct {
 	metrics *Metrics
 	now     func() time.Time
 	steps   []Step
+	pii     *scrubber // used by the read loop only
 
 	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
 
@@ -118,7 +120,7 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, src: src, store: store, log: log, metrics: metrics, now: time.Now}
+	p := &Pipeline{cfg: cfg, src: src, store: store, log: log, metrics: metrics, now: time.Now, pii: newScrubber(cfg.PII, cfg.PIISalt)}
 	p.ready.Store(true)
 	return p, nil
 }
@@ -297,13 +299,11 @@ func (p *Pipeline) record(b *batch, msg *Message) {
 		b.filtered++ // the byte pre-filter let it through; the decoder knows better
 		return
 	}
-	if err == nil {
-		err = scrubPII(&ev, p.cfg.PII, p.cfg.PIISalt)
-	}
 	if err != nil {
 		p.deadLetter(b, msg, err, ev.DocumentID)
 		return
 	}
+	p.pii.event(&ev)
 	if ev.Membership != events.MembershipNone {
 		b.members = append(b.members, timeline.Member{Event: ev, Source: p.src.Name(), SourcePosition: msg.Position(), IngestedAt: b.started})
 		return
@@ -318,12 +318,16 @@ func (p *Pipeline) deadLetter(b *batch, msg *Message, err error, docID string) {
 		code = string(inv.Reason)
 	}
 	p.metrics.DeadLetters.WithLabelValues(code).Inc()
-	var dl timeline.DeadLetter
+	length, sum := int64(len(msg.Data)), [32]byte{}
 	if o := msg.Original; o != nil {
-		dl = timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, o.Length, o.SHA256, b.started)
+		length, sum = o.Length, o.SHA256 // Data keeps only the start
 	} else {
-		dl = timeline.NewDeadLetter(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, b.started)
+		sum = sha256.Sum256(msg.Data)
 	}
+	// The original's length and SHA-256 identify it; what is kept of it is
+	// scrubbed like an event (PII model in the README).
+	kept := p.pii.deadLetter(msg.Data[:min(len(msg.Data), timeline.MaxDeadLetterRaw)])
+	dl := timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, p.pii.reason(err.Error()), kept, length, sum, b.started)
 	dl.DocumentID = docID
 	b.dead = append(b.dead, dl)
 }

@@ -22,11 +22,12 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags chdb ./internal/ch26/...
 
-# Short fuzz runs of the event decoder and the records stage (coverage-guided;
+# Short fuzz runs of the event decoder, the records stage and the PII scrubber (coverage-guided;
 # longer: make fuzz FUZZTIME=5m).
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./pkg/events
 	$(GO) test -run='^$$' -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/records
+	$(GO) test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/ingest
 
 test: deps lint build
 	$(GO) test -count=1 -timeout 40m $(PKGS)

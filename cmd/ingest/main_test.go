@@ -52,6 +52,8 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--kafka-sasl-mechanism", "plain", "--kafka-sasl-username", "u"}, nil, "kafka-sasl-password"},
 		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--batch-rows", "-5"}, nil, "batch-rows"},
 		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--pii", "blur"}, nil, "pii"},
+		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--pii", "hash"}, nil, "pii-salt"},
+		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--pii", "hash"}, []string{"SEATLINE_PII_SALT=short-SECRET"}, "pii-salt: must be at least 16 bytes"},
 		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--clickhouse-addr", "x"}, nil, "clickhouse-addr"},
 		{[]string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--source", "ftp"}, nil, "source"},
 		{[]string{"--batch-wait", "soon"}, nil, "batch-wait"},
@@ -59,6 +61,9 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 		out, code := run(t, bin, tc.env, tc.args...)
 		if code != 2 || !strings.Contains(out, tc.field) {
 			t.Errorf("%v %v: exit %d, output %q; want exit 2 naming %s", tc.args, tc.env, code, out, tc.field)
+		}
+		if strings.Contains(out, "SECRET") {
+			t.Errorf("%v %v: a secret echoed: %q", tc.args, tc.env, out)
 		}
 	}
 }
@@ -86,14 +91,14 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	ln.Close()
 	out, code := run(t, build(t), []string{"SEATLINE_CLICKHOUSE_PASSWORD=ch-SECRET-1", "SEATLINE_KAFKA_SASL_PASSWORD=kafka-SECRET-2"},
 		"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--kafka-sasl-mechanism", "scram-sha-512", "--kafka-sasl-username", "svc",
-		"--clickhouse-addr", dead, "--pii", "hash", "--pii-salt", "salt-SECRET-3", "--log-level", "debug", "--http-addr", "")
+		"--clickhouse-addr", dead, "--pii", "hash", "--pii-salt", "salt-SECRET-3-0123456789", "--log-level", "debug", "--http-addr", "")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, out)
 	}
 	if !strings.Contains(out, "cannot reach ClickHouse at "+dead) {
 		t.Errorf("error should say ClickHouse is unreachable:\n%s", out)
 	}
-	for _, secret := range []string{"ch-SECRET-1", "kafka-SECRET-2", "salt-SECRET-3"} {
+	for _, secret := range []string{"ch-SECRET-1", "kafka-SECRET-2", "salt-SECRET-3"} { // a prefix of each
 		if strings.Contains(out, secret) {
 			t.Errorf("output leaks %s:\n%s", secret, out)
 		}

@@ -12,7 +12,7 @@ import (
 // benchAdd is the per-message cost of a Kafka source's records stage and
 // the pipeline's read loop on a generated stream, without the broker or
 // ClickHouse: one event per message, as GitHub's streaming writes them.
-func benchAdd(b *testing.B, seatFraction float64) {
+func benchAdd(b *testing.B, seatFraction float64, pii PII) {
 	g := auditgen.New(auditgen.Config{Seed: 1, SeatFraction: seatFraction})
 	payloads := make([][]byte, 4096)
 	size := 0
@@ -26,7 +26,9 @@ func benchAdd(b *testing.B, seatFraction float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := New(Defaults(), nil, nil, nil, nil)
+	pcfg := Defaults()
+	pcfg.PII, pcfg.PIISalt = pii, "0123456789abcdef-salt"
+	p, err := New(pcfg, nil, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +63,11 @@ type memName struct{ Source }
 func (memName) Name() string { return "bench" }
 
 // BenchmarkAddMixed: a realistic mixed stream (2% Copilot).
-func BenchmarkAddMixed(b *testing.B) { benchAdd(b, 0) }
+func BenchmarkAddMixed(b *testing.B) { benchAdd(b, 0, PIIKeep) }
 
 // BenchmarkAddSeat: a stream of Copilot seat events only.
-func BenchmarkAddSeat(b *testing.B) { benchAdd(b, 1) }
+func BenchmarkAddSeat(b *testing.B) { benchAdd(b, 1, PIIKeep) }
+
+// BenchmarkAddSeatPIIHash: the same with --pii hash (BenchmarkScrubHash
+// is the scrub alone).
+func BenchmarkAddSeatPIIHash(b *testing.B) { benchAdd(b, 1, PIIHash) }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,8 +52,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, "batch-wait", d.BatchWait, "write a batch at the latest this long after its first message")
 	fs.DurationVar(&c.BatchIdleAge, "batch-idle-age", d.BatchIdleAge, "a batch this old is written as soon as the source is quiet for 20ms")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time allowed to flush and commit")
-	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent: keep, hash (salted SHA-256) or drop")
-	fs.StringVar(&c.PIISalt, "pii-salt", "", "salt for --pii hash (never logged)")
+	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent, in columns, raw events (any key case, any depth) and dead letters: keep, hash (salted SHA-256) or drop")
+	fs.StringVar(&c.PIISalt, "pii-salt", "", fmt.Sprintf("secret salt, required with --pii hash: at least %d bytes (e.g. from openssl rand -hex 16); keep it to keep hashes joinable (never logged)", MinPIISaltBytes))
 	c.Writers, c.RetryMaxInterval = d.Writers, d.RetryMaxInterval
 }
 
@@ -67,14 +68,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batch-idle-age: must be positive, got %s", c.BatchIdleAge)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)
-	case !c.PII.valid():
-		return fmt.Errorf("pii: must be keep, hash or drop, got %q", c.PII)
 	case c.Writers < 1 || c.Writers > 16:
 		return fmt.Errorf("writers: must be 1 to 16, got %d", c.Writers)
 	case c.RetryMaxInterval <= 0:
 		return fmt.Errorf("retry-max-interval: must be positive, got %s", c.RetryMaxInterval)
 	}
-	return nil
+	return validatePII(c.PII, c.PIISalt)
 }
 
 // Step works on a batch's rows between classify and write, within its own
@@ -99,6 +98,7 @@ type Pipeline struct {
 	now     func() time.Time
 	steps   []Step
 	ids     *identity // nil when the store cannot look documents up (tests' fakes)
+	pii     *scrubber // used by the read loop only
 
 	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
 
@@ -121,7 +121,7 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, src: src, store: store, log: log, metrics: metrics, now: time.Now}
+	p := &Pipeline{cfg: cfg, src: src, store: store, log: log, metrics: metrics, now: time.Now, pii: newScrubber(cfg.PII, cfg.PIISalt)}
 	if docs, ok := store.(Documents); ok {
 		p.ids = newIdentity(docs)
 	}
@@ -304,13 +304,11 @@ func (p *Pipeline) record(b *batch, msg *Message) {
 		b.filtered++ // the byte pre-filter let it through; the decoder knows better
 		return
 	}
-	if err == nil {
-		err = scrubPII(&ev, p.cfg.PII, p.cfg.PIISalt)
-	}
 	if err != nil {
 		p.deadLetter(b, msg, err, ev.DocumentID)
 		return
 	}
+	p.pii.event(&ev)
 	if ev.Membership != events.MembershipNone {
 		b.members = append(b.members, timeline.Member{Event: ev, Source: p.src.Name(), SourcePosition: msg.Position(), IngestedAt: b.started})
 		return
@@ -325,12 +323,16 @@ func (p *Pipeline) deadLetter(b *batch, msg *Message, err error, docID string) {
 		code = string(inv.Reason)
 	}
 	p.metrics.DeadLetters.WithLabelValues(code).Inc()
-	var dl timeline.DeadLetter
+	length, sum := int64(len(msg.Data)), [32]byte{}
 	if o := msg.Original; o != nil {
-		dl = timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, o.Length, o.SHA256, b.started)
+		length, sum = o.Length, o.SHA256 // Data keeps only the start
 	} else {
-		dl = timeline.NewDeadLetter(p.src.Name(), msg.Position(), code, err.Error(), msg.Data, b.started)
+		sum = sha256.Sum256(msg.Data)
 	}
+	// The original's length and SHA-256 identify it; what is kept of it is
+	// scrubbed like an event (PII model in the README).
+	kept := p.pii.deadLetter(msg.Data[:min(len(msg.Data), timeline.MaxDeadLetterRaw)])
+	dl := timeline.DeadLetterOf(p.src.Name(), msg.Position(), code, p.pii.reason(err.Error()), kept, length, sum, b.started)
 	dl.DocumentID = docID
 	b.dead = append(b.dead, dl)
 }

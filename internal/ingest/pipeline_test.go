@@ -124,7 +124,7 @@ func TestCommitsOnlyAfterWritesAndRetries(t *testing.T) {
 	}
 	rs := &recordingStore{Store: store, mu: &mu, log: &log, fail: 3}
 	cfg := ingest.Defaults()
-	cfg.BatchRows, cfg.BatchWait, cfg.RetryMaxInterval, cfg.PII, cfg.PIISalt = 1000, time.Second, 50*time.Millisecond, ingest.PIIHash, "pepper"
+	cfg.BatchRows, cfg.BatchWait, cfg.RetryMaxInterval, cfg.PII, cfg.PIISalt = 1000, time.Second, 50*time.Millisecond, ingest.PIIHash, "pepper-0123456789abcdef"
 	p, err := ingest.New(cfg, src, rs, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +178,8 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{with(func(c *ingest.Config) { c.BatchWait = -time.Second }), "batch-wait"},
 		{with(func(c *ingest.Config) { c.ShutdownTimeout = -time.Second }), "shutdown-timeout"},
 		{with(func(c *ingest.Config) { c.PII = "maybe" }), "pii"},
+		{with(func(c *ingest.Config) { c.PII = ingest.PIIHash }), "pii-salt"},
+		{with(func(c *ingest.Config) { c.PII, c.PIISalt = ingest.PIIHash, "pepper" }), "pii-salt"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {

@@ -156,6 +156,7 @@ var ShardingKeys = map[string]string{
 	"source_checkpoints": "cityHash64(source, key)",
 	"membership_events":  "cityHash64(business, org, user_id, user)",
 	"seat_periods":       "cityHash64(scope_kind, scope, holder)",
+	"reclaim_actions":    "cityHash64(plan_sha256, scope, user)",
 	// Read models: one seat's rows where its events are; the small
 	// aggregates by what they group on (reads merge them across shards).
 	"seat_history":      "cityHash64(org, user)",

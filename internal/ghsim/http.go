@@ -153,6 +153,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.leave(p)
 	}
 	if latency > 0 && (rt == nil || !rt.exempt) {
+		// Read a request body first: net/http notices a client that goes
+		// away (and cancels the request) only once the body is consumed, so
+		// a client killed while its request waits here is never acted on.
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
 		t := time.NewTimer(latency)
 		select {
 		case <-t.C:

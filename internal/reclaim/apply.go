@@ -126,12 +126,21 @@ func (a *Applier) Run(ctx context.Context) (*Report, error) {
 // record appends rows for items (all with the same outcome and request
 // fields from tmpl) and makes them the items' latest.
 func (a *Applier) record(ctx context.Context, its []*item, tmpl Record) error {
+	tmpls := make([]Record, len(its))
+	for i := range its {
+		tmpls[i] = tmpl
+	}
+	return a.recordEach(ctx, its, tmpls)
+}
+
+// recordEach appends one row per item, from its own template, in one insert.
+func (a *Applier) recordEach(ctx context.Context, its []*item, tmpls []Record) error {
 	if len(its) == 0 {
 		return nil
 	}
 	recs := make([]Record, len(its))
 	for i, it := range its {
-		r := tmpl
+		r := tmpls[i]
 		c := it.c
 		r.Plan, r.PlanGenerated, r.ScopeKind, r.Scope, r.User, r.UserID = a.Sum, a.Plan.GeneratedAt, c.ScopeKind, c.Scope, c.User, c.UserID
 		r.Action, r.Team, r.PlanType, r.PriceCents = c.Action, c.Team, c.PlanType, c.MonthlySavingCents
@@ -219,6 +228,8 @@ func (a *Applier) scope(ctx context.Context, kind, scope string, its []*item, re
 	}
 
 	var ready, settled []*item
+	var settledRecs []Record
+	unanswered := 0
 	skipped := map[string][]*item{}
 	for _, it := range its {
 		l := live[it.c.User]
@@ -235,10 +246,11 @@ func (a *Applier) scope(ctx context.Context, kind, scope string, its []*item, re
 			// A request may have acted on this seat and its outcome is not
 			// known: GitHub's answer now tells.
 			if out, reason, ok := settle(it, r, g); ok {
-				if err := a.record(ctx, []*item{it}, Record{Outcome: out, Reason: reason, PendingDate: pendingDate(g)}); err != nil {
-					return err
+				if it.last.Outcome != OutDone {
+					unanswered++
 				}
 				settled = append(settled, it)
+				settledRecs = append(settledRecs, Record{Outcome: out, Reason: reason, PendingDate: pendingDate(g)})
 				continue
 			}
 		}
@@ -257,8 +269,12 @@ func (a *Applier) scope(ctx context.Context, kind, scope string, its []*item, re
 		}
 		ready = append(ready, it)
 	}
+	if err := a.recordEach(ctx, settled, settledRecs); err != nil {
+		return err
+	}
 	if len(settled) > 0 {
-		a.printf("%s: %d seat(s) whose request went out without a recorded answer: GitHub shows them changed, not sent again", scope, len(settled))
+		a.printf("%s: %d seat(s) changed by an earlier run (%d of them without a recorded answer): GitHub shows them changed, not sent again",
+			scope, len(settled), unanswered)
 	}
 	nskip := 0
 	for reason, s := range skipped {
@@ -528,6 +544,8 @@ func (a *Applier) verify(ctx context.Context, kind, scope string, sent []*item) 
 	}
 	now := a.Now()
 	outs := map[string]int{}
+	var done []*item
+	var recs []Record
 	for _, it := range sent {
 		l := live[it.c.User]
 		r := l.Result
@@ -535,16 +553,30 @@ func (a *Applier) verify(ctx context.Context, kind, scope string, sent []*item) 
 			r.Status = ghclient.SeatAbsent
 		}
 		g := Evidence(Live{Result: r}, now)
+		if r.Status == ghclient.SeatUnknown {
+			outs["unknown"]++
+			continue // a rerun looks again
+		}
 		out, reason, ok := settle(it, r, g)
 		if !ok {
-			continue // unknown and still active: a rerun sends it again
+			outs["active"]++
+			continue // outcome unknown and still active: a rerun sends it again
 		}
 		outs[out]++
-		if err := a.record(ctx, []*item{it}, Record{Outcome: out, Reason: reason, PendingDate: pendingDate(g)}); err != nil {
-			return err
-		}
+		done = append(done, it)
+		recs = append(recs, Record{Outcome: out, Reason: reason, PendingDate: pendingDate(g)})
 	}
-	a.printf("%s: looked up %d seat(s) after the requests: %d pending cancellation, %d gone, %d still active",
-		scope, len(sent), outs[OutPending], outs[OutGone], outs[OutNotEnded])
+	if err := a.recordEach(ctx, done, recs); err != nil {
+		return err
+	}
+	a.printf("%s: looked up %d seat(s) after the requests: %d pending cancellation, %d gone, %d still active%s",
+		scope, len(sent), outs[OutPending], outs[OutGone], outs[OutNotEnded]+outs["active"], notLookedUp(outs["unknown"]))
 	return nil
+}
+
+func notLookedUp(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d not looked up now (a rerun looks again)", n)
 }

@@ -119,7 +119,7 @@ func (j *Journal) Write(ctx context.Context, recs ...Record) error {
 // State is each seat action's latest record for plan (view reclaim_state).
 func (j *Journal) State(ctx context.Context, plan string) (map[Key]Record, error) {
 	rows, err := j.conn.Query(ctx, `SELECT toString(scope_kind), scope, user, user_id, toString(action), team, toString(outcome), reason,
-		requested_at, http_status, seats_cancelled, request_id, pending_cancellation_date, plan_type, monthly_price_cents, recorded_ms
+		requested_at, http_status, seats_cancelled, request_id, pending_cancellation_date, plan_type, monthly_price_cents, last_recorded_ms
 	FROM reclaim_state WHERE plan_sha256 = ?`, plan)
 	if err != nil {
 		return nil, fmt.Errorf("reclaim_state: %w", err)

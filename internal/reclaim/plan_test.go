@@ -91,7 +91,7 @@ func TestLoadRefuses(t *testing.T) {
 	if _, _, err := Load(path, "abc", time.Hour, now); !errors.Is(err, ErrRefused) {
 		t.Fatalf("short hash: %v", err)
 	}
-	if _, err := samplePlan(now.Add(-25*time.Hour)).Write(path); err != nil {
+	if _, err := samplePlan(now.Add(-25 * time.Hour)).Write(path); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(path)

@@ -22,7 +22,9 @@ type ReclaimScope struct {
 func (s ReclaimScope) seats(w *where) {
 	switch {
 	case len(s.Orgs) > 0 && s.Enterprise != "":
-		w.add("(org IN "+w.list(s.Orgs)+" OR (org = '' AND user IN (SELECT user FROM seat_facts WHERE org = '' AND business = ?)))", s.Enterprise)
+		// Placeholders bind in the order of the text: the list, then the enterprise.
+		orgs := w.list(s.Orgs)
+		w.conds = append(w.conds, "(org IN "+orgs+" OR (org = '' AND user IN (SELECT user FROM seat_facts WHERE org = '' AND business = "+w.arg(s.Enterprise)+")))")
 	case len(s.Orgs) > 0:
 		w.in("org", s.Orgs)
 	case s.Enterprise != "":
@@ -36,7 +38,8 @@ func (s ReclaimScope) seats(w *where) {
 func (s ReclaimScope) periods(w *where) {
 	switch {
 	case len(s.Orgs) > 0 && s.Enterprise != "":
-		w.add("((scope_kind = 'org' AND scope IN "+w.list(s.Orgs)+") OR (scope_kind = 'enterprise' AND scope = ?))", s.Enterprise)
+		orgs := w.list(s.Orgs)
+		w.conds = append(w.conds, "((scope_kind = 'org' AND scope IN "+orgs+") OR (scope_kind = 'enterprise' AND scope = "+w.arg(s.Enterprise)+"))")
 	case len(s.Orgs) > 0:
 		w.add("scope_kind = 'org'")
 		w.in("scope", s.Orgs)

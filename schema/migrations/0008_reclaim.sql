@@ -68,6 +68,6 @@ SELECT
     max(plan_generated_at) AS plan_generated_at,
     any(plan_type) AS plan_type,
     max(monthly_price_cents) AS monthly_price_cents,
-    max(recorded_ms) AS recorded_ms
+    max(recorded_ms) AS last_recorded_ms
 FROM reclaim_actions
 GROUP BY plan_sha256, scope_kind, scope, user, action, team;

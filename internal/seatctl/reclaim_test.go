@@ -102,12 +102,17 @@ func TestReclaimAllMembersOrg(t *testing.T) {
 		must(t, sim.AddOrg("acme", ghsim.AssignSelected, ""))
 		assign(t, sim, "acme", members(t, sim, "acme", "direct", 3))
 	})
-	p, sum, path := rb.plan(t, "plan.json")
+	keep := rb.dir + "/keep.txt"
+	must(t, os.WriteFile(keep, []byte("# never reclaimed\nuser:direct002\n\norg:elsewhere  # not in the timeline\n"), 0o644))
+	p, sum, path := rb.plan(t, "plan.json", "--exclude-file", keep)
+	if c := candidate(t, p, "acme", "direct002"); c.Action != reclaim.ActExcluded || c.GitHub != nil || p.Rules.ExcludeFileSHA256 == "" {
+		t.Fatalf("excluded user: %+v", c)
+	}
 	c := candidate(t, p, "everyone", "all001")
 	if c.Action != reclaim.ActBlocked || !strings.Contains(c.Reason, "all members") || !strings.Contains(c.Reason, "selected members") || c.MonthlySavingCents != 0 {
 		t.Fatalf("all-members candidate: %+v", c)
 	}
-	if p.Totals.Blocked != 4 || p.Totals.Actions != 3 {
+	if p.Totals.Blocked != 4 || p.Totals.Actions != 2 || p.Totals.Other != 1 {
 		t.Fatalf("totals %+v", p.Totals)
 	}
 	rb.sim.ResetCounters()
@@ -121,6 +126,14 @@ func TestReclaimAllMembersOrg(t *testing.T) {
 	}
 	if rb.sim.Requests()[ghsim.EndpointRemoveUsers] != 1 {
 		t.Fatalf("DELETE requests: %v", rb.sim.Requests())
+	}
+	if code, _, stderr := rb.ctl(t, false, "reclaim", "undo"); code != 2 || !strings.Contains(stderr, "plan, apply or status") {
+		t.Fatalf("an unknown step: exit %d: %s", code, stderr)
+	}
+	bad := rb.dir + "/bad.txt"
+	must(t, os.WriteFile(bad, []byte("group:admins\n"), 0o644))
+	if code, _, stderr := rb.ctl(t, true, "reclaim", "plan", "--exclude-file", bad); code != 2 || !strings.Contains(stderr, "line 1") {
+		t.Fatalf("a bad exclude file: exit %d: %s", code, stderr)
 	}
 	// The org alone: nothing to apply.
 	_, _, stderr := rb.ctl(t, true, "reclaim", "plan", "--org", "everyone", "--out", rb.dir+"/p2.json", "--format", "csv")

@@ -428,7 +428,7 @@ func (a *Applier) send(ctx context.Context, kind, scope string, ready []*item, r
 				rep.Requests++
 				rep.Sent += len(its)
 				tmpl := answer(its[0].last, b.Change, b.Err)
-				a.printf("%s: DELETE selected_users %d/%d (%d users): %s", scope, b.N+1, nb, len(its), describe(tmpl))
+				a.printf("%s: DELETE selected_users %d/%d (%d user(s)): %s", scope, b.N+1, nb, len(its), describe(tmpl))
 				if tmpl.Outcome == OutDone || tmpl.Outcome == OutUnknown {
 					sent = append(sent, its...)
 				}

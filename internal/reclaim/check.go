@@ -267,8 +267,7 @@ func teamBlocked(g *GitHubEvidence) string {
 	if g.AssigningTeamKind == KindEnterprise {
 		what = "enterprise team " + g.AssigningTeam
 	}
-	return "the seat comes from " + what + ": unassigning the user does not end it (GitHub keeps a team member's seat). " +
-		"Plan with --include-team-seats to remove the user from the team (they also lose what the team grants), or exclude them"
+	return "from " + what + ": unassigning the user would not end it; --include-team-seats removes them from the team (and what it grants)"
 }
 
 // StillCandidate reports whether the seat GitHub describes (active) is

@@ -233,8 +233,12 @@ func reclaimStatus(ctx context.Context, e *env, args []string) error {
 				money = reclaim.USD(int64(r.priceCents))
 			}
 		}
+		reason := r.reason
+		if *format == "table" && reclaim.Reclaimed(r.outcome) {
+			reason = "" // the status columns say it
+		}
 		if err := out.Row([]string{p, r.kind, r.scope, r.user, r.action, r.team, r.outcome, isoSec(&r.requested), http, r.requestID,
-			r.status, isoSec(r.eventAt), stops, money, r.reason}); err != nil {
+			r.status, isoSec(r.eventAt), stops, money, reason}); err != nil {
 			return err
 		}
 	}

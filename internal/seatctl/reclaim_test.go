@@ -42,6 +42,14 @@ func TestReclaim250SeatsInOneOrg(t *testing.T) {
 		t.Fatalf("candidate %+v (github %+v)", c, c.GitHub)
 	}
 
+	// The grace period, not the never-used rule, keeps the new seats out.
+	if g, _, _ := rb.plan(t, "grace.json", "--org", "acme", "--never-used", "3d"); g.Totals.Candidates != 250 {
+		t.Fatalf("with the 14-day grace period: %d candidates", g.Totals.Candidates)
+	}
+	if g, _, _ := rb.plan(t, "nograce.json", "--org", "acme", "--never-used", "3d", "--grace", "off"); g.Totals.Actions != 253 {
+		t.Fatalf("without a grace period: %+v", g.Totals)
+	}
+
 	rb.sim.ResetCounters()
 	start := time.Now()
 	code, out := rb.apply(t, path, sum)

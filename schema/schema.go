@@ -157,6 +157,7 @@ var ShardingKeys = map[string]string{
 	"membership_events":  "cityHash64(business, org, user_id, user)",
 	"seat_periods":       "cityHash64(scope_kind, scope, holder)",
 	"documents":          "cityHash64(document_id)",
+	"reclaim_actions":    "cityHash64(plan_sha256, scope, user)",
 	// Read models: one seat's rows where its events are; the small
 	// aggregates by what they group on (reads merge them across shards).
 	"seat_history":      "cityHash64(org, user)",

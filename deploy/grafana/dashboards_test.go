@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/seatline/seatline/deploy/grafana"
+	"github.com/seatline/seatline/internal/reclaim"
 	"github.com/seatline/seatline/internal/seatctl/seatdata"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
@@ -109,6 +110,7 @@ func loadDemo(t *testing.T, ch *testenv.ClickHouse, db string) (*timeline.Store,
 		}
 	}
 	sort.Strings(orgs)
+	reclaimDemo(t, store, res.State, now)
 	var hasInterval uint64
 	if err := store.Conn().QueryRow(ctx, "SELECT count() FROM system.functions WHERE name = 'toStartOfInterval'").Scan(&hasInterval); err != nil {
 		t.Fatal(err)
@@ -220,4 +222,94 @@ func columnNames(types []driver.ColumnType) []string {
 		out = append(out, c.Name()+" "+c.DatabaseTypeName())
 	}
 	return out
+}
+
+// reclaimDemo journals a reclamation applied a week before now, as
+// seatctl reclaim apply does (the intent, then GitHub's answer and the
+// pending cancellation a lookup showed), for the first two seats of every
+// org in state, and one seat it skipped.
+func reclaimDemo(t *testing.T, store *timeline.Store, state map[[2]string]string, now time.Time) {
+	t.Helper()
+	var keys [][2]string
+	for k := range state {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"/"+keys[i][1] < keys[j][0]+"/"+keys[j][1] })
+	at := now.Add(-7 * 24 * time.Hour)
+	pending := reclaim.NextCycle(at)
+	per := map[string]int{}
+	var recs []reclaim.Record
+	for _, k := range keys {
+		if k[0] == "" || per[k[0]] >= 3 {
+			continue
+		}
+		per[k[0]]++
+		r := reclaim.Record{Plan: reclaim.Sum([]byte("demo plan")), PlanGenerated: at.Add(-time.Hour), ScopeKind: reclaim.KindOrg,
+			Scope: k[0], User: k[1], Action: reclaim.ActUnassign, Outcome: reclaim.OutSending, RequestedAt: at, PlanType: "business", PriceCents: 1900}
+		recs = append(recs, r)
+		if per[k[0]] == 3 {
+			r.Outcome, r.Reason, r.RecordedMS = reclaim.OutSkipped, "used Copilot since the plan", at.UnixMilli()+1
+			recs = append(recs, r)
+			continue
+		}
+		r.Outcome, r.HTTPStatus, r.SeatsCanceled, r.RecordedMS = reclaim.OutDone, 200, 2, at.UnixMilli()+1
+		recs = append(recs, r)
+		r.Outcome, r.PendingDate, r.RecordedMS = reclaim.OutPending, &pending, at.UnixMilli()+2
+		recs = append(recs, r)
+	}
+	for i := range recs {
+		if recs[i].RecordedMS == 0 {
+			recs[i].RecordedMS = at.UnixMilli()
+		}
+	}
+	if err := reclaim.NewJournal(store.Conn()).Write(context.Background(), recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReclaimedSeatsPanel: the panel counts each seat a reclamation took
+// back once (not its intent and answer rows), leaves out the seat it
+// skipped, and sums the seats' monthly list price.
+func TestReclaimedSeatsPanel(t *testing.T) {
+	queries, err := grafana.Queries("dashboards")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sql string
+	for _, q := range queries {
+		if strings.HasSuffix(q.Where, `"Reclaimed seats and monthly saving"`) {
+			sql = q.SQL
+		}
+	}
+	if sql == "" {
+		t.Fatal("no panel \"Reclaimed seats and monthly saving\"")
+	}
+	ch := testenv.SharedClickHouse(t)
+	store, m := loadDemo(t, ch, testenv.NewDatabase(t, ch))
+	expanded, err := m.Expand(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := store.Conn().Query(context.Background(), expanded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var org string
+		var seats, pending uint64
+		var usd float64
+		var last time.Time
+		if err := rows.Scan(&org, &seats, &pending, &usd, &last); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if seats != 2 || pending != 2 || usd != 38 {
+			t.Errorf("%s: %d reclaimed seats (%d pending), $%v a month; want 2, 2, $38", org, seats, pending, usd)
+		}
+	}
+	if err := rows.Err(); err != nil || n == 0 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
 }

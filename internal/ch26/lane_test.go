@@ -23,6 +23,7 @@ import (
 	"github.com/seatline/seatline/internal/enrichd"
 	"github.com/seatline/seatline/internal/ghsim"
 	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/reclaim"
 	"github.com/seatline/seatline/internal/seatctl"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
@@ -223,6 +224,33 @@ func runReaders(t *testing.T, ch *testenv.ClickHouse, db string, sim *ghsim.Serv
 		// query is captured too, and must fail on 26.x as well.
 		if code := seatctl.Main(ctx, all, &out, &errb); code != 0 {
 			t.Logf("seatctl %s: exit %d on 18.16: %s", strings.Join(args, " "), code, strings.TrimSpace(errb.String()))
+		}
+	}
+
+	// Seat reclamation: a plan over both scope filters, an apply (its
+	// journal's reads), and status (the confirmation reads).
+	planPath := filepath.Join(dir, "reclaim.json")
+	gh := []string{"--github-base-url", sim.URL() + "/", "--github-token", token}
+	for _, args := range [][]string{
+		{"reclaim", "plan", "--org", org, "--enterprise", "acme-corp", "--out", planPath},
+		{"reclaim", "plan", "--never-used", "1d", "--grace", "off", "--out", planPath},
+	} {
+		var out, errb bytes.Buffer
+		if code := seatctl.Main(ctx, append(append(args, gh...), "--clickhouse-addr", ch.Addr(), "--clickhouse-database", db, "--format", "csv"), &out, &errb); code != 0 {
+			t.Logf("seatctl %s: exit %d on 18.16: %s", strings.Join(args, " "), code, strings.TrimSpace(errb.String()))
+		}
+	}
+	if b, err := os.ReadFile(planPath); err == nil {
+		for _, args := range [][]string{
+			append([]string{"reclaim", "apply", planPath, "--approve", reclaim.Sum(b)}, gh...),
+			{"reclaim", "status", planPath, "--format", "csv"}, {"reclaim", "status", "--format", "csv"},
+		} {
+			var out, errb bytes.Buffer
+			if code := seatctl.Main(ctx, append(args, "--clickhouse-addr", ch.Addr(), "--clickhouse-database", db), &out, &errb); code != 0 {
+				t.Logf("seatctl %s: exit %d on 18.16: %s", strings.Join(args[:2], " "), code, strings.TrimSpace(errb.String()))
+			} else if args[1] == "apply" {
+				t.Logf("seatctl reclaim apply on 18.16:\n%s", out.String())
+			}
 		}
 	}
 

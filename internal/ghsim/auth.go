@@ -38,6 +38,8 @@ type principal struct {
 	actorID int64
 	bot     bool
 	progTyp string
+	// readOnly: a PAT of Options.ReadOnlyTokens (reads only).
+	readOnly bool
 }
 
 type instToken struct {
@@ -118,13 +120,14 @@ func (s *Server) authenticate(r *http.Request, rt *route) (p *principal, msg str
 			actorID: stableID(s.opts.AppSlug, 100_000_000), bot: true,
 			progTyp: "GitHub App server-to-server token"}, ""
 	}
-	if len(s.opts.Tokens) > 0 && !slices.Contains(s.opts.Tokens, tok) {
+	readOnly := slices.Contains(s.opts.ReadOnlyTokens, tok)
+	if len(s.opts.Tokens) > 0 && !slices.Contains(s.opts.Tokens, tok) && !readOnly {
 		return nil, "Bad credentials"
 	}
 	aid := stableID(s.opts.Admin, 2_000_000)
 	return &principal{kind: kindPAT, token: tok, bucket: "token:" + tokenKey(tok), limit: s.opts.Limit, enforce: true,
 		who: "user ID " + strconv.FormatInt(aid, 10), actor: s.opts.Admin, actorID: aid,
-		progTyp: "Personal access token (classic)"}, ""
+		progTyp: "Personal access token (classic)", readOnly: readOnly}, ""
 }
 
 // verifyJWT checks an App JWT: RS256 signed by Options.AppPublicKey,

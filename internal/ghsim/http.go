@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,15 +53,18 @@ type route struct {
 
 var routes []*route
 
-func init() {
-	add := func(key string, h func(*Server, *reqCtx), mod func(*route)) {
-		method, path, _ := strings.Cut(key, " ")
-		rt := &route{method: method, segs: strings.Split(strings.Trim(path, "/"), "/"), key: key, h: h}
-		if mod != nil {
-			mod(rt)
-		}
-		routes = append(routes, rt)
+// addRoute registers the handler of an endpoint pattern ("METHOD /path/{param}").
+func addRoute(key string, h func(*Server, *reqCtx), mod func(*route)) {
+	method, path, _ := strings.Cut(key, " ")
+	rt := &route{method: method, segs: strings.Split(strings.Trim(path, "/"), "/"), key: key, h: h}
+	if mod != nil {
+		mod(rt)
 	}
+	routes = append(routes, rt)
+}
+
+func init() {
+	add := addRoute
 	add(EndpointBilling, (*Server).hBilling, nil)
 	add(EndpointOrgSeats, (*Server).hOrgSeats, nil)
 	add(EndpointEnterpriseSeats, (*Server).hEnterpriseSeats, nil)
@@ -109,6 +113,7 @@ func matchRoute(method, path string) (*route, map[string]string) {
 
 // reqCtx is one request in flight.
 type reqCtx struct {
+	key    string // the endpoint pattern
 	w      http.ResponseWriter
 	r      *http.Request
 	params map[string]string
@@ -139,7 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := s.requestID(s.reqRNG.Uint64(), s.reqRNG.Uint64())
 	s.rl.Unlock()
 
-	c := &reqCtx{w: w, r: r, params: params, reqID: reqID, base: "http://" + r.Host}
+	c := &reqCtx{key: key, w: w, r: r, params: params, reqID: reqID, base: "http://" + r.Host}
 	p, authMsg := s.authenticate(r, rt)
 	counted := rt != nil && authMsg == "" && !rt.exempt
 	ahead := 0
@@ -148,6 +153,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.leave(p)
 	}
 	if latency > 0 && (rt == nil || !rt.exempt) {
+		// Read a request body first: net/http notices a client that goes
+		// away (and cancels the request) only once the body is consumed, so
+		// a client killed while its request waits here is never acted on.
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
 		t := time.NewTimer(latency)
 		select {
 		case <-t.C:
@@ -274,17 +289,20 @@ func (s *Server) writeError(c *reqCtx, status int, msg, doc string) {
 
 // writeRaw writes a JSON response with GitHub's headers, flushes it, and
 // then records what it announced (rate-limit accounting).
+// v nil: no body (204 No Content).
 func (s *Server) writeRaw(c *reqCtx, status int, v any) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"message":"Server Error"}`)
-	}
 	h := c.w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	if v != nil {
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			status = http.StatusInternalServerError
+			buf.Reset()
+			buf.WriteString(`{"message":"Server Error"}`)
+		}
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
 	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
 	h.Set("X-GitHub-Api-Version-Selected", APIVersion)
 	h.Set("X-GitHub-Request-Id", c.reqID)
@@ -300,7 +318,9 @@ func (s *Server) writeRaw(c *reqCtx, status int, v any) {
 	if sn.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(sn.retryAfter))
 	}
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	if v != nil {
+		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	}
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(buf.Bytes())
 	if f, ok := c.w.(http.Flusher); ok {
@@ -443,6 +463,9 @@ func (s *Server) hSelectedUsers(c *reqCtx) {
 	if add {
 		doc = docsUserMgmt + "#add-users-to-the-copilot-subscription-for-an-organization"
 	}
+	if !s.mayWrite(c, permCopilotSeats) {
+		return
+	}
 	var body struct {
 		SelectedUsernames []string `json:"selected_usernames"`
 	}
@@ -459,6 +482,9 @@ func (s *Server) hSelectedTeams(c *reqCtx) {
 	if add {
 		doc = docsUserMgmt + "#add-teams-to-the-copilot-subscription-for-an-organization"
 	}
+	if !s.mayWrite(c, permCopilotSeats) {
+		return
+	}
 	var body struct {
 		SelectedTeams []string `json:"selected_teams"`
 	}
@@ -473,19 +499,20 @@ type seatOp func(*Server, string, []string, *actorInfo) (int, error)
 
 func (s *Server) selected(c *reqCtx, add bool, field string, names []string, doc string, addFn, removeFn seatOp) {
 	orgName := c.params["org"]
+	m := Mutation{Endpoint: c.key, Scope: orgName, Names: slices.Clone(names)}
 	if len(names) == 0 {
-		s.writeError(c, http.StatusUnprocessableEntity, "Invalid request.\n\n\""+field+"\" wasn't supplied or is empty.", doc)
+		s.finishMutation(c, m, http.StatusUnprocessableEntity, apiErr("Invalid request.\n\n\""+field+"\" wasn't supplied or is empty.", doc, http.StatusUnprocessableEntity))
 		return
 	}
 	if len(names) > 100 {
-		s.writeError(c, http.StatusUnprocessableEntity, "Invalid request.\n\n\""+field+"\" is too long ("+
-			strconv.Itoa(len(names))+" items). Maximum is 100.", doc)
+		s.finishMutation(c, m, http.StatusUnprocessableEntity, apiErr("Invalid request.\n\n\""+field+"\" is too long ("+
+			strconv.Itoa(len(names))+" items). Maximum is 100.", doc, http.StatusUnprocessableEntity))
 		return
 	}
 	s.mu.Lock()
 	if _, ok := s.orgs[orgName]; !ok {
 		s.mu.Unlock()
-		s.writeError(c, http.StatusNotFound, "Not Found", doc)
+		s.finishMutation(c, m, http.StatusNotFound, apiErr("Not Found", doc, http.StatusNotFound))
 		return
 	}
 	a := s.apiActor(c)
@@ -495,25 +522,31 @@ func (s *Server) selected(c *reqCtx, add bool, field string, names []string, doc
 	}
 	n, err := fn(s, orgName, names, a)
 	setting := s.orgs[orgName].setting
+	m.At = s.now
 	s.mu.Unlock()
+	unprocessable := func(msg string) {
+		s.finishMutation(c, m, http.StatusUnprocessableEntity, apiErr(msg, doc, http.StatusUnprocessableEntity))
+	}
 	switch {
 	case errors.Is(err, ErrSeatManagement):
 		msg := "Copilot Business or Enterprise is not enabled for this organization."
 		if setting == AssignAll {
 			msg = "This organization's Copilot seat management setting is 'assign_all': seats cannot be added or removed for individual users or teams. Change it to 'assign_selected' first."
 		}
-		s.writeError(c, http.StatusUnprocessableEntity, msg, doc)
+		unprocessable(msg)
 	case errors.Is(err, ErrNotMember):
-		s.writeError(c, http.StatusUnprocessableEntity, "The following users are not members of the organization and have no pending invitation: "+
-			strings.TrimPrefix(err.Error(), ErrNotMember.Error()+": "), doc)
+		unprocessable("The following users are not members of the organization and have no pending invitation: " +
+			strings.TrimPrefix(err.Error(), ErrNotMember.Error()+": "))
 	case errors.Is(err, ErrNotFound):
-		s.writeError(c, http.StatusUnprocessableEntity, "Could not find "+strings.TrimPrefix(err.Error(), ErrNotFound.Error()+": "), doc)
+		unprocessable("Could not find " + strings.TrimPrefix(err.Error(), ErrNotFound.Error()+": "))
 	case err != nil:
-		s.writeError(c, http.StatusUnprocessableEntity, err.Error(), doc)
+		unprocessable(err.Error())
 	case add:
-		s.writeRaw(c, http.StatusCreated, map[string]int{"seats_created": n})
+		m.Result = n
+		s.finishMutation(c, m, http.StatusCreated, map[string]int{"seats_created": n})
 	default:
-		s.writeRaw(c, http.StatusOK, map[string]int{"seats_cancelled": n})
+		m.Result = n
+		s.finishMutation(c, m, http.StatusOK, map[string]int{"seats_cancelled": n})
 	}
 }
 
@@ -539,9 +572,13 @@ func (s *Server) hAccessToken(c *reqCtx) {
 	s.rl.Lock()
 	tok, exp := s.issueLocked(id)
 	s.rl.Unlock()
+	seats := "write"
+	if s.opts.AppReadOnly {
+		seats = "read"
+	}
 	s.writeRaw(c, http.StatusCreated, accessTokenJSON{
 		Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339),
-		Permissions:         map[string]string{"members": "read", "organization_copilot_seat_management": "write"},
+		Permissions:         map[string]string{"members": "read", "organization_copilot_seat_management": seats},
 		RepositorySelection: "all",
 	})
 }

@@ -16,6 +16,12 @@
 //     has a pending invitation to the org.
 //   - POST/DELETE selected_users / selected_teams: 422 unless the org's
 //     seat_management_setting is assign_selected; at most 100 names.
+//   - DELETE team memberships (org teams and enterprise teams): 204; the
+//     seat the team granted goes pending cancellation or ends, with the
+//     membership and seat events. Mutations() records every change request
+//     that reached its handler; SetMutationHook runs between a change and
+//     its answer. Read-only credentials (ReadOnlyTokens, AppReadOnly) get
+//     GitHub's 403 naming the missing scope or permission.
 //   - GET /enterprises/{e}/copilot/billing/seats: one seat object per
 //     granting org or enterprise team, total_seats counts each user once.
 //   - page/per_page pagination (default 50, max 100) with RFC 5988 Link
@@ -116,6 +122,17 @@ type Options struct {
 	// installation token ("ghs_…", which must have been issued by this
 	// server) or a JWT (accepted only by the App token exchange).
 	Tokens []string
+	// ReadOnlyTokens are personal access tokens (accepted besides Tokens)
+	// whose scopes allow reads only, as a classic token with read:org and
+	// without manage_billing:copilot: seat and team changes answer 403
+	// "Resource not accessible by personal access token" with
+	// X-OAuth-Scopes (what the token has) and X-Accepted-OAuth-Scopes
+	// (what the endpoint needs), as GitHub does.
+	ReadOnlyTokens []string
+	// AppReadOnly: the GitHub App's installation tokens may read but not
+	// change seats or teams (403 "Resource not accessible by integration"
+	// with X-Accepted-GitHub-Permissions naming the permission).
+	AppReadOnly bool
 
 	// Primary rate limit: Limit requests per Window per token (per
 	// installation for App installation tokens). Defaults 5000 per hour.
@@ -253,6 +270,9 @@ type Server struct {
 	total      int
 	violations int
 	instTokens map[string]instToken
+
+	mutations    []Mutation
+	mutationHook func(Mutation)
 
 	srv      *http.Server
 	ln       net.Listener
@@ -436,11 +456,12 @@ func (s *Server) LimitViolations() int {
 	return s.violations
 }
 
-// ResetCounters zeroes Requests, Statuses, TotalRequests and LimitViolations
-// (rate-limit budgets are kept).
+// ResetCounters zeroes Requests, Statuses, TotalRequests, LimitViolations
+// and Mutations (rate-limit budgets are kept).
 func (s *Server) ResetCounters() {
 	s.rl.Lock()
 	defer s.rl.Unlock()
+	s.mutations = nil
 	s.requests = map[string]int{}
 	s.statuses = map[int]int{}
 	s.total = 0

@@ -59,9 +59,12 @@ var errVerifyFailed = errors.New("verification failed")
 func exitCode(err error) int {
 	var ue *usageError
 	var ce *cli.ConfigError
+	var coded interface{ ExitCode() int } // a command's own documented codes (reclaim)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
+	case errors.As(err, &coded):
+		return coded.ExitCode()
 	case errors.Is(err, errVerifyFailed):
 		return ExitVerifyFail
 	case errors.As(err, &ue), errors.As(err, &ce):
@@ -88,6 +91,7 @@ func commands() []command {
 		{"periods", "a holder's seat periods: held from, via, granted by, pending, billable until, ended, orphaned", runPeriods},
 		{"seat-days", "seat-days per org (or team), month and plan: the basis to reconcile the invoice", runSeatDays},
 		{"orphans", "seats still held or billable whose holder left, was deprovisioned or suspended, with their monthly cost", runOrphans},
+		{"reclaim", "take back idle and orphaned seats: plan (read-only), apply PLAN --approve SHA256, status", runReclaim},
 		{"derive", "bring the seat periods up to date now (cmd/enrich does it on every pass)", runDerive},
 		{"rebuild", "fill the read models again from the timeline (--check: compare, change nothing)", runRebuild},
 		{"export", "write a compliance bundle: data files, manifest with a row hash chain, optional signature", runExport},

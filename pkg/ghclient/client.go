@@ -254,9 +254,22 @@ const (
 )
 
 // get fetches path (relative to BaseURL, may carry a query) and decodes the
-// JSON body into v, spending the budget: it waits for (or refuses on) rate
-// limits, retries transient failures with backoff, and maps errors.
+// JSON body into v (see do).
 func (c *Client) get(ctx context.Context, path string, v any) (*github.Response, error) {
+	return c.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// do sends one request (body, when not nil, as JSON) and decodes the JSON
+// answer into v (nil: ignore it), spending the budget: it waits for (or
+// refuses on) rate limits, retries transient failures with backoff, and
+// maps errors. A request that changes something (any method but GET) is
+// sent again only when GitHub said it did not act on it (a rate limit,
+// with Retry-After) or it never left this machine (the connection could
+// not be made); when it went out and no answer says what happened (a
+// timeout, a reset, a 5xx) do returns *OutcomeUnknownError instead of
+// repeating it blindly.
+func (c *Client) do(ctx context.Context, method, path string, body, v any) (*github.Response, error) {
+	changes := method != http.MethodGet
 	bo := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(c.backoffInitial),
 		backoff.WithMaxInterval(c.backoffMax),
@@ -285,16 +298,19 @@ func (c *Client) get(ctx context.Context, path string, v any) (*github.Response,
 					slog.Time("until", rl.Until), slog.Bool("secondary", rl.Secondary))
 				return nil, err
 			}
-			return nil, &TransportError{Method: http.MethodGet, Path: pathOnly(path), Msg: err.Error(), ctxErr: err}
+			return nil, &TransportError{Method: method, Path: pathOnly(path), Msg: err.Error(), ctxErr: err}
 		}
-		resp, sent, err := c.attempt(ctx, path, v)
+		resp, sent, err := c.attempt(ctx, method, path, body, v)
 		if !sent {
 			rc.refund()
 		}
 		if err == nil {
 			return resp, nil
 		}
-		kind, mapped := c.classify(ctx, path, resp, sent, err)
+		kind, mapped := c.classify(ctx, method, path, resp, sent, err)
+		if changes && kind == retry && sent && !undelivered(err) {
+			return resp, &OutcomeUnknownError{Method: method, Path: pathOnly(path), Err: mapped}
+		}
 		switch kind {
 		case rateLimited:
 			if sent {
@@ -376,8 +392,8 @@ func (c *Client) probeBudget(ctx context.Context) bool {
 
 // attempt sends one request (the budget slot is already held) and releases
 // the slot with what came back.
-func (c *Client) attempt(ctx context.Context, path string, v any) (*github.Response, bool, error) {
-	req, err := c.gh.NewRequest(http.MethodGet, path, nil)
+func (c *Client) attempt(ctx context.Context, method, path string, body, v any) (*github.Response, bool, error) {
+	req, err := c.gh.NewRequest(method, path, body)
 	if err != nil {
 		c.budget.release(nil, false, false, time.Time{})
 		return nil, false, err
@@ -398,7 +414,7 @@ func (c *Client) attempt(ctx context.Context, path string, v any) (*github.Respo
 		if hr != nil {
 			status = hr.StatusCode
 		}
-		c.log.Debug("github request", slog.String("path", pathOnly(path)), slog.Int("status", status),
+		c.log.Debug("github request", slog.String("method", method), slog.String("path", pathOnly(path)), slog.Int("status", status),
 			slog.Duration("took", time.Since(start)), slog.Int("remaining", c.Budget().Remaining))
 	}
 	return resp, sent, err
@@ -413,7 +429,7 @@ func pathOnly(p string) string {
 
 // classify maps an error from go-github to this package's errors and says
 // whether a retry (backoff) or a rate-limit wait may help.
-func (c *Client) classify(ctx context.Context, path string, resp *github.Response, sent bool, err error) (outcome, error) {
+func (c *Client) classify(ctx context.Context, method, path string, resp *github.Response, sent bool, err error) (outcome, error) {
 	p := pathOnly(path)
 	var rle *github.RateLimitError
 	var are *github.AbuseRateLimitError
@@ -452,13 +468,13 @@ func (c *Client) classify(ctx context.Context, path string, resp *github.Respons
 		case status == http.StatusUnprocessableEntity:
 			return final, &PolicyError{Message: msg}
 		case status >= 500:
-			return retry, &APIError{Method: http.MethodGet, Path: p, Status: status, Message: msg, DocumentationURL: ere.DocumentationURL}
+			return retry, &APIError{Method: method, Path: p, Status: status, Message: msg, DocumentationURL: ere.DocumentationURL}
 		default:
-			return final, &APIError{Method: http.MethodGet, Path: p, Status: status, Message: msg, DocumentationURL: ere.DocumentationURL}
+			return final, &APIError{Method: method, Path: p, Status: status, Message: msg, DocumentationURL: ere.DocumentationURL}
 		}
 	}
 
-	te := &TransportError{Method: http.MethodGet, Path: p, retryable: true}
+	te := &TransportError{Method: method, Path: p, retryable: true}
 	if cerr := ctx.Err(); cerr != nil {
 		te.Msg, te.ctxErr, te.retryable = cerr.Error(), cerr, false
 		return final, te

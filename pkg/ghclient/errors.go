@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -111,4 +112,62 @@ func Retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// OutcomeUnknownError: a request that changes GitHub went out and no answer
+// says whether GitHub acted on it (a timeout, a reset connection, a 5xx).
+// It is not repeated blindly: look the seats it named up (a seat pending
+// cancellation, or gone, was changed) and send again only what did not
+// change. Err is what happened (*TransportError or *APIError).
+type OutcomeUnknownError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("ghclient: %s %s: outcome unknown (%v): check the seats before sending it again", e.Method, e.Path, e.Err)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// PermissionError: GitHub refused a change because the credentials lack a
+// scope or permission (403 that is not a rate limit). It names what the
+// call needs and what GitHub's headers said (scopes are names, never
+// secrets); the credential itself never appears.
+type PermissionError struct {
+	Method, Path string
+	Status       int
+	Message      string // GitHub's message, credentials scrubbed
+	// Needed names the classic token scope and the GitHub App permission
+	// the call needs (Perm* constants).
+	Needed string
+	// From GitHub's headers, when it sent them: the scopes the token has
+	// (X-OAuth-Scopes), the scopes the endpoint accepts
+	// (X-Accepted-OAuth-Scopes), the App permissions it accepts
+	// (X-Accepted-GitHub-Permissions).
+	TokenScopes, AcceptedScopes, AcceptedPermissions string
+}
+
+func (e *PermissionError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ghclient: %s %s: %d %s: the credentials lack the permission to do this: it needs %s",
+		e.Method, e.Path, e.Status, e.Message, e.Needed)
+	var got []string
+	if e.AcceptedScopes != "" {
+		got = append(got, "scopes GitHub accepts here: "+e.AcceptedScopes)
+	}
+	if e.AcceptedPermissions != "" {
+		got = append(got, "App permission GitHub accepts here: "+e.AcceptedPermissions)
+	}
+	if e.TokenScopes != "" || e.AcceptedScopes != "" {
+		has := e.TokenScopes
+		if has == "" {
+			has = "none"
+		}
+		got = append(got, "the token's scopes: "+has)
+	}
+	if len(got) > 0 {
+		b.WriteString(" (" + strings.Join(got, "; ") + ")")
+	}
+	return b.String()
 }

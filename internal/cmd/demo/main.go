@@ -4,7 +4,8 @@
 // ordinary audit noise, with redeliveries and malformed lines) through the
 // real ingest binary with inline enrichment, runs the enrich worker once,
 // and prints what ended up in the timeline: seat history, GitHub's seat
-// details on each row, reconciliation and what it cost in GitHub requests.
+// details on each row, reconciliation and what it cost in GitHub requests,
+// the seat lifecycle, and a seat reclamation (plan, apply, confirmed).
 // Everything it starts is stopped, and its temp directory removed, before it
 // exits (also on Ctrl-C).
 package main
@@ -159,7 +160,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	var checks []error
-	for _, section := range []func(context.Context) error{d.summary, d.enrichment, d.timelines, d.seatState, d.lifecycle, d.deadLetters} {
+	for _, section := range []func(context.Context) error{d.summary, d.enrichment, d.timelines, d.seatState, d.lifecycle, d.reclaim, d.deadLetters} {
 		fmt.Println()
 		if err := section(ctx); err != nil {
 			var ce checkError

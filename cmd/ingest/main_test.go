@@ -1,13 +1,16 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -239,6 +242,229 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	for _, secret := range []string{"ch-SECRET-1", "kafka-SECRET-2", "salt-SECRET-3"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("output leaks %s:\n%s", secret, out)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+// startIngest starts the worker on the shared ClickHouse with a database of
+// its own, and waits until it has begun migrating it.
+func startIngest(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	ch := testenv.SharedClickHouse(t)
+	db := testenv.NewDatabase(t, ch)
+	cmd := exec.Command(bin, append([]string{"--clickhouse-addr", ch.Addr(), "--clickhouse-database", db}, args...)...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := ch.QueryIn(context.Background(), db, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'")
+		if err == nil && strings.TrimSpace(n) == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker did not migrate its database in 60s:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cmd, &out
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// stop sends SIGTERM and returns the exit code and how long the worker took.
+func stop(t *testing.T, cmd *exec.Cmd) (int, time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), time.Since(t0)
+		}
+		return 0, time.Since(t0)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop within 30s of SIGTERM")
+	}
+	return -1, 0
+}
+
+// A pipe or a device named with --files-special is read to its end, or
+// until SIGTERM, which stops the worker at once (exit 0): neither a read
+// blocked on an empty pipe, nor an open waiting for a writer, nor a device
+// that never ends holds the stop (it took 10s, the source's close timeout).
+func TestSpecialFiles(t *testing.T) {
+	bin := build(t)
+	const prompt = 3 * time.Second
+	base := []string{"--source", "file", "--files-special", "--http-addr", "", "--log-level", "debug"}
+
+	t.Run("pipe with a writer that stays", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "audit.fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd, out := startIngest(t, bin, nil, append(base, "--files", fifo)...)
+		// A non-blocking open for writing succeeds once the worker has
+		// the pipe open for reading.
+		var w *os.File
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+			if err == nil {
+				w = f
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the worker never opened the pipe: %v\n%s", err, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		defer w.Close()
+		if _, err := w.WriteString(`{"action":"git.clone","_document_id":"x"}` + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the worker now waits in a read
+		code, took := stop(t, cmd)
+		if code != 0 || took > prompt {
+			t.Errorf("SIGTERM: exit %d after %s; want exit 0 within %s:\n%s", code, took, prompt, out.String())
+		}
+	})
+
+	t.Run("pipe read to its end", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "audit.fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ch := testenv.SharedClickHouse(t)
+		db := testenv.NewDatabase(t, ch)
+		go func() { // blocks until the worker opens the pipe
+			w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			defer w.Close()
+			for i := range 3 {
+				fmt.Fprintf(w, `{"@timestamp":%d,"_document_id":"fifo-%d","action":"copilot.cfb_seat_added","actor":"octo-admin","org":"acme","user":"mona%d","created_at":%d}`+"\n",
+					1732406400000+i, i, i, 1732406400000+i)
+			}
+		}()
+		out, code := run(t, bin, nil, append(base, "--files", fifo, "--clickhouse-addr", ch.Addr(), "--clickhouse-database", db)...)
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		if n, err := ch.QueryIn(context.Background(), db, "SELECT count() FROM seat_timeline"); err != nil || strings.TrimSpace(n) != "3" {
+			t.Errorf("seat rows %q %v, want 3:\n%s", n, err, out)
+		}
+	})
+
+	t.Run("pipe nobody writes to", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "audit.fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd, out := startIngest(t, bin, nil, append(base, "--files", fifo)...)
+		waitFor(t, out, "a thread waiting in the pipe's open", func() bool { return inKernel(cmd.Process.Pid, "wait_for_partner") })
+		code, took := stop(t, cmd)
+		if code != 0 || took > prompt {
+			t.Errorf("SIGTERM: exit %d after %s; want exit 0 within %s:\n%s", code, took, prompt, out.String())
+		}
+	})
+
+	t.Run("/dev/zero", func(t *testing.T) {
+		cmd, out := startIngest(t, bin, nil, append(base, "--files", "/dev/zero")...)
+		waitFor(t, out, "/dev/zero open", func() bool { return hasOpen(cmd.Process.Pid, "/dev/zero") })
+		time.Sleep(300 * time.Millisecond) // reading
+		code, took := stop(t, cmd)
+		if code != 0 || took > prompt {
+			t.Errorf("SIGTERM: exit %d after %s; want exit 0 within %s:\n%s", code, took, prompt, out.String())
+		}
+	})
+}
+
+// waitFor polls cond for 30s.
+func waitFor(t *testing.T, out *bytes.Buffer, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 30s:\n%s", what, out.String())
+		}
+	}
+}
+
+// inKernel reports whether a thread of pid sleeps in the kernel function
+// fn (Linux: /proc/PID/task/TID/wchan).
+func inKernel(pid int, fn string) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+	for _, w := range tasks {
+		if b, err := os.ReadFile(w); err == nil && string(b) == fn {
+			return true
+		}
+	}
+	return false
+}
+
+// hasOpen reports whether pid has path open (Linux: /proc/PID/fd).
+func hasOpen(pid int, path string) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && l == path {
+			return true
+		}
+	}
+	return false
+}
+
+// SEATLINE_HTTP_ADDR="" turns the listener off as --http-addr "" does (the
+// environment used to ignore empty values, so the worker bound :9464).
+func TestEmptyEnvironmentValueTurnsListenerOff(t *testing.T) {
+	bin := build(t)
+	file := filepath.Join(t.TempDir(), "audit.json")
+	if err := os.WriteFile(file, []byte(`{"action":"git.clone","_document_id":"n1","@timestamp":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ch := testenv.SharedClickHouse(t)
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		args    []string
+		serving bool
+	}{
+		{"flag", nil, []string{"--http-addr", ""}, false},
+		{"environment", []string{"SEATLINE_HTTP_ADDR="}, nil, false},
+		{"environment, flag wins", []string{"SEATLINE_HTTP_ADDR="}, []string{"--http-addr", "127.0.0.1:0"}, true},
+		{"listener on", []string{"SEATLINE_HTTP_ADDR=127.0.0.1:0"}, nil, true},
+	} {
+		db := testenv.NewDatabase(t, ch)
+		args := append([]string{"--source", "file", "--files", file, "--clickhouse-addr", ch.Addr(), "--clickhouse-database", db}, tc.args...)
+		out, code := run(t, bin, tc.env, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", tc.name, code, out)
+		}
+		if serving := strings.Contains(out, "serving /metrics"); serving != tc.serving {
+			t.Errorf("%s: serving %v, want %v:\n%s", tc.name, serving, tc.serving, out)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/seatline/seatline/internal/cli"
@@ -215,8 +217,8 @@ func (b *fileBackend) Pages(ctx context.Context, startAfter string, fn func([]ob
 	return nil
 }
 
-func (b *fileBackend) Open(_ context.Context, o objsrc.Object) (io.ReadCloser, objsrc.Object, error) {
-	f, err := os.Open(o.Key)
+func (b *fileBackend) Open(ctx context.Context, o objsrc.Object) (io.ReadCloser, objsrc.Object, error) {
+	f, err := openFile(ctx, o.Key)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, o, objsrc.ErrVanished
@@ -231,7 +233,79 @@ func (b *fileBackend) Open(_ context.Context, o objsrc.Object) (io.ReadCloser, o
 		f.Close()
 		return nil, o, err
 	}
-	return f, objsrc.Object{Key: o.Key, ETag: fileETag(fi), Size: fileSize(fi)}, nil
+	return newStoppable(ctx, f), objsrc.Object{Key: o.Key, ETag: fileETag(fi), Size: fileSize(fi)}, nil
+}
+
+// openFile opens path for reading. Opening a FIFO waits for a writer, so
+// there the wait ends with ctx too: a stop signal must not wait for a
+// writer that may never come.
+func openFile(ctx context.Context, path string) (*os.File, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		return os.Open(path)
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		done <- opened{f, err}
+	}()
+	select {
+	case r := <-done:
+		return r.f, r.err
+	case <-ctx.Done():
+	}
+	// Wake the waiting open by being the writer for a moment (a
+	// non-blocking open for writing succeeds only while a reader waits),
+	// and close whatever it opens whenever it does.
+	if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		w.Close()
+	}
+	go func() {
+		if r := <-done; r.f != nil {
+			r.f.Close()
+		}
+	}()
+	return nil, ctx.Err()
+}
+
+// stoppable is an open file whose reads end when ctx does: each Read
+// checks ctx first (a device such as /dev/zero never ends and never
+// blocks), and ctx's end closes the file, which wakes a Read blocked on an
+// empty pipe. Without it a stop waits for the reader.
+type stoppable struct {
+	ctx   context.Context
+	f     *os.File
+	stop  func() bool
+	close sync.Once
+	err   error
+}
+
+func newStoppable(ctx context.Context, f *os.File) *stoppable {
+	s := &stoppable{ctx: ctx, f: f}
+	s.stop = context.AfterFunc(ctx, func() { _ = s.Close() })
+	return s
+}
+
+func (s *stoppable) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := s.f.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && s.ctx.Err() != nil {
+		return n, s.ctx.Err() // closed by the stop, not a failed read
+	}
+	return n, err
+}
+
+func (s *stoppable) Close() error {
+	s.close.Do(func() {
+		s.stop()
+		s.err = s.f.Close()
+	})
+	return s.err
 }
 
 func (b *fileBackend) Lookback(maxKey string, _ time.Duration) string { return maxKey }

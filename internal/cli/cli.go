@@ -14,29 +14,78 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
-	"github.com/peterbourgon/ff/v3"
+	"github.com/seatline/seatline/internal/flagval"
 )
 
 // EnvPrefix: flag --kafka-brokers is also SEATLINE_KAFKA_BROKERS.
 const EnvPrefix = "SEATLINE"
 
-// Parse parses args, then fills unset flags from the environment. It
-// prints usage (with the env name of every flag) for -h.
+// Parse parses args, then sets every flag not given on the command line
+// from its environment variable (EnvName) when that variable exists, even
+// when it is empty: SEATLINE_HTTP_ADDR="" turns the listener off as
+// --http-addr "" does, and an empty value a flag cannot take (a duration,
+// a number, a boolean) is refused as it would be on the command line. An
+// unset variable leaves the flag's default. It prints usage (with the env
+// name of every flag) for -h.
 func Parse(fs *flag.FlagSet, args []string, about string) error {
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "%s\n\nFlags (each also read from the environment variable shown):\n", about)
+		fmt.Fprintf(out, "%s\n\nFlags (each also read from the environment variable shown; the command line wins):\n", about)
 		fs.VisitAll(func(f *flag.Flag) {
 			name, usage := flag.UnquoteUsage(f)
 			fmt.Fprintf(out, "  --%s %s\t[$%s]\n    \t%s", f.Name, name, EnvName(f.Name), strings.ReplaceAll(usage, "\n", "\n    \t"))
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-				fmt.Fprintf(out, " (default %s)", f.DefValue)
+			if def := f.DefValue; def != "" && def != "false" && def != "0" {
+				if d, err := time.ParseDuration(def); err == nil && name == "duration" {
+					def = flagval.Short(d) // 1m, not 1m0s
+				}
+				fmt.Fprintf(out, " (default %s)", def)
 			}
 			fmt.Fprintln(out)
 		})
 	}
-	return ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return setFromEnv(fs)
+}
+
+// setFromEnv sets each flag not set on the command line from its
+// environment variable, if that variable exists.
+func setFromEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		env := EnvName(f.Name)
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return
+		}
+		if setErr := fs.Set(f.Name, v); setErr != nil {
+			err = envError(f, env, v, setErr)
+		}
+	})
+	return err
+}
+
+// envError says which variable held a value its flag cannot take, quoting
+// the value only through flagval.Redact.
+func envError(f *flag.Flag, env, v string, err error) error {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		if v == "" {
+			return fmt.Errorf("%s: $%s is empty; set it to true or false, or unset it", f.Name, env)
+		}
+		return fmt.Errorf("%s: $%s=%q is not true or false", f.Name, env, flagval.Redact(v))
+	}
+	if v == "" {
+		return fmt.Errorf("%s: $%s is empty, which --%s cannot be; set a value or unset it for the default (%s)", f.Name, env, f.Name, f.DefValue)
+	}
+	return fmt.Errorf("%s: invalid value %q in $%s: %v", f.Name, flagval.Redact(v), env, err)
 }
 
 // ParseOnly parses args without the environment and refuses positional
@@ -71,20 +120,7 @@ func EnvName(flagName string) string {
 }
 
 // List is a comma-separated flag value.
-type List []string
-
-func (l *List) String() string { return strings.Join(*l, ",") }
-
-// Set replaces the list (an env var or a repeated flag gives the whole list).
-func (l *List) Set(s string) error {
-	*l = (*l)[:0]
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
-		}
-	}
-	return nil
-}
+type List = flagval.List
 
 // Logger builds the process logger: format "text" or "json", level
 // debug|info|warn|error.

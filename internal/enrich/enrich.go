@@ -8,50 +8,63 @@ package enrich
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/ghclient"
 )
 
-// Config bounds what one Enrich call may spend.
+// Config bounds what one Enrich call may spend. InlineDefaults and
+// WorkerDefaults have the values each binary's flags show.
 type Config struct {
-	// Budget: the longest one call may take (default 300 ms). Rows not
-	// looked up by then stay pending.
+	// Budget: the longest one call may take. Rows not looked up by then
+	// stay pending.
 	Budget time.Duration
-	// MaxRequests: GitHub requests one call may make (default 25), shared
-	// between the orgs of the batch. Cached answers are free.
+	// MaxRequests: GitHub requests one call may make, shared between the
+	// orgs of the batch. Cached answers are free.
 	MaxRequests int
 	// MaxAttempts: after this many failed lookups a row is marked failed
-	// (default 10; cmd/enrich keeps retrying failed rows less often).
+	// (cmd/enrich keeps retrying failed rows less often).
 	MaxAttempts int
 }
 
-// Validate fills defaults and names the first invalid field.
+// InlineDefaults: ingest's lookups, within a batch that must not wait.
+func InlineDefaults() Config {
+	return Config{Budget: 300 * time.Millisecond, MaxRequests: 25, MaxAttempts: 10}
+}
+
+// WorkerDefaults: cmd/enrich's rounds over pending rows.
+func WorkerDefaults() Config { return Config{Budget: time.Minute, MaxRequests: 500, MaxAttempts: 10} }
+
+// The flags and their ranges. MaxAttempts is stored in a UInt8 column.
+var (
+	budgetFlag      = flagval.Duration{Name: "enrich-budget", Min: 10 * time.Millisecond, Max: time.Hour}
+	maxRequestsFlag = flagval.Int{Name: "enrich-max-requests", Min: 1, Max: 100000}
+	maxAttemptsFlag = flagval.Int{Name: "enrich-max-attempts", Min: 1, Max: 255}
+)
+
+// RegisterFlags binds the flags to fs with d's values as defaults. prefix
+// starts each help text ("inline enrichment: "), what names one call ("one
+// batch"); --enrich-max-attempts is bound only with attempts (ingest leaves
+// failed rows to cmd/enrich).
+func (c *Config) RegisterFlags(fs *flag.FlagSet, d Config, prefix, what string, attempts bool) {
+	*c = d
+	fs.DurationVar(&c.Budget, budgetFlag.Name, d.Budget, budgetFlag.Usage(prefix+"time "+what+" may spend on GitHub lookups"))
+	fs.IntVar(&c.MaxRequests, maxRequestsFlag.Name, d.MaxRequests, maxRequestsFlag.Usage(prefix+"GitHub requests "+what+" may make"))
+	if attempts {
+		fs.IntVar(&c.MaxAttempts, maxAttemptsFlag.Name, d.MaxAttempts, maxAttemptsFlag.Usage("failed lookups before a row is marked failed"))
+	}
+}
+
+// Validate names the first invalid field; it changes nothing.
 func (c *Config) Validate() error {
-	if c.Budget == 0 {
-		c.Budget = 300 * time.Millisecond
-	}
-	if c.Budget < 0 {
-		return fmt.Errorf("enrich-budget: must be positive, got %s", c.Budget)
-	}
-	if c.MaxRequests == 0 {
-		c.MaxRequests = 25
-	}
-	if c.MaxRequests < 0 {
-		return fmt.Errorf("enrich-max-requests: must be positive, got %d", c.MaxRequests)
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 10
-	}
-	if c.MaxAttempts < 0 || c.MaxAttempts > 255 {
-		return fmt.Errorf("enrich-max-attempts: must be 1 to 255, got %d", c.MaxAttempts)
-	}
-	return nil
+	return flagval.First(budgetFlag.Check(c.Budget), maxRequestsFlag.Check(c.MaxRequests), maxAttemptsFlag.Check(c.MaxAttempts))
 }
 
 // Enricher fills seat details into rows through one shared seat cache.

@@ -37,7 +37,9 @@ func TestChangeAfterCachedLookupIsLookedUpAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, enrich.Config{Budget: 5 * time.Second})
+	cfg := enrich.WorkerDefaults()
+	cfg.Budget = 5 * time.Second
+	e, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,8 +43,9 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ecfg := enrichd.Config{Once: true, Orgs: sim.Orgs(), LogFormat: "text", LogLevel: "info"}
-	ecfg.ClickHouse = cfg
+	ecfg := enrichd.Defaults()
+	ecfg.Once, ecfg.Orgs = true, sim.Orgs()
+	ecfg.ClickHouse.Database, ecfg.ClickHouse.Cluster = cfg.Database, cfg.Cluster
 	ecfg.ClickHouse.Addrs = []string{cl.Nodes[1].Addr()} // the other server: the Distributed tables are the same
 	ecfg.GitHub.BaseURL, ecfg.GitHub.Token = sim.URL()+"/", token
 	if err := enrichd.Run(ctx, ecfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {

@@ -118,7 +118,8 @@ func TestStreamFromSimulatorEnrichedUnderFaults(t *testing.T) {
 	t.Logf("after ingest: %d enriched inline, %d pending", inline, count("SELECT count() FROM seat_timeline WHERE enrichment = 'pending'"))
 
 	// The enrich worker completes the rest, pass after pass, despite faults.
-	ecfg := enrichd.Config{Once: true, LogFormat: "text", LogLevel: "info"}
+	ecfg := enrichd.Defaults()
+	ecfg.Once = true
 	ecfg.ClickHouse.Addrs, ecfg.ClickHouse.Database = []string{ch.Addr()}, db
 	ecfg.GitHub.BaseURL, ecfg.GitHub.Token, ecfg.GitHub.MaxWait = sim.URL()+"/", token, 5*time.Second
 	ecfg.Enrich.Budget, ecfg.Enrich.MaxRequests = 10*time.Second, 200
@@ -273,7 +274,8 @@ func TestSnapshotsAndDrift(t *testing.T) {
 	if err := store.Write(ctx, rows, nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg := enrichd.Config{Once: true, Orgs: []string{org}, Enterprises: []string{"acme-corp"}, LogFormat: "text", LogLevel: "info"}
+	cfg := enrichd.Defaults()
+	cfg.Once, cfg.Orgs, cfg.Enterprises = true, []string{org}, []string{"acme-corp"}
 	cfg.ClickHouse.Addrs, cfg.ClickHouse.Database = []string{ch.Addr()}, db
 	cfg.GitHub.BaseURL, cfg.GitHub.Token = sim.URL()+"/", token
 	if err := enrichd.Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,12 +22,13 @@ import (
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/enrich"
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ghflags"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/ghclient"
 )
 
-// Config of the enrich worker.
+// Config of the enrich worker. Defaults() has the values the flags show.
 type Config struct {
 	ClickHouse timeline.Config
 	GitHub     ghflags.Flags
@@ -34,10 +37,10 @@ type Config struct {
 	Orgs        []string // seat lists to poll; empty: every org seen in the timeline
 	Enterprises []string // enterprise seat lists to poll
 
-	Interval         time.Duration // between passes over pending rows (default 30 s)
-	SnapshotInterval time.Duration // between seat-list polls (default 1 h)
-	PendingBatch     int           // rows completed per lookup round (default 2,000)
-	RetryFailedEvery int           // retry failed rows every Nth pass (default 10)
+	Interval         time.Duration // between passes over pending rows
+	SnapshotInterval time.Duration // between seat-list polls
+	PendingBatch     int           // rows completed per lookup round
+	RetryFailedEvery int           // retry failed rows every Nth pass
 	Once             bool          // one pass of everything, then exit
 
 	HTTPAddr  string
@@ -45,58 +48,83 @@ type Config struct {
 	LogLevel  string
 }
 
-// RegisterFlags binds cfg to fs.
-func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
-	cli.ClickHouseFlags(fs, &cfg.ClickHouse, "database (created if missing)")
-
-	ghflags.Register(fs, &cfg.GitHub, 5*time.Minute)
-	fs.DurationVar(&cfg.Enrich.Budget, "enrich-budget", time.Minute, "time one round of lookups may take")
-	fs.IntVar(&cfg.Enrich.MaxRequests, "enrich-max-requests", 500, "GitHub requests one round of lookups may make")
-	fs.IntVar(&cfg.Enrich.MaxAttempts, "enrich-max-attempts", 10, "failed lookups before a row is marked failed")
-
-	fs.Var((*cli.List)(&cfg.Orgs), "orgs", "organizations whose seat lists are polled, comma-separated (default: every org in the timeline)")
-	fs.Var((*cli.List)(&cfg.Enterprises), "enterprises", "enterprises whose seat lists are polled, comma-separated")
-	fs.DurationVar(&cfg.Interval, "interval", 30*time.Second, "time between passes over pending rows")
-	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Hour, "time between seat-list polls")
-	fs.IntVar(&cfg.PendingBatch, "pending-batch", 2000, "pending rows completed per round")
-	fs.IntVar(&cfg.RetryFailedEvery, "retry-failed-every", 10, "retry rows marked failed every Nth pass")
-	fs.BoolVar(&cfg.Once, "once", false, "do one pass (pending rows, seat lists, reconciliation) and exit")
-
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9465", "address for /metrics and /healthz (empty: off)")
-	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+// Defaults are the enrich worker's defaults (the flags show them).
+func Defaults() Config {
+	return Config{ClickHouse: timeline.Defaults(), GitHub: ghflags.Defaults(5 * time.Minute), Enrich: enrich.WorkerDefaults(),
+		Interval: 30 * time.Second, SnapshotInterval: time.Hour, PendingBatch: 2000, RetryFailedEvery: 10,
+		HTTPAddr: ":9465", LogFormat: "text", LogLevel: "info"}
 }
 
-// Validate fills defaults and names the first invalid field.
+// The worker's own flags and their ranges.
+var (
+	intervalFlag         = flagval.Duration{Name: "interval", Min: time.Second, Max: 24 * time.Hour}
+	snapshotIntervalFlag = flagval.Duration{Name: "snapshot-interval", Min: time.Minute, Max: 7 * 24 * time.Hour}
+	pendingBatchFlag     = flagval.Int{Name: "pending-batch", Min: 1, Max: 100000}
+	retryFailedEveryFlag = flagval.Int{Name: "retry-failed-every", Min: 1, Max: 10000}
+)
+
+// RegisterFlags binds cfg to fs; every default is in Defaults.
+func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
+	d := Defaults()
+	cli.ClickHouseFlags(fs, &cfg.ClickHouse, "database (created if missing)")
+
+	ghflags.Register(fs, &cfg.GitHub, d.GitHub.MaxWait)
+	cfg.Enrich.RegisterFlags(fs, d.Enrich, "", "one round over pending rows", true)
+
+	fs.Var((*cli.List)(&cfg.Orgs), "orgs", "organizations whose seat lists are polled, comma-separated (default: every org in the timeline)")
+	fs.Var((*cli.List)(&cfg.Enterprises), "enterprises", "enterprises whose seat lists are polled, comma-separated (their slugs)")
+	fs.DurationVar(&cfg.Interval, intervalFlag.Name, d.Interval, intervalFlag.Usage("time between passes over pending rows"))
+	fs.DurationVar(&cfg.SnapshotInterval, snapshotIntervalFlag.Name, d.SnapshotInterval, snapshotIntervalFlag.Usage("time between seat-list polls"))
+	fs.IntVar(&cfg.PendingBatch, pendingBatchFlag.Name, d.PendingBatch, pendingBatchFlag.Usage("pending rows completed per round"))
+	fs.IntVar(&cfg.RetryFailedEvery, retryFailedEveryFlag.Name, d.RetryFailedEvery, retryFailedEveryFlag.Usage("retry rows marked failed every Nth pass"))
+	fs.BoolVar(&cfg.Once, "once", false, "do one pass (pending rows, seat lists, reconciliation) and exit")
+
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", d.HTTPAddr, "address for /metrics and /healthz, [host]:port (empty: off)")
+	fs.StringVar(&cfg.LogFormat, "log-format", d.LogFormat, "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", d.LogLevel, "log level: debug, info, warn or error")
+}
+
+// githubName: an organization login or an enterprise slug (they go into
+// API paths, so nothing that could change the path).
+var githubName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// Validate names the first invalid field. It only validates: it changes
+// nothing and connects to nothing (it reads the GitHub App key).
 func (c *Config) Validate() error {
-	bad := func(err error) error { return &cli.ConfigError{Err: err} }
-	if err := c.ClickHouse.Validate(); err != nil {
-		return bad(err)
-	}
-	if err := c.Enrich.Validate(); err != nil {
-		return bad(err)
-	}
-	if _, err := c.GitHub.Config(); err != nil {
-		return bad(err)
-	}
-	if c.Interval <= 0 {
-		c.Interval = 30 * time.Second
-	}
-	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = time.Hour
-	}
-	if c.PendingBatch <= 0 {
-		c.PendingBatch = 2000
-	}
-	if c.RetryFailedEvery <= 0 {
-		c.RetryFailedEvery = 10
-	}
-	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			return bad(fmt.Errorf("http-addr: %q is not host:port", c.HTTPAddr))
-		}
+	if err := c.validate(); err != nil {
+		return &cli.ConfigError{Err: err}
 	}
 	return nil
+}
+
+func (c *Config) validate() error {
+	if err := flagval.First(c.ClickHouse.Validate(), c.Enrich.Validate()); err != nil {
+		return err
+	}
+	if _, err := c.GitHub.Config(); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		flag  string
+		names []string
+	}{{"orgs", c.Orgs}, {"enterprises", c.Enterprises}} {
+		for _, n := range l.names {
+			if !githubName.MatchString(n) {
+				return fmt.Errorf("%s: %q is not an organization login or enterprise slug", l.flag, n)
+			}
+		}
+	}
+	if err := flagval.First(intervalFlag.Check(c.Interval), snapshotIntervalFlag.Check(c.SnapshotInterval),
+		pendingBatchFlag.Check(c.PendingBatch), retryFailedEveryFlag.Check(c.RetryFailedEvery)); err != nil {
+		return err
+	}
+	if c.HTTPAddr != "" {
+		if err := flagval.HostPort("http-addr", c.HTTPAddr, true); err != nil {
+			return err
+		}
+	}
+	_, err := cli.Logger(io.Discard, c.LogFormat, c.LogLevel)
+	return err
 }
 
 // Worker holds the connections of a running enrich worker.

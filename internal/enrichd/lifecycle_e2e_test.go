@@ -134,7 +134,8 @@ func TestSeatLifecycleFromTheStream(t *testing.T) {
 
 	// The enrich worker derives the periods (and enriches the seat events),
 	// then checks them against GitHub's seat lists.
-	ecfg := enrichd.Config{Once: true, Enterprises: []string{"acme-corp"}, LogFormat: "text", LogLevel: "info"}
+	ecfg := enrichd.Defaults()
+	ecfg.Once, ecfg.Enterprises = true, []string{"acme-corp"}
 	ecfg.ClickHouse.Addrs, ecfg.ClickHouse.Database = []string{ch.Addr()}, db
 	ecfg.GitHub.BaseURL, ecfg.GitHub.Token = sim.URL()+"/", token
 	if err := enrichd.Run(ctx, ecfg, logger); err != nil {

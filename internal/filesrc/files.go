@@ -16,9 +16,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/objsrc"
 	"github.com/seatline/seatline/internal/source"
@@ -49,37 +52,68 @@ type Config struct {
 // Defaults are the file source's defaults.
 func Defaults() Config { return Config{Concurrency: 2, common: &source.Common{}} }
 
+// concurrencyFlag bounds --files-concurrency.
+var concurrencyFlag = flagval.Int{Name: "files-concurrency", Min: 1, Max: 64}
+
 // RegisterFlags binds the file flags to fs, with Defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := Defaults()
 	fs.Var((*cli.List)(&c.Paths), "files", "files or directories (recursive) to read, comma-separated: --files a.json,b.json.gz,exports/ "+
-		"(NDJSON or JSON-array exports; gzip, zstd or bzip2 by content)")
-	fs.IntVar(&c.Concurrency, "files-concurrency", d.Concurrency, "files read at once, 1 to 64")
-	fs.BoolVar(&c.Special, "files-special", false, "also read named paths that are not regular files (FIFOs, devices)")
+		"(NDJSON or JSON-array exports; gzip, zstd or bzip2 by content); regular files only unless --files-special")
+	fs.IntVar(&c.Concurrency, concurrencyFlag.Name, d.Concurrency, concurrencyFlag.Usage("files read at once"))
+	fs.BoolVar(&c.Special, "files-special", false, "also read named paths that are not regular files (a FIFO, /dev/stdin, a device): read once, until their end or SIGTERM")
 }
 
-// Validate names the first invalid field; it changes nothing.
+// CheckValues names the first value given that is out of range, whatever
+// --source says; it requires nothing and reads no file.
+func (c *Config) CheckValues() error {
+	if err := concurrencyFlag.Check(c.Concurrency); err != nil {
+		return err
+	}
+	_, err := objsrc.ParseShard(c.common.Shard)
+	return err
+}
+
+// Validate names the first invalid field; it changes nothing. Every path
+// must exist and be readable; one that is neither a regular file nor a
+// directory (a FIFO, a device) is refused without --files-special: it
+// might never end.
 func (c *Config) Validate() error {
 	if len(c.Paths) == 0 {
 		return fmt.Errorf("files: required with --source file (files or directories, comma-separated)")
 	}
-	if c.Concurrency < 1 || c.Concurrency > 64 {
-		return fmt.Errorf("files-concurrency: must be 1 to 64, got %d", c.Concurrency)
+	if err := c.CheckValues(); err != nil {
+		return err
 	}
 	if c.common.Since != "" || c.common.Until != "" {
 		return fmt.Errorf("since, until: only for --source s3 (files are read whole)")
 	}
 	for _, p := range c.Paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("files: %w", err)
-		}
-		if !fi.IsDir() && !fi.Mode().IsRegular() && !c.Special {
-			return fmt.Errorf("files: %s is not a regular file or a directory (%s); --files-special reads it anyway", p, fi.Mode().Type())
+		if err := c.checkPath(p); err != nil {
+			return err
 		}
 	}
-	_, err := objsrc.ParseShard(c.common.Shard)
-	return err
+	return nil
+}
+
+// checkPath: p exists and can be read. A regular file or a directory is
+// opened to prove it (a FIFO is not: opening one waits for a writer).
+func (c *Config) checkPath(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() {
+		if !c.Special {
+			return fmt.Errorf("files: %s is %s, not a regular file or a directory: it might never end; --files-special reads it anyway", p, flagval.FileKind(fi.Mode()))
+		}
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	return f.Close()
 }
 
 // Describe implements source.Config.
@@ -183,8 +217,8 @@ func (b *fileBackend) Pages(ctx context.Context, startAfter string, fn func([]ob
 	return nil
 }
 
-func (b *fileBackend) Open(_ context.Context, o objsrc.Object) (io.ReadCloser, objsrc.Object, error) {
-	f, err := os.Open(o.Key)
+func (b *fileBackend) Open(ctx context.Context, o objsrc.Object) (io.ReadCloser, objsrc.Object, error) {
+	f, err := openFile(ctx, o.Key)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, o, objsrc.ErrVanished
@@ -199,7 +233,79 @@ func (b *fileBackend) Open(_ context.Context, o objsrc.Object) (io.ReadCloser, o
 		f.Close()
 		return nil, o, err
 	}
-	return f, objsrc.Object{Key: o.Key, ETag: fileETag(fi), Size: fileSize(fi)}, nil
+	return newStoppable(ctx, f), objsrc.Object{Key: o.Key, ETag: fileETag(fi), Size: fileSize(fi)}, nil
+}
+
+// openFile opens path for reading. Opening a FIFO waits for a writer, so
+// there the wait ends with ctx too: a stop signal must not wait for a
+// writer that may never come.
+func openFile(ctx context.Context, path string) (*os.File, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		return os.Open(path)
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		done <- opened{f, err}
+	}()
+	select {
+	case r := <-done:
+		return r.f, r.err
+	case <-ctx.Done():
+	}
+	// Wake the waiting open by being the writer for a moment (a
+	// non-blocking open for writing succeeds only while a reader waits),
+	// and close whatever it opens whenever it does.
+	if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		w.Close()
+	}
+	go func() {
+		if r := <-done; r.f != nil {
+			r.f.Close()
+		}
+	}()
+	return nil, ctx.Err()
+}
+
+// stoppable is an open file whose reads end when ctx does: each Read
+// checks ctx first (a device such as /dev/zero never ends and never
+// blocks), and ctx's end closes the file, which wakes a Read blocked on an
+// empty pipe. Without it a stop waits for the reader.
+type stoppable struct {
+	ctx   context.Context
+	f     *os.File
+	stop  func() bool
+	close sync.Once
+	err   error
+}
+
+func newStoppable(ctx context.Context, f *os.File) *stoppable {
+	s := &stoppable{ctx: ctx, f: f}
+	s.stop = context.AfterFunc(ctx, func() { _ = s.Close() })
+	return s
+}
+
+func (s *stoppable) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := s.f.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && s.ctx.Err() != nil {
+		return n, s.ctx.Err() // closed by the stop, not a failed read
+	}
+	return n, err
+}
+
+func (s *stoppable) Close() error {
+	s.close.Do(func() {
+		s.stop()
+		s.err = s.f.Close()
+	})
+	return s.err
 }
 
 func (b *fileBackend) Lookback(maxKey string, _ time.Duration) string { return maxKey }

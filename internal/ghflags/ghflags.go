@@ -5,9 +5,9 @@ package ghflags
 import (
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/pkg/ghclient"
 )
 
@@ -22,29 +22,65 @@ type Flags struct {
 	MaxWait        time.Duration
 }
 
-// Register binds f to fs. maxWaitDefault differs per binary: ingest must
+// Ranges of the flags. GitHub's secondary rate limit allows 100 requests in
+// flight per credential.
+var (
+	maxConcurrentFlag = flagval.Int{Name: "github-max-concurrent", Min: 1, Max: 100}
+	maxWaitFlag       = flagval.Duration{Name: "github-max-wait", Min: 0, Max: time.Hour}
+)
+
+// Defaults are the flags' defaults. maxWait differs per binary: ingest must
 // never wait for a rate limit, the enrich worker may.
+func Defaults(maxWait time.Duration) Flags {
+	return Flags{BaseURL: ghclient.DefaultBaseURL, MaxConcurrent: ghclient.DefaultConcurrent, MaxWait: maxWait}
+}
+
+// Register binds f to fs with Defaults(maxWaitDefault).
 func Register(fs *flag.FlagSet, f *Flags, maxWaitDefault time.Duration) {
-	fs.StringVar(&f.BaseURL, "github-base-url", ghclient.DefaultBaseURL, "GitHub REST API base URL (GHES: https://HOST/api/v3/)")
+	d := Defaults(maxWaitDefault)
+	fs.StringVar(&f.BaseURL, "github-base-url", d.BaseURL, "GitHub REST API base URL, http(s)://host[:port]/path (GHES: https://HOST/api/v3/; no credentials in it)")
 	fs.StringVar(&f.Token, "github-token", "", "classic PAT (manage_billing:copilot, read:org) or fine-grained token (never logged; prefer the environment variable)")
 	fs.Int64Var(&f.AppID, "github-app-id", 0, "GitHub App ID (instead of a token)")
-	fs.Int64Var(&f.InstallationID, "github-installation-id", 0, "GitHub App installation ID")
-	fs.StringVar(&f.PrivateKeyFile, "github-private-key", "", "path to the GitHub App's private key (PEM)")
-	fs.IntVar(&f.MaxConcurrent, "github-max-concurrent", 16, "GitHub requests in flight at once")
-	fs.DurationVar(&f.MaxWait, "github-max-wait", maxWaitDefault, "longest a lookup waits for a rate-limit reset before giving up for now")
+	fs.Int64Var(&f.InstallationID, "github-installation-id", 0, "GitHub App installation ID (with --github-app-id)")
+	fs.StringVar(&f.PrivateKeyFile, "github-private-key", "", "path to the GitHub App's private key (PEM; with --github-app-id)")
+	fs.IntVar(&f.MaxConcurrent, maxConcurrentFlag.Name, d.MaxConcurrent, maxConcurrentFlag.Usage("GitHub requests in flight at once"))
+	fs.DurationVar(&f.MaxWait, maxWaitFlag.Name, d.MaxWait, maxWaitFlag.Usage("longest a lookup waits for a rate-limit reset before giving up for now"))
 }
 
 // Enabled reports whether any credential was given.
-func (f *Flags) Enabled() bool { return f.Token != "" || f.AppID != 0 }
+func (f *Flags) Enabled() bool {
+	return f.Token != "" || f.AppID != 0 || f.InstallationID != 0 || f.PrivateKeyFile != ""
+}
 
-// Config turns the flags into a client configuration (reading the key file).
+// CheckValues names the first value that is malformed or out of range,
+// credentials or not (a GitHub setting given to an ingest without
+// credentials is still a mistake to report). It reads no file.
+func (f *Flags) CheckValues() error {
+	if _, err := flagval.HTTPURL("github-base-url", f.BaseURL); err != nil {
+		return err
+	}
+	if f.AppID < 0 {
+		return fmt.Errorf("github-app-id: must be a positive App ID, got %d", f.AppID)
+	}
+	if f.InstallationID < 0 {
+		return fmt.Errorf("github-installation-id: must be a positive installation ID, got %d", f.InstallationID)
+	}
+	return flagval.First(maxConcurrentFlag.Check(f.MaxConcurrent), maxWaitFlag.Check(f.MaxWait))
+}
+
+// Config checks the flags and turns them into a client configuration,
+// reading the key file: a missing or unreadable key is found here, before
+// any connection.
 func (f *Flags) Config() (ghclient.Config, error) {
 	cfg := ghclient.Config{BaseURL: f.BaseURL, Token: ghclient.Secret(f.Token), AppID: f.AppID,
 		InstallationID: f.InstallationID, MaxConcurrent: f.MaxConcurrent, MaxWait: f.MaxWait}
+	if err := f.CheckValues(); err != nil {
+		return cfg, err
+	}
 	if f.PrivateKeyFile != "" {
-		pem, err := os.ReadFile(f.PrivateKeyFile)
+		pem, err := flagval.ReadFile("github-private-key", f.PrivateKeyFile)
 		if err != nil {
-			return cfg, fmt.Errorf("github-private-key: %w", err)
+			return cfg, err
 		}
 		cfg.PrivateKeyPEM = ghclient.SecretBytes(pem)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
 )
@@ -45,13 +46,21 @@ func Defaults() Config {
 		ShutdownTimeout: 30 * time.Second, PII: PIIKeep, Writers: 2, RetryMaxInterval: 10 * time.Second}
 }
 
+// The batching and shutdown flags and their ranges.
+var (
+	batchRows       = flagval.Int{Name: "batch-rows", Min: 1, Max: 1000000}
+	batchWait       = flagval.Duration{Name: "batch-wait", Min: time.Millisecond, Max: 10 * time.Minute}
+	batchIdleAge    = flagval.Duration{Name: "batch-idle-age", Min: time.Millisecond, Max: 10 * time.Minute}
+	shutdownTimeout = flagval.Duration{Name: "shutdown-timeout", Min: time.Second, Max: time.Hour}
+)
+
 // RegisterFlags binds the pipeline's flags to fs, with Defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := Defaults()
-	fs.IntVar(&c.BatchRows, "batch-rows", d.BatchRows, "write a batch when it holds this many rows (1 to 1000000)")
-	fs.DurationVar(&c.BatchWait, "batch-wait", d.BatchWait, "write a batch at the latest this long after its first message")
-	fs.DurationVar(&c.BatchIdleAge, "batch-idle-age", d.BatchIdleAge, "a batch this old is written as soon as the source is quiet for 20ms")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time allowed to flush and commit")
+	fs.IntVar(&c.BatchRows, batchRows.Name, d.BatchRows, batchRows.Usage("write a batch when it holds this many rows"))
+	fs.DurationVar(&c.BatchWait, batchWait.Name, d.BatchWait, batchWait.Usage("write a batch at the latest this long after its first message"))
+	fs.DurationVar(&c.BatchIdleAge, batchIdleAge.Name, d.BatchIdleAge, batchIdleAge.Usage("a batch this old is written as soon as the source is quiet for 20ms"))
+	fs.DurationVar(&c.ShutdownTimeout, shutdownTimeout.Name, d.ShutdownTimeout, shutdownTimeout.Usage("on SIGTERM, time allowed to flush and commit"))
 	fs.StringVar((*string)(&c.PII), "pii", string(d.PII), "actor_ip and user_agent, in columns, raw events (any key case, any depth) and dead letters: keep, hash (salted SHA-256) or drop")
 	fs.StringVar(&c.PIISalt, "pii-salt", "", fmt.Sprintf("secret salt, required with --pii hash: at least %d bytes (e.g. from openssl rand -hex 16); keep it to keep hashes joinable (never logged)", MinPIISaltBytes))
 	c.Writers, c.RetryMaxInterval = d.Writers, d.RetryMaxInterval
@@ -59,15 +68,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate names the first invalid field; it changes nothing.
 func (c *Config) Validate() error {
+	if err := flagval.First(batchRows.Check(c.BatchRows), batchWait.Check(c.BatchWait),
+		batchIdleAge.Check(c.BatchIdleAge), shutdownTimeout.Check(c.ShutdownTimeout)); err != nil {
+		return err
+	}
 	switch {
-	case c.BatchRows < 1 || c.BatchRows > 1000000:
-		return fmt.Errorf("batch-rows: must be 1 to 1000000, got %d", c.BatchRows)
-	case c.BatchWait <= 0:
-		return fmt.Errorf("batch-wait: must be positive, got %s", c.BatchWait)
-	case c.BatchIdleAge <= 0:
-		return fmt.Errorf("batch-idle-age: must be positive, got %s", c.BatchIdleAge)
-	case c.ShutdownTimeout <= 0:
-		return fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)
 	case c.Writers < 1 || c.Writers > 16:
 		return fmt.Errorf("writers: must be 1 to 16, got %d", c.Writers)
 	case c.RetryMaxInterval <= 0:

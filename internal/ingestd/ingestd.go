@@ -24,6 +24,7 @@ import (
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/enrich"
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ghflags"
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/records"
@@ -56,11 +57,10 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	cfg.Records.RegisterFlags(fs)
 	cfg.Pipeline.RegisterFlags(fs)
 	ghflags.Register(fs, &cfg.GitHub, 0)
-	fs.DurationVar(&cfg.Enrich.Budget, "enrich-budget", 300*time.Millisecond, "inline enrichment: time one batch may spend on GitHub lookups")
-	fs.IntVar(&cfg.Enrich.MaxRequests, "enrich-max-requests", 25, "inline enrichment: GitHub requests one batch may make")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz (empty: off)")
+	cfg.Enrich.RegisterFlags(fs, enrich.InlineDefaults(), "inline enrichment: ", "one batch", false)
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz, [host]:port (empty: off)")
 	fs.BoolVar(&cfg.PProf, "pprof", false, "serve Go's /debug/pprof/ profiles on --http-addr (for diagnosing CPU or memory use)")
-	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, for `go tool pprof` (diagnosis; empty: off)")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, for go tool pprof (diagnosis; empty: off)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -78,27 +78,41 @@ func ParseArgs(args ...string) (Config, error) {
 	return cfg, nil
 }
 
-// Validate checks every part and names the first bad field.
+// Validate checks every flag and names the first bad one. It changes
+// nothing and connects to nothing; it reads the files flags name (TLS
+// material, the GitHub App key) and checks that --files can be read.
 func (c *Config) Validate() error {
 	if _, err := c.Sources.Selected(); err != nil {
 		return &cli.ConfigError{Err: err}
 	}
-	for _, v := range []func() error{c.ClickHouse.Validate, c.Records.Validate, c.Pipeline.Validate, c.Enrich.Validate} {
-		if err := v(); err != nil {
-			return &cli.ConfigError{Err: err}
-		}
+	if err := flagval.First(c.ClickHouse.Validate(), c.Records.Validate(), c.Pipeline.Validate(), c.Enrich.Validate(),
+		c.GitHub.CheckValues(), c.checkOwn()); err != nil {
+		return &cli.ConfigError{Err: err}
 	}
 	if c.GitHub.Enabled() {
 		if _, err := c.GitHub.Config(); err != nil {
 			return &cli.ConfigError{Err: err}
 		}
 	}
+	return nil
+}
+
+// checkOwn checks the worker's own flags.
+func (c *Config) checkOwn() error {
 	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			return &cli.ConfigError{Err: fmt.Errorf("http-addr: %q is not host:port", c.HTTPAddr)}
+		if err := flagval.HostPort("http-addr", c.HTTPAddr, true); err != nil {
+			return err
+		}
+	} else if c.PProf {
+		return fmt.Errorf("pprof: needs --http-addr to serve the profiles on")
+	}
+	if c.CPUProfile != "" {
+		if err := flagval.OutputFile("cpu-profile", c.CPUProfile); err != nil {
+			return err
 		}
 	}
-	return nil
+	_, err := cli.Logger(io.Discard, c.LogFormat, c.LogLevel)
+	return err
 }
 
 // Run ingests until ctx ends (SIGTERM), then flushes and commits.

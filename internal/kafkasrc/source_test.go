@@ -140,10 +140,20 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{ok(func(c *kafkasrc.Config) { c.TLSCertFile = "c.pem" }), "kafka-tls-cert"},
 		{ok(func(c *kafkasrc.Config) { c.TLSCAFile = "/nonexistent/ca.pem" }), "kafka-tls-ca"},
 		{ok(func(c *kafkasrc.Config) { c.SessionTimeout = 0 }), "kafka-session-timeout"},
+		{ok(func(c *kafkasrc.Config) { c.Brokers = []string{"svc:PW-1@h:9092"} }), "kafka-brokers"},
+		{ok(func(c *kafkasrc.Config) { c.Brokers = []string{"h:0"} }), "kafka-brokers"},
+		{ok(func(c *kafkasrc.Config) { c.Topics = []string{strings.Repeat("t", 250)} }), "kafka-topics"},
+		{ok(func(c *kafkasrc.Config) { c.ClientID = "" }), "kafka-client-id"},
+		{ok(func(c *kafkasrc.Config) { c.SASLUsername, c.SASLPassword = "u", "p" }), "kafka-sasl-mechanism"},
+		{ok(func(c *kafkasrc.Config) { c.TLSInsecure = true }), "kafka-tls-insecure-skip-verify"},
+		{ok(func(c *kafkasrc.Config) { c.TLSCAFile = "/dev/zero" }), "kafka-tls-ca"},
+		{ok(func(c *kafkasrc.Config) { c.MaxBytes = 1 << 31 }), "kafka-max-bytes"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field) {
 			t.Errorf("%+v: got %v, want an error naming %s", tc.cfg, err, tc.field)
+		} else if strings.Contains(err.Error(), "PW-1") {
+			t.Errorf("the error echoes a password: %v", err)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package records
 import (
 	"flag"
 	"fmt"
+
+	"github.com/seatline/seatline/internal/flagval"
 )
 
 // Limits that hold for every record, whatever its framing.
@@ -40,23 +42,27 @@ func Defaults() Config {
 	return Config{MaxBytes: DefaultMaxBytes, MaxDepth: DefaultMaxDepth, HoldBytes: DefaultHoldBytes}
 }
 
+// The limits' flags and ranges.
+var (
+	maxBytesFlag = flagval.Int{Name: "max-event-bytes", Min: 1, Max: maxMaxBytes}
+	maxDepthFlag = flagval.Int{Name: "max-event-depth", Min: 1, Max: maxMaxDepth}
+)
+
 // RegisterFlags binds the limits to fs with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := Defaults()
-	fs.IntVar(&c.MaxBytes, "max-event-bytes", d.MaxBytes,
-		fmt.Sprintf("a larger event (line, array element or message) is a dead letter; 1 to %d", maxMaxBytes))
-	fs.IntVar(&c.MaxDepth, "max-event-depth", d.MaxDepth,
-		fmt.Sprintf("an event nested deeper is a dead letter; 1 to %d", maxMaxDepth))
+	fs.IntVar(&c.MaxBytes, maxBytesFlag.Name, d.MaxBytes, maxBytesFlag.Usage("a larger event (line, array element or message) is a dead letter, in bytes"))
+	fs.IntVar(&c.MaxDepth, maxDepthFlag.Name, d.MaxDepth, maxDepthFlag.Usage("an event nested deeper is a dead letter, in levels"))
 	c.HoldBytes = d.HoldBytes
 }
 
 // Validate checks the limits; it changes nothing.
 func (c *Config) Validate() error {
-	if c.MaxBytes < 1 || c.MaxBytes > maxMaxBytes {
-		return fmt.Errorf("max-event-bytes: must be 1 to %d, got %d", maxMaxBytes, c.MaxBytes)
+	if err := maxBytesFlag.Check(c.MaxBytes); err != nil {
+		return err
 	}
-	if c.MaxDepth < 1 || c.MaxDepth > maxMaxDepth {
-		return fmt.Errorf("max-event-depth: must be 1 to %d, got %d", maxMaxDepth, c.MaxDepth)
+	if err := maxDepthFlag.Check(c.MaxDepth); err != nil {
+		return err
 	}
 	if c.HoldBytes < 0 {
 		return fmt.Errorf("records: HoldBytes must not be negative, got %d", c.HoldBytes)

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/objsrc"
 	"github.com/seatline/seatline/internal/source"
@@ -64,32 +64,39 @@ func Defaults() Config {
 	return Config{Mode: ModeFollow, PollInterval: 30 * time.Second, Lookback: time.Hour, Concurrency: 4, common: &source.Common{}}
 }
 
+// Ranges of the S3 flags.
+var (
+	pollIntervalFlag = flagval.Duration{Name: "s3-poll-interval", Min: 100 * time.Millisecond, Max: 24 * time.Hour}
+	lookbackFlag     = flagval.Duration{Name: "s3-lookback", Min: 0, Max: 7 * 24 * time.Hour}
+	concurrencyFlag  = flagval.Int{Name: "s3-concurrency", Min: 1, Max: 64}
+)
+
 // RegisterFlags binds the S3 flags to fs, with Defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := Defaults()
-	fs.StringVar(&c.Bucket, "s3-bucket", "", "S3 bucket GitHub streams the audit log to (--source s3)")
+	fs.StringVar(&c.Bucket, "s3-bucket", "", "S3 bucket GitHub streams the audit log to (required with --source s3)")
 	fs.StringVar(&c.Prefix, "s3-prefix", "", "key prefix above GitHub's YYYY/MM/DD/HH/mm/<uuid>.json.log.gz keys")
 	fs.StringVar(&c.Region, "s3-region", "", "bucket region (default: AWS_REGION / the shared profile, else us-east-1)")
-	fs.StringVar(&c.Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL, e.g. http://minio:9000 (default: AWS)")
+	fs.StringVar(&c.Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL, http(s)://host[:port], e.g. http://minio:9000 (default: AWS; no credentials in it: they come from the AWS environment)")
 	fs.BoolVar(&c.PathStyle, "s3-path-style", false, "path-style addressing (MinIO, versitygw and most S3-compatible stores)")
 	fs.StringVar(&c.Mode, "s3-mode", d.Mode, "follow: poll for new objects for ever; backfill: read --since..--until once, then exit 0")
-	fs.DurationVar(&c.PollInterval, "s3-poll-interval", d.PollInterval, "follow mode: time between listings, 100ms to 24h")
-	fs.DurationVar(&c.Lookback, "s3-lookback", d.Lookback, "follow mode: list again from this long before the newest key seen (late objects), 0 to 7 days")
-	fs.IntVar(&c.Concurrency, "s3-concurrency", d.Concurrency, "objects downloaded and read at once, 1 to 64")
+	fs.DurationVar(&c.PollInterval, pollIntervalFlag.Name, d.PollInterval, pollIntervalFlag.Usage("follow mode: time between listings"))
+	fs.DurationVar(&c.Lookback, lookbackFlag.Name, d.Lookback, lookbackFlag.Usage("follow mode: list again from this long before the newest key seen (late objects)"))
+	fs.IntVar(&c.Concurrency, concurrencyFlag.Name, d.Concurrency, concurrencyFlag.Usage("objects downloaded and read at once"))
 }
 
-// Validate names the first invalid field; it changes nothing.
-func (c *Config) Validate() error {
-	if c.Bucket == "" {
-		return fmt.Errorf("s3-bucket: required with --source s3")
-	}
-	if strings.ContainsAny(c.Bucket, "/ ") {
+// CheckValues names the first value given that is malformed or out of
+// range, whatever --source says; it requires nothing.
+func (c *Config) CheckValues() error {
+	if c.Bucket != "" && (strings.ContainsAny(c.Bucket, "/ \t") || len(c.Bucket) > 255) {
 		return fmt.Errorf("s3-bucket: %q is not a bucket name", c.Bucket)
 	}
+	if strings.ContainsAny(c.Region, " \t/") {
+		return fmt.Errorf("s3-region: %q is not a region name (such as eu-west-1)", c.Region)
+	}
 	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("s3-endpoint: %q is not an http(s)://host[:port] URL", redactURL(c.Endpoint))
+		if _, err := flagval.HTTPURL("s3-endpoint", c.Endpoint); err != nil {
+			return err
 		}
 	}
 	switch c.Mode {
@@ -97,18 +104,22 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("s3-mode: must be follow or backfill, got %q", c.Mode)
 	}
-	if _, _, err := objsrc.ParseDays(c.common.Since, c.common.Until, c.Mode == ModeBackfill, time.Now()); err != nil {
+	if err := flagval.First(pollIntervalFlag.Check(c.PollInterval), lookbackFlag.Check(c.Lookback), concurrencyFlag.Check(c.Concurrency)); err != nil {
 		return err
 	}
-	switch {
-	case c.PollInterval < 100*time.Millisecond || c.PollInterval > 24*time.Hour:
-		return fmt.Errorf("s3-poll-interval: must be 100ms to 24h, got %s", c.PollInterval)
-	case c.Lookback < 0 || c.Lookback > 7*24*time.Hour:
-		return fmt.Errorf("s3-lookback: must be 0 to 168h, got %s", c.Lookback)
-	case c.Concurrency < 1 || c.Concurrency > 64:
-		return fmt.Errorf("s3-concurrency: must be 1 to 64, got %d", c.Concurrency)
-	}
 	_, err := objsrc.ParseShard(c.common.Shard)
+	return err
+}
+
+// Validate names the first invalid field; it changes nothing.
+func (c *Config) Validate() error {
+	if c.Bucket == "" {
+		return fmt.Errorf("s3-bucket: required with --source s3")
+	}
+	if err := c.CheckValues(); err != nil {
+		return err
+	}
+	_, _, err := objsrc.ParseDays(c.common.Since, c.common.Until, c.Mode == ModeBackfill, time.Now())
 	return err
 }
 
@@ -127,7 +138,7 @@ func (c *Config) SourceName() string { return "s3:" + c.Bucket + "/" + c.prefixD
 // Describe implements source.Config.
 func (c *Config) Describe() []any {
 	return []any{"bucket", c.Bucket, "prefix", c.Prefix, "mode", c.Mode, "since", c.common.Since, "until", c.common.Until,
-		"endpoint", redactURL(c.Endpoint), "concurrency", c.Concurrency, "shard", shardOrAll(c.common.Shard)}
+		"endpoint", flagval.Redact(c.Endpoint), "concurrency", c.Concurrency, "shard", shardOrAll(c.common.Shard)}
 }
 
 // Open implements source.Config: it validates c and builds the source.
@@ -165,16 +176,4 @@ func shardOrAll(s string) string {
 		return "0/1"
 	}
 	return s
-}
-
-// redactURL drops user information (a password) from a URL for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if i := strings.Index(s, "@"); i >= 0 && strings.Contains(s[:i], "://") {
-			return s[:strings.Index(s, "://")+3] + "…@" + s[i+1:]
-		}
-		return s
-	}
-	return u.Redacted()
 }

@@ -34,6 +34,9 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Concurrency = 0 }, "s3-concurrency"},
 		{func(c *Config) { c.PollInterval = 0 }, "s3-poll-interval"},
 		{func(c *Config) { c.common.Shard = "2/2" }, "shard"},
+		{func(c *Config) { c.Endpoint = "http://minio:99999" }, "s3-endpoint"},
+		{func(c *Config) { c.Region = "eu west 1" }, "s3-region"},
+		{func(c *Config) { c.Lookback = -time.Second }, "s3-lookback"},
 	} {
 		c := Defaults()
 		c.Bucket = "b"

@@ -46,9 +46,16 @@ type Checkpoints interface {
 type Config interface {
 	// RegisterFlags binds the kind's flags, with their defaults.
 	RegisterFlags(fs *flag.FlagSet)
-	// Validate names the first invalid field; it changes nothing and
-	// connects to nothing.
+	// Validate names the first invalid field of the kind --source names:
+	// what it requires, the files it reads (they must exist and be
+	// readable) and every value given. It changes nothing and connects to
+	// nothing.
 	Validate() error
+	// CheckValues names the first value given to the kind's flags that is
+	// malformed or out of range, when another kind is selected: a mistake
+	// there is one whatever --source says. It requires nothing and reads
+	// no file.
+	CheckValues() error
 	// Open builds the source (it may connect lazily).
 	Open(ctx context.Context, deps Deps) (ingest.Source, error)
 	// Describe is what start-up logs about the source: never a secret.
@@ -131,7 +138,8 @@ func RegisterFlags(fs *flag.FlagSet, def string) *Set {
 	return s
 }
 
-// Selected is the validated configuration of the kind --source names.
+// Selected is the validated configuration of the kind --source names;
+// the values given to every other kind's flags are checked too.
 func (s *Set) Selected() (Config, error) {
 	c, ok := s.configs[s.Source]
 	if !ok {
@@ -139,6 +147,14 @@ func (s *Set) Selected() (Config, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	for _, n := range Names() {
+		if n == s.Source {
+			continue
+		}
+		if err := s.configs[n].CheckValues(); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -3,75 +3,18 @@ package timeline
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/schema"
 )
-
-// Config says how to reach ClickHouse. Zero values take the defaults noted.
-type Config struct {
-	Addrs       []string // host:port of the native protocol; default 127.0.0.1:9000
-	Database    string   // default "seatline"; created if missing
-	Username    string   // default "default"
-	Password    string   // never logged
-	TLS         bool     // use TLS (ClickHouse's secure native port, usually 9440)
-	TLSCAFile   string   // PEM bundle to trust instead of the system roots
-	TLSInsecure bool     // skip certificate verification: only by explicit choice
-	// Cluster, when set, names the ClickHouse cluster (remote_servers) the
-	// schema is created on: each table as a ReplicatedReplacingMergeTree
-	// "<t>_local" behind a Distributed "<t>" (schema.ForCluster), DDL ON
-	// CLUSTER, and inserts with insert_distributed_sync=1 so that an
-	// acknowledged write is on its shard, not queued on the receiving node.
-	Cluster     string
-	DialTimeout time.Duration // default 5s
-	ReadTimeout time.Duration // default 60s
-}
-
-// Validate fills defaults and reports the first invalid field by name.
-func (c *Config) Validate() error {
-	if len(c.Addrs) == 0 {
-		c.Addrs = []string{"127.0.0.1:9000"}
-	}
-	for _, a := range c.Addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("clickhouse-addr: %q is not host:port", a)
-		}
-	}
-	if c.Database == "" {
-		c.Database = "seatline"
-	}
-	if strings.ContainsAny(c.Database, " `\"'.;") {
-		return fmt.Errorf("clickhouse-database: %q is not a plain database name", c.Database)
-	}
-	if strings.ContainsAny(c.Cluster, " `\"'.;") {
-		return fmt.Errorf("clickhouse-cluster: %q is not a plain cluster name", c.Cluster)
-	}
-	if c.Username == "" {
-		c.Username = "default"
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = 60 * time.Second
-	}
-	if c.TLSCAFile != "" {
-		if _, err := os.Stat(c.TLSCAFile); err != nil {
-			return fmt.Errorf("clickhouse-tls-ca: %v", err)
-		}
-	}
-	return nil
-}
 
 // Store is a connection pool to the timeline database.
 type Store struct {
@@ -81,8 +24,11 @@ type Store struct {
 }
 
 // Open connects (creating the database if it does not exist) and checks the
-// server answers. It does not apply migrations: call Migrate.
+// server answers. It does not apply migrations: call Migrate. Fields left
+// zero take Defaults()'s values (for callers that build a Config in code;
+// the binaries' flags start from Defaults() and are validated as given).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.orDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -149,13 +95,9 @@ func dial(cfg Config, database string) (driver.Conn, error) {
 	if cfg.TLS {
 		tc := &tls.Config{InsecureSkipVerify: cfg.TLSInsecure} //nolint:gosec // only by explicit flag
 		if cfg.TLSCAFile != "" {
-			pem, err := os.ReadFile(cfg.TLSCAFile)
+			pool, err := cfg.caPool()
 			if err != nil {
-				return nil, fmt.Errorf("clickhouse-tls-ca: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("clickhouse-tls-ca: %s holds no PEM certificate", cfg.TLSCAFile)
+				return nil, err
 			}
 			tc.RootCAs = pool
 		}
@@ -179,7 +121,7 @@ func Explain(cfg Config, err error) error {
 	if err == nil {
 		return nil
 	}
-	addr := strings.Join(cfg.Addrs, ",")
+	addr := flagval.Redact(strings.Join(cfg.Addrs, ","))
 	var ex *clickhouse.Exception
 	switch {
 	case errors.As(err, &ex) && (ex.Code == 516 || ex.Code == 192 || ex.Code == 193):

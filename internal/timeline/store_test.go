@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -176,18 +177,56 @@ func TestUnknownClusterSaysWhatToDo(t *testing.T) {
 }
 
 func TestConfigValidateNamesField(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	with := func(f func(c *timeline.Config)) timeline.Config {
+		c := timeline.Defaults()
+		f(&c)
+		return c
+	}
+	if c := timeline.Defaults(); c.Validate() != nil {
+		t.Fatalf("defaults: %v", c.Validate())
+	}
 	for _, tc := range []struct {
 		cfg   timeline.Config
 		field string
 	}{
-		{timeline.Config{Addrs: []string{"nohost"}}, "clickhouse-addr"},
-		{timeline.Config{Database: "a.b"}, "clickhouse-database"},
-		{timeline.Config{TLSCAFile: "/does/not/exist"}, "clickhouse-tls-ca"},
-		{timeline.Config{Cluster: "a b"}, "clickhouse-cluster"},
+		{with(func(c *timeline.Config) { c.Addrs = []string{"nohost"} }), "clickhouse-addr"},
+		{with(func(c *timeline.Config) { c.Addrs = []string{"127.0.0.1:99999"} }), "clickhouse-addr"},
+		{with(func(c *timeline.Config) { c.Addrs = []string{"127.0.0.1:0"} }), "clickhouse-addr"},
+		{with(func(c *timeline.Config) { c.Addrs = []string{":9000"} }), "clickhouse-addr"},
+		{with(func(c *timeline.Config) { c.Addrs = nil }), "clickhouse-addr"},
+		{with(func(c *timeline.Config) { c.Database = "" }), "clickhouse-database"},
+		{with(func(c *timeline.Config) { c.Database = "a.b" }), "clickhouse-database"},
+		{with(func(c *timeline.Config) { c.Database = "seat-line" }), "clickhouse-database"},
+		{with(func(c *timeline.Config) { c.Username = "" }), "clickhouse-user"},
+		{with(func(c *timeline.Config) { c.ReadTimeout = 0 }), "clickhouse-read-timeout"},
+		{with(func(c *timeline.Config) { c.ReadTimeout = -time.Second }), "clickhouse-read-timeout"},
+		{with(func(c *timeline.Config) { c.ReadTimeout = 2 * time.Hour }), "clickhouse-read-timeout"},
+		{with(func(c *timeline.Config) { c.TLS, c.TLSCAFile = true, "/does/not/exist" }), "clickhouse-tls-ca"},
+		{with(func(c *timeline.Config) { c.TLS, c.TLSCAFile = true, ca }), "clickhouse-tls-ca"},
+		{with(func(c *timeline.Config) { c.TLS, c.TLSCAFile = true, "/dev/null" }), "clickhouse-tls-ca"},
+		{with(func(c *timeline.Config) { c.TLSCAFile = ca }), "clickhouse-tls-ca"},
+		{with(func(c *timeline.Config) { c.TLSInsecure = true }), "clickhouse-tls-insecure-skip-verify"},
+		{with(func(c *timeline.Config) { c.Cluster = "a b" }), "clickhouse-cluster"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
 			t.Errorf("%+v: got %v, want an error naming %s", tc.cfg, err, tc.field)
+		}
+	}
+}
+
+// A password written into the address is never echoed.
+func TestAddressPasswordNotEchoed(t *testing.T) {
+	for _, addr := range []string{"default:PW-1234@host:9000", "PW-1234@host:9000", "u:PW-1234@127.0.0.1:99999"} {
+		c := timeline.Defaults()
+		c.Addrs = []string{addr}
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), "clickhouse-addr:") || strings.Contains(err.Error(), "PW-1234") {
+			t.Errorf("%s: %v", addr, err)
 		}
 	}
 }

@@ -18,16 +18,25 @@ import (
 
 // Store is a connection pool to the timeline database.
 type Store struct {
-	conn   driver.Conn
+	conn   driver.Conn // reports every call to health
 	cfg    Config
 	server ServerVersion
+	health *Health
 }
+
+// Option changes how Open sets up a Store.
+type Option func(*Store)
+
+// WithHealth makes the Store report the outcome of every ClickHouse call
+// (its own and those made through Conn) to h. Without it, a Store keeps a
+// Health of its own (see Store.Health).
+func WithHealth(h *Health) Option { return func(s *Store) { s.health = h } }
 
 // Open connects (creating the database if it does not exist) and checks the
 // server answers. It does not apply migrations: call Migrate. Fields left
 // zero take Defaults()'s values (for callers that build a Config in code;
 // the binaries' flags start from Defaults() and are validated as given).
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	cfg = cfg.orDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -59,8 +68,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, Explain(cfg, err)
 	}
 	server := ServerVersion{Name: v.Name, Major: v.Version.Major, Minor: v.Version.Minor, Patch: v.Version.Patch, Revision: v.Revision}
-	return &Store{conn: conn, cfg: cfg, server: server}, nil
+	s := &Store{cfg: cfg, server: server}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.health == nil {
+		s.health = NewHealth()
+	}
+	// Reported from here on: a failure before is Open's error.
+	s.conn = &healthConn{Conn: conn, cfg: cfg, h: s.health}
+	return s, nil
 }
+
+// Health is what the Store's calls say about ClickHouse.
+func (s *Store) Health() *Health { return s.health }
 
 // onCluster is " ON CLUSTER <name>" in cluster mode.
 func (c *Config) onCluster() string {
@@ -150,6 +171,13 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("cannot reach ClickHouse at %s: %v; is clickhouse-server running?", e.Addr, e.Err)
 }
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// IsClickHouseError reports whether err is ClickHouse's: it could not be
+// reached (UnavailableError) or answered with an exception.
+func IsClickHouseError(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, new(*UnavailableError)) || errors.As(err, &ex)
+}
 
 // Close releases the connections.
 func (s *Store) Close() error { return s.conn.Close() }

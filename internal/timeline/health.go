@@ -43,7 +43,10 @@ func (o Op) String() string {
 //     cleared by any later success, the pings included;
 //   - a call the server refused (an exception) is cleared only by a success
 //     of the same kind: a server that answers queries but refuses inserts
-//     keeps the process unready, and a ping does not hide it.
+//     keeps the process unready, and a ping does not hide it;
+//   - once nothing is failing, it is up after a second of answers with no
+//     failure (recoverSettle), so a server half-way through shutting down
+//     does not make the state flap.
 type Health struct {
 	now func() time.Time
 
@@ -54,6 +57,7 @@ type Health struct {
 	cause       error     // what made it go down, for the log and /readyz
 	since       time.Time // when it went down
 	failed      int       // failed calls since
+	okSince     time.Time // down, nothing failing: the first success since the last failure
 	log         *slog.Logger
 	hint        string // what the process does meanwhile (Watch)
 
@@ -89,7 +93,8 @@ func (h *Health) Failures(op Op) uint64 { return h.failures[op].Load() }
 // Report records the outcome of one ClickHouse call. err should be
 // Explain's: it is what the log line and /readyz show.
 func (h *Health) Report(op Op, err error) {
-	h.lastCall.Store(h.now().UnixNano())
+	now := h.now()
+	h.lastCall.Store(now.UnixNano())
 	if err == nil && h.up.Load() {
 		return // the usual case: up, and nothing to clear
 	}
@@ -106,6 +111,9 @@ func (h *Health) Report(op Op, err error) {
 	default:
 		h.unreachable = err
 	}
+	if err != nil {
+		h.okSince = time.Time{}
+	}
 	cause := err
 	for _, e := range []error{h.unreachable, h.refused[OpWrite], h.refused[OpRead]} {
 		if cause == nil {
@@ -114,7 +122,7 @@ func (h *Health) Report(op Op, err error) {
 	}
 	switch {
 	case cause != nil && !h.down:
-		h.down, h.cause, h.since, h.failed = true, cause, h.now(), 1
+		h.down, h.cause, h.since, h.failed = true, cause, now, 1
 		h.up.Store(false)
 		if h.log != nil {
 			h.log.Warn("ClickHouse is failing: "+h.hint, "op", op.String(), "err", err, "what_to_do", whatToDo(err))
@@ -125,15 +133,29 @@ func (h *Health) Report(op Op, err error) {
 			h.failed++
 		}
 	case h.down:
+		// Nothing is failing now; up once ClickHouse has answered for
+		// recoverSettle with no failure in between: a server shutting down
+		// still answers a ping between queries it drops, and that is no
+		// recovery to announce.
+		if h.okSince.IsZero() {
+			h.okSince = now
+		}
+		if now.Sub(h.okSince) < recoverSettle {
+			return
+		}
 		h.down = false
 		h.up.Store(true)
 		if h.log != nil {
-			h.log.Info("ClickHouse is answering again", "down_for", h.now().Sub(h.since).Round(time.Millisecond).String(),
+			h.log.Info("ClickHouse is answering again", "down_for", now.Sub(h.since).Round(time.Millisecond).String(),
 				"failed_calls", h.failed)
 		}
-		h.cause, h.failed = nil, 0
+		h.cause, h.failed, h.okSince = nil, 0, time.Time{}
 	}
 }
+
+// recoverSettle: how long ClickHouse must answer without a failure before
+// an outage counts as over (Watch pings every second meanwhile).
+const recoverSettle = time.Second
 
 // refusedByServer: ClickHouse answered with an exception (it is reachable).
 func refusedByServer(err error) bool {

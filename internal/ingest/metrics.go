@@ -4,7 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the pipeline's Prometheus series.
+// Metrics are the pipeline's Prometheus series. seatline_clickhouse_up and
+// seatline_clickhouse_errors_total are the store's (timeline.Health).
 type Metrics struct {
 	Messages     prometheus.Counter     // messages read from the source
 	Filtered     prometheus.Counter     // records that are not Copilot seat/policy events
@@ -12,9 +13,8 @@ type Metrics struct {
 	Members      prometheus.Counter     // membership changes acknowledged by ClickHouse
 	DeadLetters  *prometheus.CounterVec // by reason code
 	BatchSeconds prometheus.Histogram   // ClickHouse write latency per batch, retries included
-	WriteErrors  prometheus.Counter
-	Lag          prometheus.Gauge // messages behind the end of the source (Kafka: sum over partitions)
-	ClickHouseUp prometheus.Gauge
+	WriteErrors  prometheus.Counter     // failed batch write attempts (every failed call: seatline_clickhouse_errors_total)
+	Lag          prometheus.Gauge       // messages behind the end of the source (Kafka: sum over partitions)
 	Committed    prometheus.Counter     // source commits done
 	Enrichment   *prometheus.CounterVec // inline seat lookups by outcome: enriched, pending, failed
 	Conflicts    prometheus.Counter     // copies of a known _document_id with other content (dead-lettered)
@@ -36,11 +36,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatline_ingest_batch_write_seconds",
 			Help: "Time to get one batch acknowledged by ClickHouse, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_write_errors_total",
-			Help: "Failed ClickHouse write attempts (each is retried)."}),
+			Help: "Failed attempts to write a batch to ClickHouse (each is retried). Every failed ClickHouse call, checkpoints included, is in seatline_clickhouse_errors_total."}),
 		Lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_ingest_lag_messages",
 			Help: "Messages between the consumer's position and the end of the source."}),
-		ClickHouseUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_clickhouse_up",
-			Help: "1 while the last ClickHouse write succeeded."}),
 		Committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_commits_total",
 			Help: "Source positions committed after ClickHouse acknowledged their rows."}),
 		Enrichment: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_enrichment_total",
@@ -49,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Copies of a known _document_id that say something else than the first stored (corruption or forgery): dead-lettered as conflicting_copy, the first kept."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.Members, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.ClickHouseUp, m.Committed, m.Enrichment, m.Conflicts)
+		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.Members, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.Committed, m.Enrichment, m.Conflicts)
 	}
 	return m
 }

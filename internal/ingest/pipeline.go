@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -105,14 +104,7 @@ type Pipeline struct {
 	ids     *identity // nil when the store cannot look documents up (tests' fakes)
 	pii     *scrubber // used by the read loop only
 
-	ready atomic.Bool // last ClickHouse write succeeded (or none failed yet)
-
-	outage struct { // shared by concurrent writers
-		sync.Mutex
-		failing  bool
-		since    time.Time
-		attempts int
-	}
+	health *timeline.Health // ClickHouse as the store's calls saw it: Ready, and the outage's log lines
 }
 
 // New checks cfg and builds a pipeline. metrics may be nil.
@@ -130,7 +122,11 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 	if docs, ok := store.(Documents); ok {
 		p.ids = newIdentity(docs)
 	}
-	p.ready.Store(true)
+	if hs, ok := store.(interface{ Health() *timeline.Health }); ok {
+		p.health = hs.Health()
+	} else {
+		p.health = timeline.NewHealth() // a store that reports nothing: always ready
+	}
 	return p, nil
 }
 
@@ -138,8 +134,9 @@ func New(cfg Config, src Source, store Writer, log *slog.Logger, metrics *Metric
 // (before Run).
 func (p *Pipeline) AddStep(s Step) { p.steps = append(p.steps, s) }
 
-// Ready reports whether the last ClickHouse write succeeded (for /readyz).
-func (p *Pipeline) Ready() bool { return p.ready.Load() }
+// Ready reports whether ClickHouse answers the store's calls: reads and
+// writes, the source's checkpoints included (the store's Health).
+func (p *Pipeline) Ready() bool { return p.health.Up() }
 
 // batch is what one ClickHouse write and one source commit cover.
 type batch struct {
@@ -404,8 +401,7 @@ func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error
 }
 
 // write stores one batch, retrying with backoff until ClickHouse takes it
-// or ctx ends. Concurrent writers share the outage state, so an outage is
-// logged once when it starts and once when it ends.
+// or ctx ends.
 func (p *Pipeline) write(ctx context.Context, b *batch) error {
 	start := p.now()
 	if len(b.rows) > 0 {
@@ -454,13 +450,15 @@ func (p *Pipeline) conflictingCopy(b *batch, pos string, raw []byte, docID, reas
 }
 
 // untilClickHouse runs f, which talks to ClickHouse for batch b, until it
-// succeeds or ctx ends, with backoff. Concurrent writers share the outage
-// state, so an outage is logged once when it starts and once when it ends.
+// succeeds or ctx ends, with backoff. The outage itself (readiness, the
+// one line when it starts and the one when it ends) is the store's
+// Health's: it sees every call, whichever writer or source made it.
 func (p *Pipeline) untilClickHouse(ctx context.Context, b *batch, f func() error) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = p.cfg.RetryMaxInterval
 	bo.MaxElapsedTime = 0 // never give up while running: losing the batch is not an option
+	attempts := 0
 	err := backoff.Retry(func() error {
 		err := f()
 		if err == nil {
@@ -469,31 +467,15 @@ func (p *Pipeline) untilClickHouse(ctx context.Context, b *batch, f func() error
 		if ctx.Err() != nil {
 			return backoff.Permanent(err)
 		}
+		attempts++
 		p.metrics.WriteErrors.Inc()
-		p.outage.Lock()
-		p.outage.attempts++
-		p.log.Debug("ClickHouse write attempt failed", "attempt", p.outage.attempts, "err", err)
-		if !p.outage.failing {
-			p.outage.failing, p.outage.since = true, p.now()
-			p.ready.Store(false)
-			p.metrics.ClickHouseUp.Set(0)
-			p.log.Warn("ClickHouse write failed; holding the stream, committing nothing, retrying with backoff",
-				"err", err, "rows", len(b.rows), "membership_changes", len(b.members), "dead_letters", len(b.dead))
-		}
-		p.outage.Unlock()
+		p.log.Debug("ClickHouse attempt failed; retrying with backoff", "attempt", attempts, "err", err,
+			"rows", len(b.rows), "membership_changes", len(b.members), "dead_letters", len(b.dead))
 		return err
 	}, backoff.WithContext(bo, ctx))
 	if err != nil {
 		return err
 	}
-	p.outage.Lock()
-	if p.outage.failing {
-		p.log.Info("ClickHouse writes resumed", "down_for", p.now().Sub(p.outage.since).Round(time.Millisecond).String(), "failed_attempts", p.outage.attempts)
-		p.outage.failing, p.outage.attempts = false, 0
-	}
-	p.outage.Unlock()
-	p.ready.Store(true)
-	p.metrics.ClickHouseUp.Set(1)
 	return nil
 }
 

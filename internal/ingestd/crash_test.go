@@ -2,7 +2,10 @@ package ingestd_test
 
 import (
 	"context"
+	"io"
 	"math/rand"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -238,12 +241,15 @@ func TestClickHouseOutage(t *testing.T) {
 	b := newBed(t, 4)
 	s := genStream(60_000, 11, 0.2)
 	var logs syncLog
-	stop := b.run(t, b.config("outage"), &logs)
+	cfg := b.config("outage")
+	cfg.HTTPAddr = freeAddr(t)
+	stop := b.run(t, cfg, &logs)
 
 	p := testenv.NewProducer(b.kafka.Brokers(), b.topic)
 	defer p.Close()
 	ctx := context.Background()
 	chunk := len(s.lines) / 20
+	restarted := make(chan struct{})
 	for i := 0; i < 20; i++ {
 		if err := p.Write(ctx, s.lines[i*chunk:(i+1)*chunk]...); err != nil {
 			t.Fatal(err)
@@ -254,13 +260,16 @@ func TestClickHouseOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s ClickHouse stopped", time.Now().Format("15:04:05.000"))
+			stopped := time.Now()
 			go func() {
+				defer close(restarted)
 				time.Sleep(10 * time.Second)
 				if err := b.ch.Restart(context.Background()); err != nil {
 					t.Error(err)
 				}
 				t.Logf("%s ClickHouse restarted", time.Now().Format("15:04:05.000"))
 			}()
+			waitReady(t, cfg.HTTPAddr, 503, 5*time.Second, stopped)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -269,6 +278,8 @@ func TestClickHouseOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	<-restarted
+	waitReady(t, cfg.HTTPAddr, 200, 10*time.Second, time.Now())
 	b.waitCaughtUp(t, "outage", 2*time.Minute)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -276,15 +287,52 @@ func TestClickHouseOutage(t *testing.T) {
 	b.checkExact(t, s)
 	b.checkReadModels(t)
 	out := logs.String()
-	if n := strings.Count(out, "ClickHouse write failed"); n != 1 {
+	if n := strings.Count(out, "ClickHouse is failing"); n != 1 {
 		t.Errorf("want the outage logged once, got %d times:\n%s", n, out)
 	}
-	if n := strings.Count(out, "ClickHouse writes resumed"); n != 1 {
+	if n := strings.Count(out, "ClickHouse is answering again"); n != 1 {
 		t.Errorf("want the recovery logged once, got %d times", n)
 	}
 	if testing.Verbose() {
 		os.Stderr.WriteString(out)
 	}
+}
+
+// waitReady waits until /readyz on addr answers want, with
+// seatline_clickhouse_up to match, within d of since.
+func waitReady(t *testing.T, addr string, want int, d time.Duration, since time.Time) {
+	t.Helper()
+	up := map[int]string{200: "1", 503: "0"}[want]
+	for {
+		code, metrics := 0, ""
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
+		}
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(body)
+		}
+		if code == want && strings.Contains(metrics, "\nseatline_clickhouse_up "+up+"\n") {
+			t.Logf("/readyz %d and seatline_clickhouse_up %s after %s", want, up, time.Since(since).Round(time.Millisecond))
+			return
+		}
+		if time.Since(since) > d {
+			t.Fatalf("/readyz %d (want %d) %s after the change", code, want, time.Since(since).Round(time.Millisecond))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 type syncLog struct {

@@ -145,7 +145,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return err
 	}
-	store, err := timeline.Open(ctx, cfg.ClickHouse)
+	health := timeline.NewHealth()
+	store, err := timeline.Open(ctx, cfg.ClickHouse, timeline.WithHealth(health))
 	if err != nil {
 		return stoppedEarly(err)
 	}
@@ -153,10 +154,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := store.Migrate(ctx); err != nil {
 		return stoppedEarly(err)
 	}
+	// From here on, every ClickHouse call (batch writes, checkpoint reads
+	// and writes) keeps the health current; an outage is logged once.
+	stopWatch := health.Watch(ctx, store.Ping, log,
+		"holding the input: nothing more is read or committed, and every call is retried until ClickHouse answers (nothing is lost)")
+	defer stopWatch()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := ingest.NewMetrics(reg)
+	health.Register(reg)
 
 	deps := source.Deps{Log: log, Records: cfg.Records, Checkpoints: store}
 	deps.Records.Keep = events.MaybeSeatEvent
@@ -209,7 +216,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, cfg.PProf, reg, pipe, log)
+		srv, err := serveHTTP(cfg.HTTPAddr, cfg.PProf, reg, health, log)
 		if err != nil {
 			return err
 		}
@@ -253,7 +260,7 @@ func watchLag(ctx context.Context, src source.Lagger, m *ingest.Metrics, log *sl
 	}
 }
 
-func serveHTTP(addr string, pprofOn bool, reg *prometheus.Registry, pipe *ingest.Pipeline, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, pprofOn bool, reg *prometheus.Registry, ready http.Handler, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
@@ -261,13 +268,7 @@ func serveHTTP(addr string, pprofOn bool, reg *prometheus.Registry, pipe *ingest
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !pipe.Ready() {
-			http.Error(w, "ClickHouse writes are failing; the stream is held", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.Handle("/readyz", ready) // 503 while ClickHouse fails the worker's calls, whatever the source
 	if pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

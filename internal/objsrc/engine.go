@@ -310,16 +310,18 @@ func (s *Source) plan(objs []Object, fn func(o Object, skip uint64, finished boo
 }
 
 // readCheckpoints reads the checkpoints of a key range, retrying while
-// ClickHouse is unreachable.
+// ClickHouse fails. The outage is the store's Health's to report (once,
+// with readiness and seatline_clickhouse_up), so each attempt is only a
+// debug line here.
 func (s *Source) readCheckpoints(from, to string) (map[string]timeline.Checkpoint, error) {
 	var cps map[string]timeline.Checkpoint
-	warned := false
+	attempt := 0
 	err := Retry(s.ctx, func() error {
 		var err error
 		cps, err = s.cps.Checkpoints(s.ctx, s.opts.Checkpoint, from, to)
-		if err != nil && !warned && s.ctx.Err() == nil {
-			warned = true
-			s.log.Warn("reading checkpoints from ClickHouse failed; retrying", "err", err)
+		if err != nil && s.ctx.Err() == nil {
+			attempt++
+			s.log.Debug("reading checkpoints from ClickHouse failed; retrying", "attempt", attempt, "err", err)
 		}
 		return err
 	})

@@ -571,3 +571,29 @@ func TestAuthVersionAndRouting(t *testing.T) {
 		t.Fatalf("total %d", s.TotalRequests())
 	}
 }
+
+// A token without the Copilot permission authenticates (its rate limit is
+// counted, /rate_limit answers it) but every Copilot endpoint refuses it
+// with 403, as GitHub does; it is not a rate limit (no Retry-After, budget
+// left).
+func TestForbiddenToken(t *testing.T) {
+	const noScope = "ghp_noscope000000000000000000000000000000"
+	s := startSim(t, Options{Seed: 9, Tokens: []string{testToken}, ForbiddenTokens: []string{noScope}})
+	smallEnterprise(t, s)
+	for _, path := range []string{"/orgs/octo/copilot/billing", "/orgs/octo/copilot/billing/seats", "/orgs/octo/members/alice/copilot",
+		"/enterprises/acme-corp/copilot/billing/seats"} {
+		r := raw(t, s, "GET", path, noScope, APIVersion, nil)
+		if r.status != 403 || r.apiErr(t).Message != "Resource not accessible by personal access token" {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		if r.header.Get("Retry-After") != "" || r.header.Get("X-RateLimit-Remaining") == "0" || r.header.Get("X-RateLimit-Remaining") == "" {
+			t.Fatalf("%s: a refusal must not look like a rate limit: %v", path, r.header)
+		}
+	}
+	if r := raw(t, s, "GET", "/rate_limit", noScope, APIVersion, nil); r.status != 200 {
+		t.Fatalf("/rate_limit: %d %s", r.status, r.body)
+	}
+	if r := get(t, s, "/orgs/octo/copilot/billing"); r.status != 200 {
+		t.Fatalf("the permitted token: %d %s", r.status, r.body)
+	}
+}

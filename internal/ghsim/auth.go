@@ -121,7 +121,7 @@ func (s *Server) authenticate(r *http.Request, rt *route) (p *principal, msg str
 			progTyp: "GitHub App server-to-server token"}, ""
 	}
 	readOnly := slices.Contains(s.opts.ReadOnlyTokens, tok)
-	if len(s.opts.Tokens) > 0 && !slices.Contains(s.opts.Tokens, tok) && !readOnly {
+	if len(s.opts.Tokens) > 0 && !slices.Contains(s.opts.Tokens, tok) && !readOnly && !slices.Contains(s.opts.ForbiddenTokens, tok) {
 		return nil, "Bad credentials"
 	}
 	aid := stableID(s.opts.Admin, 2_000_000)

@@ -222,6 +222,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if p.kind == kindPAT && slices.Contains(s.opts.ForbiddenTokens, p.token) {
+		h := c.w.Header()
+		h.Set("X-OAuth-Scopes", "") // a token without scopes
+		h.Set("X-Accepted-OAuth-Scopes", "manage_billing:copilot, read:org")
+		s.writeError(c, http.StatusForbidden, "Resource not accessible by personal access token", docsUserMgmt)
+		return
+	}
 	if s.injectFault(c) {
 		return
 	}

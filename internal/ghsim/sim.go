@@ -133,6 +133,13 @@ type Options struct {
 	// change seats or teams (403 "Resource not accessible by integration"
 	// with X-Accepted-GitHub-Permissions naming the permission).
 	AppReadOnly bool
+	// ForbiddenTokens are personal access tokens (accepted besides Tokens)
+	// that authenticate but have none of the scopes the Copilot endpoints
+	// need, reads included (neither manage_billing:copilot nor read:org):
+	// every endpoint but GET /rate_limit answers them 403 "Resource not
+	// accessible by personal access token" with X-Accepted-OAuth-Scopes,
+	// as GitHub does. (ReadOnlyTokens may read.)
+	ForbiddenTokens []string
 
 	// Primary rate limit: Limit requests per Window per token (per
 	// installation for App installation tokens). Defaults 5000 per hour.

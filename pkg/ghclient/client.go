@@ -484,6 +484,7 @@ func (c *Client) classify(ctx context.Context, method, path string, resp *github
 			_ = ihe.Response.Body.Close()
 			te.Msg = fmt.Sprintf("installation token for installation %d: status %d", ihe.InstallationID, ihe.Response.StatusCode)
 			s := ihe.Response.StatusCode
+			te.TokenStatus = s
 			te.retryable = s >= 500 || s == http.StatusTooManyRequests
 		} else {
 			te.Msg = fmt.Sprintf("installation token for installation %d: %s", ihe.InstallationID, c.scrub.scrub(errText(ihe.RootCause)))

@@ -74,8 +74,12 @@ type TransportError struct {
 	Method, Path string
 	Msg          string
 	Timeout      bool
-	retryable    bool
-	ctxErr       error
+	// TokenStatus: the HTTP status of a GitHub App's installation-token
+	// exchange that failed (401: the App ID or private key was refused); 0
+	// when the failure was not the exchange's, or it got no answer.
+	TokenStatus int
+	retryable   bool
+	ctxErr      error
 }
 
 func (e *TransportError) Error() string {
@@ -170,4 +174,50 @@ func (e *PermissionError) Error() string {
 		b.WriteString(" (" + strings.Join(got, "; ") + ")")
 	}
 	return b.String()
+}
+
+// CredentialsRefused reports whether GitHub refused the credentials: 401
+// (a bad, expired or revoked token; an App's JWT or installation token
+// refused) or a 403 that is not a rate limit (a token without the
+// permission or scope, or not authorized for the organization's SAML SSO:
+// a *PermissionError for a change), and, from a GitHub App's
+// installation-token exchange, also a 404 (no such installation for this
+// App). Retrying does not help until the credentials
+// are fixed.
+func CredentialsRefused(err error) bool {
+	var api *APIError
+	var tr *TransportError
+	switch {
+	case errors.As(err, new(*PermissionError)):
+		return true
+	case errors.As(err, &api):
+		return api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden
+	case errors.As(err, &tr):
+		return tr.TokenStatus == http.StatusUnauthorized || tr.TokenStatus == http.StatusForbidden || tr.TokenStatus == http.StatusNotFound
+	}
+	return false
+}
+
+// Unavailable reports whether GitHub could not answer for now: it could
+// not be reached (connection refused or reset, DNS, TLS), an attempt timed
+// out, it answered 5xx after the retries, or a rate limit lasts longer than
+// the caller may wait. Retrying later can help. A call ended by its
+// caller's context (cancelled, or a budget's deadline) is not GitHub's
+// failure and is not counted, nor is a spent request allowance.
+func Unavailable(err error) bool {
+	if err == nil || CredentialsRefused(err) {
+		return false
+	}
+	var rl *RateLimitedError
+	var api *APIError
+	var tr *TransportError
+	switch {
+	case errors.As(err, &rl):
+		return true
+	case errors.As(err, &api):
+		return api.Status >= 500
+	case errors.As(err, &tr):
+		return tr.ctxErr == nil && (tr.retryable || tr.Timeout)
+	}
+	return false
 }

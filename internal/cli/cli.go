@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/flagval"
+	"github.com/seatline/seatline/internal/timeline"
+	"github.com/seatline/seatline/pkg/ghclient"
 )
 
 // EnvPrefix: flag --kafka-brokers is also SEATLINE_KAFKA_BROKERS.
@@ -139,16 +141,42 @@ func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log-format: must be text or json, got %q", format)
 }
 
-// ExitCode: 0 for a clean stop, 2 for a usage or configuration error, 1
-// otherwise.
+// Exit codes, the same for every binary (README: "Readiness and exit
+// codes"). seatctl adds its own meaning of 1 (a check failed).
+const (
+	ExitOK     = 0 // done, or a clean stop
+	ExitFailed = 1 // anything else
+	ExitConfig = 2 // a usage or configuration mistake
+	// ExitClickHouse: ClickHouse could not be reached, or failed or refused
+	// a call the run needed.
+	ExitClickHouse = 3
+	// ExitGitHubUnavailable: GitHub could not be reached, timed out,
+	// answered 5xx after the retries, or rate-limited for longer than the
+	// run may wait: retrying later can help.
+	ExitGitHubUnavailable = 4
+	// ExitGitHubRefused: GitHub refused the credentials (401, or a 403 that
+	// is not a rate limit): they must be fixed.
+	ExitGitHubRefused = 5
+)
+
+// ExitCode maps a run's error to the exit codes. When an error holds
+// several causes (errors.Join), the first that applies in this order
+// decides: configuration, GitHub refusing the credentials, ClickHouse,
+// GitHub unavailable, anything else.
 func ExitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
+		return ExitOK
 	case errors.As(err, new(*ConfigError)):
-		return 2
+		return ExitConfig
+	case ghclient.CredentialsRefused(err):
+		return ExitGitHubRefused
+	case timeline.IsClickHouseError(err):
+		return ExitClickHouse
+	case ghclient.Unavailable(err):
+		return ExitGitHubUnavailable
 	}
-	return 1
+	return ExitFailed
 }
 
 // ConfigError is a configuration mistake found at start-up.

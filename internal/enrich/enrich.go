@@ -142,6 +142,17 @@ func (e *Enricher) enterpriseSeats(ctx context.Context, enterprise string, login
 // Stats says what one Enrich call did.
 type Stats struct {
 	Enriched, StillPending, Failed int
+	// Err: why GitHub left rows unanswered, when it did: a refusal of the
+	// credentials (ghclient.CredentialsRefused) if any lookup had one,
+	// else the first lookup error. Nil when every row got an answer.
+	Err error
+}
+
+// note keeps the error that says most about why rows were left unanswered.
+func (st *Stats) note(err error) {
+	if err != nil && (st.Err == nil || (ghclient.CredentialsRefused(err) && !ghclient.CredentialsRefused(st.Err))) {
+		st.Err = err
+	}
 }
 
 // Enrich looks up the seat of every pending or failed row within the
@@ -218,11 +229,13 @@ func (e *Enricher) Enrich(ctx context.Context, rows []timeline.Row) Stats {
 			switch e.apply(&rows[i], res) {
 			case timeline.EnrichmentEnriched:
 				st.Enriched++
+				continue
 			case timeline.EnrichmentFailed:
 				st.Failed++
 			default:
 				st.StillPending++
 			}
+			st.note(res.Err)
 		}
 	}
 	return st

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/enrichd"
 	"github.com/seatline/seatline/internal/ghsim"
 	"github.com/seatline/seatline/internal/ingestd"
@@ -125,8 +126,12 @@ func TestStreamFromSimulatorEnrichedUnderFaults(t *testing.T) {
 	ecfg.Enrich.Budget, ecfg.Enrich.MaxRequests = 10*time.Second, 200
 	ecfg.Enrich.MaxAttempts = 200 // under 30% errors, keep trying rather than giving up
 	for pass := 1; ; pass++ {
-		if err := enrichd.Run(ctx, ecfg, logger); err != nil {
+		// A pass some of whose lookups GitHub failed (5xx after the retries,
+		// a rate limit past the wait) says so: --once would exit 4.
+		if err := enrichd.Run(ctx, ecfg, logger); err != nil && cli.ExitCode(err) != cli.ExitGitHubUnavailable {
 			t.Fatal(err)
+		} else if err != nil {
+			t.Logf("enrich pass %d: GitHub unavailable for some lookups (exit %d): %v", pass, cli.ExitCode(err), err)
 		}
 		left := count("SELECT count() FROM seat_timeline WHERE enrichment IN ('pending', 'failed')")
 		t.Logf("enrich pass %d: %d rows left", pass, left)

@@ -79,7 +79,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.RetryFailedEvery, retryFailedEveryFlag.Name, d.RetryFailedEvery, retryFailedEveryFlag.Usage("retry rows marked failed every Nth pass"))
 	fs.BoolVar(&cfg.Once, "once", false, "do one pass (pending rows, seat lists, reconciliation) and exit")
 
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", d.HTTPAddr, "address for /metrics and /healthz, [host]:port (empty: off)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", d.HTTPAddr, "address for /metrics, /healthz and /readyz, [host]:port (empty: off; not served with --once)")
 	fs.StringVar(&cfg.LogFormat, "log-format", d.LogFormat, "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", d.LogLevel, "log level: debug, info, warn or error")
 }
@@ -184,7 +184,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 	if err != nil {
 		return nil, &cli.ConfigError{Err: err}
 	}
-	store, err := timeline.Open(ctx, cfg.ClickHouse)
+	store, err := timeline.Open(ctx, cfg.ClickHouse) // with its own Health: Run serves it
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +211,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer w.Close()
+	health := w.store.Health()
+	health.Register(reg)
+	stopWatch := health.Watch(ctx, w.store.Ping, log, "enrich tries again on its next pass")
+	defer stopWatch()
 	if cfg.HTTPAddr != "" && !cfg.Once {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -219,33 +223,59 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.Handle("/readyz", health) // 503 while ClickHouse fails the worker's calls
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-		log.Info("serving /metrics, /healthz", "addr", ln.Addr().String())
+		log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
 	}
 	log.Info("starting enrich", "github", cfg.GitHub.BaseURL, "orgs", cfg.Orgs, "enterprises", cfg.Enterprises,
 		"interval", cfg.Interval.String(), "snapshot_interval", cfg.SnapshotInterval.String(), "once", cfg.Once)
 
 	var lastSnapshot, derivedSince time.Time
 	for {
-		if err := w.CompletePending(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("completing pending rows failed; will retry next pass", "err", err)
+		// A step that fails is logged and tried again next pass; with
+		// --once, the run's error (and so its exit code) holds every one.
+		var failed []error
+		step := func(what string, err error) {
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			msg := what + " failed"
+			if !cfg.Once {
+				msg += "; will retry next pass"
+			}
+			if timeline.IsClickHouseError(err) && !health.Up() {
+				log.Debug(msg, "err", err) // the outage itself is logged once, by health
+			} else {
+				log.Warn(msg, "err", err)
+			}
+			if !errors.Is(err, errNoProgress) { // rows left pending for no GitHub failure: not the pass's
+				failed = append(failed, fmt.Errorf("%s: %w", what, err))
+			}
 		}
-		if next, err := w.DerivePeriods(ctx, derivedSince); err != nil && ctx.Err() == nil {
-			log.Warn("deriving seat periods failed; will retry next pass", "err", err)
-		} else {
+		step("completing pending rows", w.CompletePending(ctx))
+		next, err := w.DerivePeriods(ctx, derivedSince)
+		step("deriving seat periods", err)
+		if err == nil {
 			derivedSince = next
 		}
 		if w.now().Sub(lastSnapshot) >= cfg.SnapshotInterval || cfg.Once {
-			if err := w.SnapshotAndReconcile(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("seat-list poll failed; will retry next pass", "err", err)
-			} else {
+			err := w.SnapshotAndReconcile(ctx)
+			step("seat-list poll", err)
+			if err == nil {
 				lastSnapshot = w.now()
 			}
 		}
 		if cfg.Once {
-			return ctx.Err()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("the pass did not complete: %w", errors.Join(failed...))
+			}
+			log.Info("pass complete")
+			return nil
 		}
 		select {
 		case <-ctx.Done():

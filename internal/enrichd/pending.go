@@ -7,13 +7,17 @@ import (
 
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/events"
+	"github.com/seatline/seatline/pkg/ghclient"
 )
 
 // CompletePending looks up seats for rows that ingest left pending (and,
 // every RetryFailedEvery passes, rows marked failed), writing a
 // superseding version of each row it processed. It works in rounds of
 // PendingBatch rows until none are left, a round makes no progress (GitHub
-// down or its budget spent), or ctx ends.
+// down or its budget spent), or ctx ends. When GitHub refused the
+// credentials or could not answer for any row, it returns that error
+// (ghclient.CredentialsRefused, ghclient.Unavailable) once it stops; a
+// round with no progress for another reason returns errNoProgress.
 func (w *Worker) CompletePending(ctx context.Context) error {
 	w.passes++
 	states := "'pending'"
@@ -21,12 +25,20 @@ func (w *Worker) CompletePending(ctx context.Context) error {
 		states = "'pending', 'failed'"
 	}
 	done := map[string]bool{} // rows already tried this pass: next rounds take others
+	var github error          // GitHub's failure that left rows pending this pass
+	left := 0
+	gave := func() error {
+		return fmt.Errorf("%d rows left pending: %w", left, github)
+	}
 	for ctx.Err() == nil {
 		rows, err := w.loadPending(ctx, states, done)
 		if err != nil {
 			return err
 		}
 		if len(rows) == 0 {
+			if github != nil {
+				return gave()
+			}
 			return nil
 		}
 		st := w.enricher.Enrich(ctx, rows)
@@ -38,7 +50,19 @@ func (w *Worker) CompletePending(ctx context.Context) error {
 			return err
 		}
 		w.log.Info("completed pending rows", "rows", len(rows), "enriched", st.Enriched, "still_pending", st.StillPending, "failed", st.Failed)
+		if ghclient.CredentialsRefused(st.Err) || ghclient.Unavailable(st.Err) {
+			if github == nil || ghclient.CredentialsRefused(st.Err) {
+				github = st.Err
+			}
+			left += st.StillPending + st.Failed
+		}
 		if st.Enriched == 0 {
+			if github != nil {
+				return gave()
+			}
+			if st.Err != nil {
+				return fmt.Errorf("%w: %w", errNoProgress, st.Err)
+			}
 			return errNoProgress
 		}
 	}

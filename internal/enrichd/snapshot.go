@@ -2,6 +2,7 @@ package enrichd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -30,6 +31,9 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 	for _, org := range orgs {
 		seats, err := w.snapshot(ctx, "org", org, func(fn func(ghclient.Seat) error) (int, error) { return w.gh.OrgSeats(ctx, org, fn) })
 		if err != nil {
+			if everyListFails(err) {
+				return errors.Join(firstErr, fmt.Errorf("org %s seat list (the other seat lists were not asked for this pass): %w", org, err))
+			}
 			w.log.Warn("org seat list failed", "org", org, "err", err)
 			firstErr = keep(firstErr, err)
 			continue
@@ -41,6 +45,9 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 	for _, ent := range w.cfg.Enterprises {
 		seats, err := w.snapshot(ctx, "enterprise", ent, func(fn func(ghclient.Seat) error) (int, error) { return w.gh.EnterpriseSeats(ctx, ent, fn) })
 		if err != nil {
+			if everyListFails(err) {
+				return errors.Join(firstErr, fmt.Errorf("enterprise %s seat list (the other seat lists were not asked for this pass): %w", ent, err))
+			}
 			w.log.Warn("enterprise seat list failed", "enterprise", ent, "err", err)
 			firstErr = keep(firstErr, err)
 			continue
@@ -58,6 +65,14 @@ func (w *Worker) SnapshotAndReconcile(ctx context.Context) error {
 		}
 	}
 	return firstErr
+}
+
+// everyListFails: after this error the other seat lists of the pass would
+// fail the same way (GitHub refusing the credentials or not answering,
+// ClickHouse failing), so asking for them would only spend time and
+// requests.
+func everyListFails(err error) bool {
+	return ghclient.CredentialsRefused(err) || ghclient.Unavailable(err) || timeline.IsClickHouseError(err)
 }
 
 func keep(first, err error) error {

@@ -459,6 +459,7 @@ func (p *Pipeline) untilClickHouse(ctx context.Context, b *batch, f func() error
 	bo.MaxInterval = p.cfg.RetryMaxInterval
 	bo.MaxElapsedTime = 0 // never give up while running: losing the batch is not an option
 	attempts := 0
+	var failing error // the last failed attempt's error
 	err := backoff.Retry(func() error {
 		err := f()
 		if err == nil {
@@ -468,15 +469,18 @@ func (p *Pipeline) untilClickHouse(ctx context.Context, b *batch, f func() error
 			return backoff.Permanent(err)
 		}
 		attempts++
+		failing = err
 		p.metrics.WriteErrors.Inc()
 		p.log.Debug("ClickHouse attempt failed; retrying with backoff", "attempt", attempts, "err", err,
 			"rows", len(b.rows), "membership_changes", len(b.members), "dead_letters", len(b.dead))
 		return err
 	}, backoff.WithContext(bo, ctx))
-	if err != nil {
-		return err
+	if err != nil && failing != nil {
+		// Time ran out (shutdown) while ClickHouse was failing: that is the
+		// reason, not the context's end.
+		return fmt.Errorf("ClickHouse was failing when time ran out: %w", failing)
 	}
-	return nil
+	return err
 }
 
 func (p *Pipeline) commit(ctx context.Context, last []Message) error {

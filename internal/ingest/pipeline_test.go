@@ -7,9 +7,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/records"
 	"github.com/seatline/seatline/internal/testenv"
@@ -186,4 +188,57 @@ func TestConfigValidateNamesField(t *testing.T) {
 			t.Errorf("%+v: got %v, want an error naming %s", tc.cfg, err, tc.field)
 		}
 	}
+}
+
+// failingStore is ClickHouse unreachable for every write.
+type failingStore struct{ attempts atomic.Int64 }
+
+func (f *failingStore) WriteBatch(context.Context, *timeline.Batch) error {
+	f.attempts.Add(1)
+	return &timeline.UnavailableError{Addr: "127.0.0.1:9000", Err: errors.New("connection refused")}
+}
+
+// A stop while ClickHouse is down: the final flush gives up after
+// ShutdownTimeout, nothing is committed, and the run's error is
+// ClickHouse's (exit code 3), not the context's.
+func TestShutdownDuringOutage(t *testing.T) {
+	var log []string
+	var mu sync.Mutex
+	src := &memSource{mu: &mu, committed: -1, log: &log}
+	for i := range 100 {
+		src.msgs = append(src.msgs, seatLine(i))
+	}
+	store := &failingStore{}
+	cfg := ingest.Defaults()
+	cfg.BatchRows, cfg.BatchWait, cfg.RetryMaxInterval, cfg.ShutdownTimeout = 50, 50*time.Millisecond, 50*time.Millisecond, 300*time.Millisecond
+	p, err := ingest.New(cfg, &endless{src}, store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = p.Run(ctx)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Run took %s: the shutdown timeout is 300ms", took)
+	}
+	if code := cli.ExitCode(err); code != cli.ExitClickHouse || !strings.Contains(fmt.Sprint(err), "cannot reach ClickHouse") {
+		t.Fatalf("Run: %v (exit %d), want ClickHouse's error (exit %d)", err, code, cli.ExitClickHouse)
+	}
+	if src.committed != -1 || store.attempts.Load() < 2 {
+		t.Fatalf("committed %d after %d failed attempts: nothing may be committed", src.committed, store.attempts.Load())
+	}
+}
+
+// endless is a source that, once its messages are read, waits for the stop
+// signal (a stream, not a finite input).
+type endless struct{ *memSource }
+
+func (e *endless) Next(ctx context.Context) (ingest.Message, error) {
+	m, err := e.memSource.Next(ctx)
+	if errors.Is(err, ingest.ErrEndOfInput) {
+		<-ctx.Done()
+		return ingest.Message{}, ctx.Err()
+	}
+	return m, err
 }

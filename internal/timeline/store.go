@@ -146,7 +146,7 @@ func Explain(cfg Config, err error) error {
 	var ex *clickhouse.Exception
 	switch {
 	case errors.As(err, &ex) && (ex.Code == 516 || ex.Code == 192 || ex.Code == 193):
-		return fmt.Errorf("ClickHouse at %s refused user %q: %s; check --clickhouse-user and --clickhouse-password", addr, cfg.Username, ex.Message)
+		return fmt.Errorf("ClickHouse at %s refused user %q: %w; check --clickhouse-user and --clickhouse-password", addr, cfg.Username, ex)
 	case errors.As(err, &ex) && ex.Code == 170 && cfg.Cluster != "":
 		return fmt.Errorf("ClickHouse at %s: %w; --clickhouse-cluster must name a cluster in the servers' remote_servers (SELECT DISTINCT cluster FROM system.clusters)", addr, err)
 	case errors.As(err, &ex) && cfg.Cluster != "" && (strings.Contains(ex.Message, "ZooKeeper") || strings.Contains(ex.Message, "distributed_ddl") || strings.Contains(ex.Message, "macro")):

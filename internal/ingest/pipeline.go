@@ -391,8 +391,14 @@ func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error
 		}
 		if err := p.commit(ctx, f.b.positions()); err != nil {
 			// Rows are stored; an uncommitted position is only read again and
-			// deduplicated, so this is not data loss.
-			p.log.Warn("source commit failed; those messages will be delivered again (deduplicated)", "err", err)
+			// deduplicated, so this is not data loss. A checkpoint write
+			// failing in a ClickHouse outage is the outage's, logged once.
+			msg := "source commit failed; those messages will be delivered again (deduplicated)"
+			if timeline.IsClickHouseError(err) && !p.health.Up() {
+				p.log.Debug(msg, "err", err)
+			} else {
+				p.log.Warn(msg, "err", err)
+			}
 			continue
 		}
 		p.metrics.Committed.Inc()

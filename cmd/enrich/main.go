@@ -16,7 +16,7 @@ import (
 
 func main() {
 	var cfg enrichd.Config
-	cli.Main("enrich", "enrich: complete pending seat rows from GitHub's Copilot API, poll seat lists, reconcile",
+	cli.Main("enrich", "enrich: complete pending seat rows from GitHub's Copilot API, poll seat lists, reconcile"+"\n\n"+cli.ExitCodesHelp,
 		func(fs *flag.FlagSet) { enrichd.RegisterFlags(fs, &cfg) }, &cfg.LogFormat, &cfg.LogLevel,
 		func(ctx context.Context, log *slog.Logger) error { return enrichd.Run(ctx, cfg, log) })
 }

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	var cfg ingestd.Config
-	cli.Main("ingest", "ingest: GitHub audit stream → Copilot seat timeline in ClickHouse",
+	cli.Main("ingest", "ingest: GitHub audit stream → Copilot seat timeline in ClickHouse"+"\n\n"+cli.ExitCodesHelp,
 		func(fs *flag.FlagSet) { ingestd.RegisterFlags(fs, &cfg) }, &cfg.LogFormat, &cfg.LogLevel,
 		func(ctx context.Context, log *slog.Logger) error { return ingestd.Run(ctx, cfg, log) })
 }

@@ -159,6 +159,15 @@ const (
 	ExitGitHubRefused = 5
 )
 
+// ExitCodesHelp is the exit codes for the workers' --help.
+const ExitCodesHelp = `Exit codes:
+  0  done: a clean stop, a finished input, a complete pass
+  1  any other failure
+  2  a usage or configuration mistake (the message names the flag)
+  3  ClickHouse could not be reached, or failed or refused a call the run needed
+  4  GitHub could not answer (unreachable, timed out, 5xx, rate-limited past --github-max-wait)
+  5  GitHub refused the credentials (401, or a 403 that is not a rate limit)`
+
 // ExitCode maps a run's error to the exit codes. When an error holds
 // several causes (errors.Join), the first that applies in this order
 // decides: configuration, GitHub refusing the credentials, ClickHouse,

@@ -124,14 +124,14 @@ func TestOnceExitCodes(t *testing.T) {
 			token, cli.ExitOK, "pass complete"},
 		{"GitHub unreachable", func(sim *ghsim.Server) []string {
 			return []string{"--github-base-url", "http://" + closedAddr(t) + "/"}
-		}, token, cli.ExitGitHubUnavailable, "connection refused"},
+		}, token, cli.ExitUnavailable, "connection refused"},
 		{"401 bad credentials", func(sim *ghsim.Server) []string { return []string{"--github-base-url", sim.URL() + "/"} },
 			"ghp_notAtokenTheSimulatorKnows00000000", cli.ExitGitHubRefused, "401 Bad credentials"},
 		{"403 token without the permission", func(sim *ghsim.Server) []string { return []string{"--github-base-url", sim.URL() + "/"} },
 			noScope, cli.ExitGitHubRefused, "403 Resource not accessible by personal access token"},
 		{"ClickHouse unreachable", func(sim *ghsim.Server) []string {
 			return []string{"--github-base-url", sim.URL() + "/", "--clickhouse-addr", closedAddr(t)}
-		}, token, cli.ExitClickHouse, "cannot reach ClickHouse"},
+		}, token, cli.ExitUnavailable, "cannot reach ClickHouse"},
 		{"configuration", func(sim *ghsim.Server) []string { return []string{"--github-base-url", sim.URL() + "/"} },
 			"", cli.ExitConfig, "github-token"},
 	} {
@@ -156,5 +156,22 @@ func TestOnceExitCodes(t *testing.T) {
 				t.Fatalf("exit %d with %d rows still pending", code, left)
 			}
 		})
+	}
+}
+
+// --help lists the exit codes with the flags.
+func TestHelpListsExitCodes(t *testing.T) {
+	bin, err := testenv.Build(context.Background(), "./cmd/enrich", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, s := range []string{"Exit codes:", "3  ClickHouse or GitHub could not be used", "5  GitHub refused the credentials", "--once"} {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("--help lacks %q:\n%s", s, out)
+		}
 	}
 }

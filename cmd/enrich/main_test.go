@@ -109,20 +109,3 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 		t.Errorf("valid configuration: exit %d, %d ClickHouse connections; want a failure after connecting:\n%s", code, ch.Conns(), out)
 	}
 }
-
-// --help lists the exit codes with the flags.
-func TestHelpListsExitCodes(t *testing.T) {
-	bin, err := testenv.Build(context.Background(), "./cmd/enrich", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("--help: %v\n%s", err, out)
-	}
-	for _, s := range []string{"Exit codes:", "4  GitHub could not answer", "5  GitHub refused the credentials", "--once"} {
-		if !strings.Contains(string(out), s) {
-			t.Errorf("--help lacks %q:\n%s", s, out)
-		}
-	}
-}

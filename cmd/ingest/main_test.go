@@ -237,8 +237,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	out, code := run(t, build(t), []string{"SEATLINE_CLICKHOUSE_PASSWORD=ch-SECRET-1", "SEATLINE_KAFKA_SASL_PASSWORD=kafka-SECRET-2"},
 		"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--kafka-sasl-mechanism", "scram-sha-512", "--kafka-sasl-username", "svc",
 		"--clickhouse-addr", dead, "--pii", "hash", "--pii-salt", "salt-SECRET-3-long-enough", "--log-level", "debug", "--http-addr", "")
-	if code != cli.ExitClickHouse {
-		t.Fatalf("exit %d, want %d (ClickHouse):\n%s", code, cli.ExitClickHouse, out)
+	if code != cli.ExitUnavailable {
+		t.Fatalf("exit %d, want %d (ClickHouse):\n%s", code, cli.ExitUnavailable, out)
 	}
 	if !strings.Contains(out, "cannot reach ClickHouse at "+dead) {
 		t.Errorf("error should say ClickHouse is unreachable:\n%s", out)

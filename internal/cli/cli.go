@@ -142,18 +142,18 @@ func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 // Exit codes, the same for every binary (README: "Readiness and exit
-// codes"). seatctl adds its own meaning of 1 (a check failed).
+// codes"). seatctl gives 1 its own meaning (a check failed, an apply not
+// finished) and 4 to seatctl reclaim (the plan was refused).
 const (
 	ExitOK     = 0 // done, or a clean stop
 	ExitFailed = 1 // anything else
 	ExitConfig = 2 // a usage or configuration mistake
-	// ExitClickHouse: ClickHouse could not be reached, or failed or refused
-	// a call the run needed.
-	ExitClickHouse = 3
-	// ExitGitHubUnavailable: GitHub could not be reached, timed out,
-	// answered 5xx after the retries, or rate-limited for longer than the
-	// run may wait: retrying later can help.
-	ExitGitHubUnavailable = 4
+	// ExitUnavailable: ClickHouse or GitHub could not be used: unreachable,
+	// failing or refusing a call the run needed (ClickHouse), not answering
+	// in time, 5xx after the retries, or rate-limited for longer than
+	// --github-max-wait (GitHub). The message says which; running again
+	// later, or fixing the server, helps.
+	ExitUnavailable = 3
 	// ExitGitHubRefused: GitHub refused the credentials (401, or a 403 that
 	// is not a rate limit): they must be fixed.
 	ExitGitHubRefused = 5
@@ -164,13 +164,13 @@ const ExitCodesHelp = `Exit codes:
   0  done: a clean stop, a finished input, a complete pass
   1  any other failure
   2  a usage or configuration mistake (the message names the flag)
-  3  ClickHouse could not be reached, or failed or refused a call the run needed
-  4  GitHub could not answer (unreachable, timed out, 5xx, rate-limited past --github-max-wait)
+  3  ClickHouse or GitHub could not be used: unreachable, failing, or GitHub
+     rate-limited past --github-max-wait (the message says which; run again later)
   5  GitHub refused the credentials (401, or a 403 that is not a rate limit)`
 
 // ExitCode maps a run's error to the exit codes. When an error holds
 // several causes (errors.Join), the first that applies in this order
-// decides: configuration, GitHub refusing the credentials, ClickHouse,
+// decides: configuration, GitHub refusing the credentials, ClickHouse or
 // GitHub unavailable, anything else.
 func ExitCode(err error) int {
 	switch {
@@ -180,10 +180,8 @@ func ExitCode(err error) int {
 		return ExitConfig
 	case ghclient.CredentialsRefused(err):
 		return ExitGitHubRefused
-	case timeline.IsClickHouseError(err):
-		return ExitClickHouse
-	case ghclient.Unavailable(err):
-		return ExitGitHubUnavailable
+	case timeline.IsClickHouseError(err), ghclient.Unavailable(err):
+		return ExitUnavailable
 	}
 	return ExitFailed
 }

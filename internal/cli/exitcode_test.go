@@ -32,16 +32,16 @@ func TestExitCode(t *testing.T) {
 		{nil, ExitOK},
 		{flag.ErrHelp, ExitOK},
 		{&ConfigError{Err: errors.New("github-token: required")}, ExitConfig},
-		{chDown, ExitClickHouse},
-		{wrap(chRefused), ExitClickHouse},
+		{chDown, ExitUnavailable},
+		{wrap(chRefused), ExitUnavailable},
 		{wrap(gh401), ExitGitHubRefused},
 		{wrap(gh403), ExitGitHubRefused},
-		{wrap(gh502), ExitGitHubUnavailable},
-		{wrap(ghLimited), ExitGitHubUnavailable},
+		{wrap(gh502), ExitUnavailable},
+		{wrap(ghLimited), ExitUnavailable},
 		{wrap(gh404), ExitFailed},
 		{errors.New("anything else"), ExitFailed},
-		// Several causes: configuration, refused credentials, ClickHouse, GitHub unavailable.
-		{errors.Join(gh502, chDown), ExitClickHouse},
+		// Several causes: configuration, then refused credentials, then unavailable.
+		{errors.Join(gh502, chDown), ExitUnavailable},
 		{errors.Join(chDown, gh403), ExitGitHubRefused},
 		{errors.Join(gh502, &ConfigError{Err: errors.New("x")}), ExitConfig},
 	} {

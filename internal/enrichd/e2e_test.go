@@ -128,7 +128,7 @@ func TestStreamFromSimulatorEnrichedUnderFaults(t *testing.T) {
 	for pass := 1; ; pass++ {
 		// A pass some of whose lookups GitHub failed (5xx after the retries,
 		// a rate limit past the wait) says so: --once would exit 4.
-		if err := enrichd.Run(ctx, ecfg, logger); err != nil && cli.ExitCode(err) != cli.ExitGitHubUnavailable {
+		if err := enrichd.Run(ctx, ecfg, logger); err != nil && cli.ExitCode(err) != cli.ExitUnavailable {
 			t.Fatal(err)
 		} else if err != nil {
 			t.Logf("enrich pass %d: GitHub unavailable for some lookups (exit %d): %v", pass, cli.ExitCode(err), err)

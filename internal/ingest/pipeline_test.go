@@ -222,8 +222,8 @@ func TestShutdownDuringOutage(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("Run took %s: the shutdown timeout is 300ms", took)
 	}
-	if code := cli.ExitCode(err); code != cli.ExitClickHouse || !strings.Contains(fmt.Sprint(err), "cannot reach ClickHouse") {
-		t.Fatalf("Run: %v (exit %d), want ClickHouse's error (exit %d)", err, code, cli.ExitClickHouse)
+	if code := cli.ExitCode(err); code != cli.ExitUnavailable || !strings.Contains(fmt.Sprint(err), "cannot reach ClickHouse") {
+		t.Fatalf("Run: %v (exit %d), want ClickHouse's error (exit %d)", err, code, cli.ExitUnavailable)
 	}
 	if src.committed != -1 || store.attempts.Load() < 2 {
 		t.Fatalf("committed %d after %d failed attempts: nothing may be committed", src.committed, store.attempts.Load())

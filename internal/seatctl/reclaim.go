@@ -26,9 +26,9 @@ import (
 // ExitUnavailable (which also covers a GitHub rate limit that outlasts
 // --github-max-wait: rerun apply after it).
 const (
-	ExitReclaimIncomplete = 1 // apply: some seat actions are not finished (failed, not re-checked, outcome unknown): rerun it
-	ExitReclaimRefused    = 4 // apply: the plan's hash differs from --approve, it is too old, or not a plan: nothing sent
-	ExitReclaimPermission = 5 // GitHub refused the credentials or their permission (401/403): the message names what is missing
+	ExitReclaimIncomplete = 1                     // apply: some seat actions are not finished (failed, not re-checked, outcome unknown): rerun it
+	ExitReclaimRefused    = 4                     // apply: the plan's hash differs from --approve, it is too old, or not a plan: nothing sent
+	ExitReclaimPermission = cli.ExitGitHubRefused // GitHub refused the credentials or their permission (401/403): the message names what is missing
 )
 
 const reclaimExitHelp = `Exit codes:
@@ -51,16 +51,14 @@ func (e *exitError) ExitCode() int { return e.code }
 
 // githubExit gives a GitHub error its exit code.
 func githubExit(err error) error {
-	var perm *ghclient.PermissionError
-	var api *ghclient.APIError
-	if errors.As(err, &perm) || (errors.As(err, &api) && (api.Status == 401 || api.Status == 403)) {
-		msg := err.Error()
-		if perm == nil {
-			msg += ": the token or GitHub App is refused; apply needs " + ghclient.PermCopilotSeats
-		}
-		return &exitError{ExitReclaimPermission, errors.New(msg)}
+	if !ghclient.CredentialsRefused(err) { // 401, a 403 that is no rate limit, an App token refused
+		return err
 	}
-	return err
+	msg := err.Error()
+	if !errors.As(err, new(*ghclient.PermissionError)) {
+		msg += ": the token or GitHub App is refused; apply needs " + ghclient.PermCopilotSeats
+	}
+	return &exitError{ExitReclaimPermission, errors.New(msg)}
 }
 
 const reclaimAbout = `seatctl reclaim: take back idle and orphaned Copilot seats: plan, approve, apply, confirm

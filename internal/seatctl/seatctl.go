@@ -23,13 +23,13 @@ import (
 	"github.com/seatline/seatline/internal/timeline"
 )
 
-// Exit codes: cli's, which every binary shares (0, 2 and 3 mean the same
-// everywhere), with seatctl's own meaning of 1.
+// Exit codes: cli's, which every binary shares (0, 2, 3 and 5 mean the
+// same everywhere), with seatctl's own meaning of 1 (and reclaim's 4).
 const (
-	ExitOK          = cli.ExitOK         // success (also: no rows matched, reported on stderr)
-	ExitVerifyFail  = 1                  // verify: the bundle does not check out; rebuild --check: a model differs
-	ExitUsage       = cli.ExitConfig     // bad flags, bad time range, unknown database, bad key file
-	ExitUnavailable = cli.ExitClickHouse // cannot reach ClickHouse, a query failed, or a file could not be read or written
+	ExitOK          = cli.ExitOK          // success (also: no rows matched, reported on stderr)
+	ExitVerifyFail  = 1                   // verify: the bundle does not check out; rebuild --check: a model differs
+	ExitUsage       = cli.ExitConfig      // bad flags, bad time range, unknown database, bad key file
+	ExitUnavailable = cli.ExitUnavailable // cannot reach ClickHouse, a query failed, or a file could not be read or written
 )
 
 const exitCodesHelp = `Exit codes:

@@ -173,11 +173,11 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 	}
 
 	// The recorders do see a worker that connects: a valid configuration
-	// reaches ClickHouse (which hangs up at once: exit 1).
+	// reaches ClickHouse (which hangs up at once: exit 3, ClickHouse).
 	out, code := run(t, bin, nil, base...)
 	time.Sleep(50 * time.Millisecond)
-	if code != 1 || ch.Conns() == 0 {
-		t.Errorf("valid configuration: exit %d, %d ClickHouse connections; want exit 1 after connecting:\n%s", code, ch.Conns(), out)
+	if code != cli.ExitUnavailable || ch.Conns() == 0 {
+		t.Errorf("valid configuration: exit %d, %d ClickHouse connections; want exit %d after connecting:\n%s", code, ch.Conns(), cli.ExitUnavailable, out)
 	}
 	for _, secret := range secrets {
 		if strings.Contains(out, secret) {

@@ -162,7 +162,8 @@ func loadFixture(t *testing.T, ch *testenv.ClickHouse, db string) *ghsim.Server 
 	if err := ingestd.Run(ctx, icfg, logger); err != nil {
 		t.Fatal(err)
 	}
-	ecfg := enrichd.Config{Once: true, Enterprises: []string{"acme-corp"}, LogFormat: "text", LogLevel: "info"}
+	ecfg := enrichd.Defaults() // Validate takes no zero for a default
+	ecfg.Once, ecfg.Enterprises = true, []string{"acme-corp"}
 	ecfg.ClickHouse.Addrs, ecfg.ClickHouse.Database = []string{ch.Addr()}, db
 	ecfg.GitHub.BaseURL, ecfg.GitHub.Token = sim.URL()+"/", token
 	if err := enrichd.Run(ctx, ecfg, logger); err != nil {

@@ -40,7 +40,8 @@ func TestReadinessFollowsClickHouse(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg := enrichd.Config{Orgs: []string{"acme"}, Interval: time.Hour, HTTPAddr: addr, LogFormat: "text", LogLevel: "debug"}
+	cfg := enrichd.Defaults()
+	cfg.Orgs, cfg.Interval, cfg.HTTPAddr, cfg.LogLevel = []string{"acme"}, time.Hour, addr, "debug"
 	cfg.ClickHouse.Addrs, cfg.ClickHouse.Database = []string{ch.Addr()}, db
 	cfg.GitHub.BaseURL, cfg.GitHub.Token = sim.URL()+"/", token
 	var logs strings.Builder
@@ -63,6 +64,11 @@ func TestReadinessFollowsClickHouse(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		for !ok() {
+			select {
+			case err := <-done:
+				t.Fatalf("%s: enrich stopped: %v", what, err)
+			default:
+			}
 			if time.Since(start) > d {
 				mu.Lock()
 				defer mu.Unlock()

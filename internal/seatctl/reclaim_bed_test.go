@@ -99,7 +99,8 @@ func (rb *reclaimBed) ingestFile(t *testing.T) {
 // enterprise seat lists, the seat periods.
 func (rb *reclaimBed) enrich(t *testing.T) {
 	t.Helper()
-	cfg := enrichd.Config{Once: true, Orgs: rb.orgs, Enterprises: []string{rb.sim.Options().Enterprise}, LogFormat: "text", LogLevel: "error"}
+	cfg := enrichd.Defaults() // Validate takes no zero for a default
+	cfg.Once, cfg.Orgs, cfg.Enterprises, cfg.LogLevel = true, rb.orgs, []string{rb.sim.Options().Enterprise}, "error"
 	cfg.ClickHouse.Addrs, cfg.ClickHouse.Database = []string{rb.ch.Addr()}, rb.db
 	cfg.GitHub.BaseURL, cfg.GitHub.Token = rb.sim.URL()+"/", reclaimToken
 	if err := enrichd.Run(context.Background(), cfg, quiet()); err != nil {

@@ -248,7 +248,8 @@ func TestReclaimRecheck(t *testing.T) {
 	if p.Totals.Actions != 6 {
 		t.Fatalf("totals %+v", p.Totals)
 	}
-	must(t, rb.sim.SetActivity("acme", "u002", time.Now().Add(-time.Hour), "JetBrains-IU/241"))
+	used := time.Now().Add(-time.Hour)
+	must(t, rb.sim.SetActivity("acme", "u002", used, "JetBrains-IU/241"))
 	must(t, rb.sim.Unassign("acme", "", "u004"))
 	rb.sim.ResetCounters()
 	if code, _ := rb.apply(t, path, sum); code != 0 {
@@ -262,7 +263,7 @@ func TestReclaimRecheck(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status exited %d: %s", code, stderr)
 	}
-	for _, want := range []string{"u002,unassign_user,,skipped", "used Copilot on " + time.Now().UTC().Format("2006-01-02"),
+	for _, want := range []string{"u002,unassign_user,,skipped", "used Copilot on " + used.UTC().Format("2006-01-02"),
 		"u004,unassign_user,,skipped", "already pending cancellation before this apply"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, stdout)

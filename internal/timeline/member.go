@@ -40,7 +40,7 @@ var memberColumns = []column[Member]{
 	col("source", func(m *Member) string { return m.Source }),
 	col("source_position", func(m *Member) string { return m.SourcePosition }),
 	col("ingested_at", func(m *Member) time.Time { return m.IngestedAt.UTC() }),
-	col("raw", func(m *Member) string { return string(m.Event.Raw) }),
+	col("raw", func(m *Member) string { return rawView(m.Event.Raw) }),
 }
 
 var insertMembers = "INSERT INTO membership_events (" + columnNames(memberColumns) + ")"

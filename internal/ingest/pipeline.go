@@ -20,10 +20,12 @@ import (
 // Config tunes the pipeline. Defaults() has the values the flags show.
 type Config struct {
 	// A batch is written when it holds BatchRows rows (timeline rows plus
-	// dead letters) or BatchWait after its first message, whichever comes
-	// first.
-	BatchRows int
-	BatchWait time.Duration
+	// dead letters) or BatchBytes of events (their raw bytes), or BatchWait
+	// after its first message, whichever comes first. BatchBytes bounds
+	// the memory a batch holds whatever the events' size.
+	BatchRows  int
+	BatchBytes int
+	BatchWait  time.Duration
 	// BatchIdleAge: a batch at least this old is written as soon as the
 	// source has been quiet for 20 ms (never later than BatchWait).
 	BatchIdleAge time.Duration
@@ -41,13 +43,14 @@ type Config struct {
 
 // Defaults are the pipeline's defaults (the flags show them).
 func Defaults() Config {
-	return Config{BatchRows: 10000, BatchWait: 500 * time.Millisecond, BatchIdleAge: 200 * time.Millisecond,
+	return Config{BatchRows: 10000, BatchBytes: 8 << 20, BatchWait: 500 * time.Millisecond, BatchIdleAge: 200 * time.Millisecond,
 		ShutdownTimeout: 30 * time.Second, PII: PIIKeep, Writers: 2, RetryMaxInterval: 10 * time.Second}
 }
 
 // The batching and shutdown flags and their ranges.
 var (
 	batchRows       = flagval.Int{Name: "batch-rows", Min: 1, Max: 1000000}
+	batchBytes      = flagval.Int{Name: "batch-bytes", Min: 64 << 10, Max: 1 << 30}
 	batchWait       = flagval.Duration{Name: "batch-wait", Min: time.Millisecond, Max: 10 * time.Minute}
 	batchIdleAge    = flagval.Duration{Name: "batch-idle-age", Min: time.Millisecond, Max: 10 * time.Minute}
 	shutdownTimeout = flagval.Duration{Name: "shutdown-timeout", Min: time.Second, Max: time.Hour}
@@ -57,6 +60,7 @@ var (
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := Defaults()
 	fs.IntVar(&c.BatchRows, batchRows.Name, d.BatchRows, batchRows.Usage("write a batch when it holds this many rows"))
+	fs.IntVar(&c.BatchBytes, batchBytes.Name, d.BatchBytes, batchBytes.Usage("also write a batch when its events' raw bytes reach this: bounds the memory each batch holds"))
 	fs.DurationVar(&c.BatchWait, batchWait.Name, d.BatchWait, batchWait.Usage("write a batch at the latest this long after its first message"))
 	fs.DurationVar(&c.BatchIdleAge, batchIdleAge.Name, d.BatchIdleAge, batchIdleAge.Usage("a batch this old is written as soon as the source is quiet for 20ms"))
 	fs.DurationVar(&c.ShutdownTimeout, shutdownTimeout.Name, d.ShutdownTimeout, shutdownTimeout.Usage("on SIGTERM, time allowed to flush and commit"))
@@ -67,7 +71,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate names the first invalid field; it changes nothing.
 func (c *Config) Validate() error {
-	if err := flagval.First(batchRows.Check(c.BatchRows), batchWait.Check(c.BatchWait),
+	if err := flagval.First(batchRows.Check(c.BatchRows), batchBytes.Check(c.BatchBytes), batchWait.Check(c.BatchWait),
 		batchIdleAge.Check(c.BatchIdleAge), shutdownTimeout.Check(c.ShutdownTimeout)); err != nil {
 		return err
 	}
@@ -148,6 +152,7 @@ type batch struct {
 	cur      Message             // the latest message, payload dropped
 	messages int
 	filtered int
+	bytes    int          // the records' raw bytes, for BatchBytes
 	started  time.Time    // first message; also the ingested_at of every row in the batch
 	seen     atomic.Int64 // messages, for the idle check on the timer goroutine
 }
@@ -177,7 +182,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stopTimer()
 
-	batches := make(chan *batch, 1) // one batch in flight while the next fills: backpressure beyond that
+	batches := make(chan *batch) // the writer holds one full batch while the next fills: backpressure beyond that
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- p.writeLoop(wctx, batches) }()
 
@@ -240,7 +245,7 @@ func (p *Pipeline) readLoop(ctx, wctx context.Context, out chan<- *batch) error 
 			bctx, cancel = p.batchContext(ctx, b)
 		}
 		p.add(b, msg)
-		if b.size() >= p.cfg.BatchRows {
+		if b.size() >= p.cfg.BatchRows || b.bytes >= p.cfg.BatchBytes {
 			if !flush() {
 				return wctx.Err()
 			}
@@ -285,6 +290,7 @@ func (p *Pipeline) add(b *batch, msg Message) {
 		b.last[b.cur.Stream] = b.cur
 	}
 	b.messages++
+	b.bytes += len(msg.Data)
 	b.seen.Add(1)
 	switch {
 	case msg.Fault != nil:
@@ -363,7 +369,6 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 			break
 		}
 		f := &inflight{b: b, done: make(chan error, 1)} // buffered: a writer never blocks on it
-		go func() { f.done <- p.write(ctx, f.b) }()
 		select {
 		case queue <- f:
 		case err = <-committed: // a write failed for good (ctx ended): commit nothing more
@@ -371,6 +376,9 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 		if err != nil {
 			break
 		}
+		// Only once queued: a write started before would make Writers+1
+		// column buffers (the largest share of memory in a seat burst).
+		go func() { f.done <- p.write(ctx, f.b) }()
 	}
 	close(queue)
 	for range in { // drain so the reader is not stuck

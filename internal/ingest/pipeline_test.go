@@ -177,6 +177,8 @@ func TestConfigValidateNamesField(t *testing.T) {
 	}{
 		{with(func(c *ingest.Config) { c.BatchRows = -1 }), "batch-rows"},
 		{with(func(c *ingest.Config) { c.BatchRows = 0 }), "batch-rows"},
+		{with(func(c *ingest.Config) { c.BatchBytes = 1000 }), "batch-bytes"},
+		{with(func(c *ingest.Config) { c.BatchBytes = 2 << 30 }), "batch-bytes"},
 		{with(func(c *ingest.Config) { c.BatchWait = -time.Second }), "batch-wait"},
 		{with(func(c *ingest.Config) { c.ShutdownTimeout = -time.Second }), "shutdown-timeout"},
 		{with(func(c *ingest.Config) { c.PII = "maybe" }), "pii"},

@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srcCfg, _ := cfg.Sources.Selected()
 	log.Info("starting ingest", append(append([]any{"source", cfg.Sources.Source}, srcCfg.Describe()...),
 		"clickhouse", cfg.ClickHouse.Addrs, "database", cfg.ClickHouse.Database,
-		"batch_rows", cfg.Pipeline.BatchRows, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)...)
+		"batch_rows", cfg.Pipeline.BatchRows, "batch_bytes", cfg.Pipeline.BatchBytes, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)...)
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)

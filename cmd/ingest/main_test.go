@@ -102,6 +102,7 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 		// Every other number and duration has a range.
 		{[]string{"--max-event-depth", "0"}, nil, "max-event-depth"},
 		{[]string{"--batch-rows", "0"}, nil, "batch-rows"},
+		{[]string{"--batch-bytes", "100"}, nil, "batch-bytes"},
 		{[]string{"--batch-wait", "0"}, nil, "batch-wait"},
 		{[]string{"--batch-idle-age", "1h"}, nil, "batch-idle-age"},
 		{[]string{"--shutdown-timeout", "2h"}, nil, "shutdown-timeout"},
@@ -137,6 +138,7 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 		{[]string{"--pprof"}, nil, "pprof"}, // with --http-addr ""
 		{[]string{"--cpu-profile", filepath.Join(dir, "no-such-dir", "cpu.pprof")}, nil, "cpu-profile"},
 		{[]string{"--log-level", "loud"}, nil, "log-level"},
+		{[]string{"--memory-limit", "lots"}, nil, "memory-limit"},
 		{[]string{"--pii", "blur"}, nil, "pii"},
 		{[]string{"--pii", "hash"}, nil, "pii-salt"},
 		{[]string{"--pii", "hash"}, []string{"SEATLINE_PII_SALT=salt-SECRET-5"}, "pii-salt: must be at least 16 bytes"},
@@ -145,6 +147,7 @@ func TestConfigMistakesFailAtStartNamingTheField(t *testing.T) {
 		{nil, []string{"SEATLINE_SHUTDOWN_TIMEOUT="}, "shutdown-timeout"},
 		{nil, []string{"SEATLINE_CLICKHOUSE_ADDR=default:PW-SECRET-4@" + ch.Addr()}, "clickhouse-addr"},
 		{nil, []string{"SEATLINE_S3_CONCURRENCY=0"}, "s3-concurrency"},
+		{nil, []string{"SEATLINE_MEMORY_LIMIT=1MiB"}, "memory-limit"},
 	}
 	if os.Geteuid() != 0 { // root reads any file
 		mistakes = append(mistakes, mistake{append(files, unreadable), nil, "files"})

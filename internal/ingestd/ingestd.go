@@ -48,6 +48,8 @@ type Config struct {
 	CPUProfile string // write a CPU profile of the whole run here
 	LogFormat  string
 	LogLevel   string
+
+	MemoryLimit string // the Go runtime's soft memory limit (memlimit.go)
 }
 
 // RegisterFlags binds cfg to fs; every default is in its flag.
@@ -60,6 +62,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	cfg.Enrich.RegisterFlags(fs, enrich.InlineDefaults(), "inline enrichment: ", "one batch", false)
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz, [host]:port (empty: off)")
 	fs.BoolVar(&cfg.PProf, "pprof", false, "serve Go's /debug/pprof/ profiles on --http-addr (for diagnosing CPU or memory use)")
+	fs.StringVar(&cfg.MemoryLimit, "memory-limit", memoryLimitAuto, memoryLimitUsage)
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, for go tool pprof (diagnosis; empty: off)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -99,6 +102,9 @@ func (c *Config) Validate() error {
 
 // checkOwn checks the worker's own flags.
 func (c *Config) checkOwn() error {
+	if _, err := parseMemoryLimit(c.MemoryLimit); err != nil {
+		return err
+	}
 	if c.HTTPAddr != "" {
 		if err := flagval.HostPort("http-addr", c.HTTPAddr, true); err != nil {
 			return err
@@ -120,10 +126,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	mem, err := applyMemoryLimit(cfg.MemoryLimit)
+	if err != nil {
+		return &cli.ConfigError{Err: err}
+	}
 	srcCfg, _ := cfg.Sources.Selected()
 	log.Info("starting ingest", append(append([]any{"source", cfg.Sources.Source}, srcCfg.Describe()...),
 		"clickhouse", cfg.ClickHouse.Addrs, "database", cfg.ClickHouse.Database,
 		"batch_rows", cfg.Pipeline.BatchRows, "batch_bytes", cfg.Pipeline.BatchBytes, "batch_wait", cfg.Pipeline.BatchWait.String(), "pii", cfg.Pipeline.PII)...)
+	log.Info("memory limit", "limit", mem.String(), "from", mem.source)
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)

@@ -357,11 +357,26 @@ type inflight struct {
 // ClickHouse is down the writes retry, the queue fills, the reader blocks
 // (backpressure) and nothing is committed.
 func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
-	queue := make(chan *inflight, p.cfg.Writers-1) // with the one the committer holds: Writers in flight
+	// A batch is taken from the reader only once a slot is free (a slot
+	// is released at its batch's commit): Writers batches in flight and
+	// the reader's next one are all a burst holds.
+	slots := make(chan struct{}, p.cfg.Writers)
+	queue := make(chan *inflight, p.cfg.Writers)
 	committed := make(chan error, 1)
-	go func() { committed <- p.commitLoop(ctx, queue) }()
+	go func() { committed <- p.commitLoop(ctx, queue, slots) }()
 	var err error
-	for b := range in {
+	for {
+		select {
+		case slots <- struct{}{}:
+		case err = <-committed: // a write failed for good (ctx ended): commit nothing more
+		}
+		if err != nil {
+			break
+		}
+		b, ok := <-in
+		if !ok {
+			break
+		}
 		// In read order, before the write: the next batch's check sees
 		// this one's claims.
 		if err = p.checkIdentity(ctx, b); err != nil {
@@ -369,15 +384,7 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 			break
 		}
 		f := &inflight{b: b, done: make(chan error, 1)} // buffered: a writer never blocks on it
-		select {
-		case queue <- f:
-		case err = <-committed: // a write failed for good (ctx ended): commit nothing more
-		}
-		if err != nil {
-			break
-		}
-		// Only once queued: a write started before would make Writers+1
-		// column buffers (the largest share of memory in a seat burst).
+		queue <- f                                      // never blocks: each queued batch holds a slot
 		go func() { f.done <- p.write(ctx, f.b) }()
 	}
 	close(queue)
@@ -391,7 +398,7 @@ func (p *Pipeline) writeLoop(ctx context.Context, in <-chan *batch) error {
 
 // commitLoop commits batches in the order they were read, each once its
 // write succeeded. It stops at the first write that failed for good.
-func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error {
+func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight, slots <-chan struct{}) error {
 	for f := range queue {
 		if err := <-f.done; err != nil {
 			return fmt.Errorf("stopped with %d rows not written (their source positions are not committed and will be read again): %w",
@@ -407,9 +414,10 @@ func (p *Pipeline) commitLoop(ctx context.Context, queue <-chan *inflight) error
 			} else {
 				p.log.Warn(msg, "err", err)
 			}
-			continue
+		} else {
+			p.metrics.Committed.Inc()
 		}
-		p.metrics.Committed.Inc()
+		<-slots
 	}
 	return nil
 }

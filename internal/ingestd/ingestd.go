@@ -62,7 +62,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	cfg.Enrich.RegisterFlags(fs, enrich.InlineDefaults(), "inline enrichment: ", "one batch", false)
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":9464", "address for /metrics, /healthz and /readyz, [host]:port (empty: off)")
 	fs.BoolVar(&cfg.PProf, "pprof", false, "serve Go's /debug/pprof/ profiles on --http-addr (for diagnosing CPU or memory use)")
-	fs.StringVar(&cfg.MemoryLimit, "memory-limit", memoryLimitAuto, memoryLimitUsage)
+	fs.StringVar(&cfg.MemoryLimit, "memory-limit", memoryLimitAuto, memoryLimitUsage())
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, for go tool pprof (diagnosis; empty: off)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	mem, err := applyMemoryLimit(cfg.MemoryLimit)
+	mem, err := applyMemoryLimit(cfg.MemoryLimit, cfg.Pipeline)
 	if err != nil {
 		return &cli.ConfigError{Err: err}
 	}

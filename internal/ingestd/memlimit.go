@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
+
+	"github.com/seatline/seatline/internal/ingest"
 )
 
 // --memory-limit is a soft limit on the worker's Go memory
@@ -30,8 +32,24 @@ const (
 	minMemoryLimit = 32 << 20
 )
 
-const memoryLimitUsage = "soft limit on the worker's Go memory: a size as GOMEMLIMIT takes it (e.g. 400MiB; B, KiB, MiB, GiB, TiB; at least 32MiB), " +
-	"auto (GOMEMLIMIT if set, else 90% of the container's cgroup memory limit, else none) or off"
+// memoryLimitUsage is --memory-limit's help text.
+func memoryLimitUsage() string {
+	return fmt.Sprintf("soft limit on the worker's Go memory: a size as GOMEMLIMIT takes it (e.g. 400MiB; B, KiB, MiB, GiB, TiB; at least 32MiB), "+
+		"auto (GOMEMLIMIT if set, else 90%% of the container's cgroup memory limit, else twice what the batches can hold: %dMiB at the batch defaults) or off",
+		batchesBound(ingest.Defaults())>>20)
+}
+
+// batchesBound is what auto falls back to: twice what the pipeline's
+// batches can hold (Writers in flight and the reader's next; a row's
+// struct and strings about 1 KiB, its raw bytes and their decoded copies
+// twice its size) plus 48 MiB for the rest (Kafka's fetch and LZ4
+// buffers, the identity check, the inserts' blocks). The seat run holds
+// about 100 MiB live at the defaults, and this bound 203 MiB: the limit
+// keeps a spike from doubling the heap, never squeezes what must be live.
+func batchesBound(p ingest.Config) int64 {
+	perBatch := int64(p.BatchRows)<<10 + 2*int64(p.BatchBytes)
+	return 2*int64(p.Writers+1)*perBatch + 48<<20
+}
 
 // memoryLimit is what --memory-limit resolves to: bytes (0: none) and
 // where they come from, for the start-up log.
@@ -68,8 +86,9 @@ func parseMemoryLimit(v string) (int64, error) {
 
 // resolveMemoryLimit turns a valid --memory-limit into the limit to set.
 // goMemLimit is the GOMEMLIMIT environment variable (the runtime applied
-// it at start); cgroup reports the container's limit.
-func resolveMemoryLimit(v, goMemLimit string, cgroup memlimit.Provider) (memoryLimit, error) {
+// it at start); cgroup reports the container's limit; bound is auto's
+// last resort (batchesBound).
+func resolveMemoryLimit(v, goMemLimit string, cgroup memlimit.Provider, bound int64) (memoryLimit, error) {
 	switch v {
 	case memoryLimitOff:
 		return memoryLimit{0, "off"}, nil
@@ -80,11 +99,10 @@ func resolveMemoryLimit(v, goMemLimit string, cgroup memlimit.Provider) (memoryL
 		limit, err := cgroup()
 		switch {
 		case errors.Is(err, memlimit.ErrNoLimit) || (err == nil && limit == 0):
-			return memoryLimit{0, "none: no GOMEMLIMIT, no cgroup memory limit"}, nil
+			return memoryLimit{bound, "twice what the batches can hold (no GOMEMLIMIT, no cgroup memory limit)"}, nil
 		case err != nil:
-			// Not in a container, or its limit cannot be read: no limit,
-			// as without this flag.
-			return memoryLimit{0, "none: no GOMEMLIMIT, cgroup memory limit unknown (" + err.Error() + ")"}, nil
+			// Not in a container, or its limit cannot be read.
+			return memoryLimit{bound, "twice what the batches can hold (no GOMEMLIMIT, cgroup memory limit unknown: " + err.Error() + ")"}, nil
 		}
 		return memoryLimit{int64(float64(limit) * cgroupShare), fmt.Sprintf("90%% of the cgroup memory limit (%d MiB)", limit>>20)}, nil
 	}
@@ -93,8 +111,8 @@ func resolveMemoryLimit(v, goMemLimit string, cgroup memlimit.Provider) (memoryL
 }
 
 // applyMemoryLimit sets the worker's limit from --memory-limit.
-func applyMemoryLimit(v string) (memoryLimit, error) {
-	m, err := resolveMemoryLimit(v, os.Getenv("GOMEMLIMIT"), memlimit.FromCgroup)
+func applyMemoryLimit(v string, p ingest.Config) (memoryLimit, error) {
+	m, err := resolveMemoryLimit(v, os.Getenv("GOMEMLIMIT"), memlimit.FromCgroup, batchesBound(p))
 	if err != nil {
 		return m, err
 	}

@@ -25,8 +25,9 @@ func TestMemoryLimitInTheRunningWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What auto finds here without GOMEMLIMIT: this machine's cgroup.
-	noEnv := float64(math.MaxInt64)
+	// What auto finds here without GOMEMLIMIT: this machine's cgroup,
+	// else twice what the default batches hold.
+	noEnv := float64(2*3*(10000<<10+2*(8<<20)) + 48<<20)
 	if limit, err := memlimit.FromCgroup(); err == nil && limit > 0 {
 		noEnv = float64(int64(float64(limit) * 0.9))
 	}
@@ -37,10 +38,10 @@ func TestMemoryLimitInTheRunningWorker(t *testing.T) {
 		wantBytes  float64
 		wantSource string
 	}{
-		{"flag", map[string]string{"GOMEMLIMIT": ""}, []string{"--memory-limit", "300MiB"}, 300 << 20, "--memory-limit"},
-		{"auto takes GOMEMLIMIT", map[string]string{"GOMEMLIMIT": "200MiB"}, nil, 200 << 20, "GOMEMLIMIT"},
+		{"flag", map[string]string{"GOMEMLIMIT": "", "SEATLINE_MEMORY_LIMIT": "off"}, []string{"--memory-limit", "300MiB"}, 300 << 20, "--memory-limit"},
+		{"auto takes GOMEMLIMIT", map[string]string{"GOMEMLIMIT": "200MiB", "SEATLINE_MEMORY_LIMIT": "auto"}, nil, 200 << 20, "GOMEMLIMIT"},
 		{"off by environment overrides GOMEMLIMIT", map[string]string{"GOMEMLIMIT": "200MiB", "SEATLINE_MEMORY_LIMIT": "off"}, nil, math.MaxInt64, "off"},
-		{"auto without GOMEMLIMIT", map[string]string{"GOMEMLIMIT": ""}, nil, noEnv, ""},
+		{"auto without GOMEMLIMIT", map[string]string{"GOMEMLIMIT": "", "SEATLINE_MEMORY_LIMIT": "auto"}, nil, noEnv, ""},
 	} {
 		for k, v := range tc.env {
 			t.Setenv(k, v)

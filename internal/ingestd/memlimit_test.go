@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
+
+	"github.com/seatline/seatline/internal/ingest"
 )
 
 func TestMemoryLimitValues(t *testing.T) {
@@ -41,6 +43,7 @@ func TestMemoryLimitValues(t *testing.T) {
 }
 
 func TestMemoryLimitAutoTakesGOMEMLIMITThenTheCgroup(t *testing.T) {
+	const bound = 203 << 20
 	cgroup := func(limit uint64, err error) memlimit.Provider {
 		return func() (uint64, error) { return limit, err }
 	}
@@ -51,13 +54,13 @@ func TestMemoryLimitAutoTakesGOMEMLIMITThenTheCgroup(t *testing.T) {
 		source          string
 	}{
 		{"a cgroup limit", "auto", "", cgroup(512<<20, nil), 512 << 20 * 9 / 10, "90% of the cgroup memory limit (512 MiB)"},
-		{"no cgroup limit", "auto", "", cgroup(0, memlimit.ErrNoLimit), 0, "none: no GOMEMLIMIT, no cgroup memory limit"},
-		{"no cgroup", "auto", "", cgroup(0, errors.New("no cgroup mount")), 0, "none: no GOMEMLIMIT, cgroup memory limit unknown (no cgroup mount)"},
+		{"no cgroup limit", "auto", "", cgroup(0, memlimit.ErrNoLimit), bound, "twice what the batches can hold (no GOMEMLIMIT, no cgroup memory limit)"},
+		{"no cgroup", "auto", "", cgroup(0, errors.New("no cgroup mount")), bound, "twice what the batches can hold (no GOMEMLIMIT, cgroup memory limit unknown: no cgroup mount)"},
 		{"GOMEMLIMIT wins over the cgroup", "auto", "300MiB", cgroup(512<<20, nil), -1, "GOMEMLIMIT"},
 		{"the flag wins over both", "200MiB", "300MiB", cgroup(512<<20, nil), 200 << 20, "--memory-limit"},
 		{"off wins over both", "off", "300MiB", cgroup(512<<20, nil), 0, "off"},
 	} {
-		got, err := resolveMemoryLimit(tc.flag, tc.env, tc.cgroup)
+		got, err := resolveMemoryLimit(tc.flag, tc.env, tc.cgroup, bound)
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -74,5 +77,19 @@ func TestMemoryLimitAutoTakesGOMEMLIMITThenTheCgroup(t *testing.T) {
 		if got.source != tc.source {
 			t.Errorf("%s: from %q, want %q", tc.name, got.source, tc.source)
 		}
+	}
+}
+
+// auto's last resort grows with the batch bounds, so a worker configured
+// for bigger batches is not squeezed below what they hold.
+func TestBatchesBound(t *testing.T) {
+	d := ingest.Defaults()
+	if got, want := batchesBound(d), int64(2*3*(10000<<10+2*(8<<20))+48<<20); got != want {
+		t.Fatalf("defaults: %d, want %d", got, want)
+	}
+	big := d
+	big.BatchRows, big.BatchBytes = 100000, 64<<20
+	if got := batchesBound(big); got < 3*(100000<<10+64<<20) {
+		t.Fatalf("--batch-rows 100000 --batch-bytes 64MiB: %d MiB, less than three such batches hold", got>>20)
 	}
 }

@@ -30,14 +30,7 @@ func TestConflictingCopiesAreDeadLetters(t *testing.T) {
 	ch := testenv.SharedClickHouse(t)
 	db := testenv.NewDatabase(t, ch)
 	ctx := context.Background()
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := testenv.OpenTimeline(t, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
 	const t0 = 1732406400000
 	add, cancel := "copilot.cfb_seat_added", "copilot.cfb_seat_cancelled"
 	run := func(batchRows int, msgs ...[]byte) *ingest.Metrics {
@@ -147,7 +140,6 @@ func TestConflictingCopiesAreDeadLetters(t *testing.T) {
 	if got := q(`SELECT toString(count()) FROM ingest_errors FINAL WHERE reason_code != 'conflicting_copy'`); got != "0" {
 		t.Errorf("%s other dead letters", got)
 	}
-	_ = time.Second
 }
 
 // slowStore acknowledges each write after a delay and knows no stored

@@ -30,19 +30,7 @@ func build(t *testing.T) string {
 
 func run(t *testing.T, bin string, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
+	return testenv.RunBinary(t, bin, env, args...)
 }
 
 // Secrets given in every run of the table below: none may ever be printed.

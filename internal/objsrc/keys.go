@@ -14,11 +14,7 @@ type Days struct{ Since, Until time.Time }
 
 // ParseDays reads --since and --until (YYYY-MM-DD). Without since there is
 // no range (ok is false). An empty until is today (or since, if later).
-// finite: until may be given (a backfill); follow mode takes since only.
-func ParseDays(since, until string, finite bool, now time.Time) (d Days, ok bool, err error) {
-	if until != "" && !finite {
-		return Days{}, false, fmt.Errorf("until: only for a backfill (--s3-mode backfill; follow mode never ends)")
-	}
+func ParseDays(since, until string, now time.Time) (d Days, ok bool, err error) {
 	if since == "" {
 		if until != "" {
 			return Days{}, false, fmt.Errorf("until: needs --since (the first day to read)")

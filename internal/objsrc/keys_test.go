@@ -74,7 +74,7 @@ func TestMinuteLookback(t *testing.T) {
 
 func TestDays(t *testing.T) {
 	now := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
-	d, ok, err := ParseDays("2026-02-27", "2026-03-02", true, now)
+	d, ok, err := ParseDays("2026-02-27", "2026-03-02", now)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -82,21 +82,21 @@ func TestDays(t *testing.T) {
 	if got := d.Prefixes("p/"); !slices.Equal(got, want) {
 		t.Fatalf("got %q", got)
 	}
-	if d, _, _ := ParseDays("2026-11-30", "", true, now); d.Until != time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) {
+	if d, _, _ := ParseDays("2026-11-30", "", now); d.Until != time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) {
 		t.Errorf("until defaults to today: %v", d.Until)
 	}
-	if _, ok, err := ParseDays("", "", false, now); ok || err != nil {
+	if _, ok, err := ParseDays("", "", now); ok || err != nil {
 		t.Errorf("no range: %v %v", ok, err)
 	}
 	for _, bad := range []struct{ since, until, field string }{
 		{"yesterday", "", "since"}, {"", "2026-11-01", "until: needs --since"}, {"2026-11-02", "2026-11-01", "until"},
 		{"1990-01-01", "2026-01-01", "since"},
 	} {
-		if _, _, err := ParseDays(bad.since, bad.until, true, now); err == nil || !strings.HasPrefix(err.Error(), bad.field) {
+		if _, _, err := ParseDays(bad.since, bad.until, now); err == nil || !strings.HasPrefix(err.Error(), bad.field) {
 			t.Errorf("%+v: %v", bad, err)
 		}
 	}
-	if _, _, err := ParseDays("", "2026-11-02", false, now); err == nil || !strings.HasPrefix(err.Error(), "until: only for a backfill") {
-		t.Errorf("until in follow mode: %v", err)
+	if _, _, err := ParseDays("", "2026-11-02", now); err == nil || !strings.HasPrefix(err.Error(), "until: needs --since") {
+		t.Errorf("until without since: %v", err)
 	}
 }

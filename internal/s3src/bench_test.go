@@ -66,7 +66,7 @@ func (w *nopWriter) WriteBatch(_ context.Context, b *timeline.Batch) error {
 func openSource(tb testing.TB, srv *testenv.S3, bucket string) *objsrc.Source {
 	tb.Helper()
 	cfg := s3src.Defaults()
-	cfg.Bucket, cfg.Endpoint, cfg.PathStyle, cfg.Region, cfg.Mode = bucket, srv.Endpoint, true, srv.Region, s3src.ModeBackfill
+	cfg.Bucket, cfg.Endpoint, cfg.PathStyle, cfg.Region, cfg.Mode = bucket, srv.Endpoint, true, srv.Region, objsrc.ModeBackfill
 	cfg.Credentials = credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")
 	rc := records.Defaults()
 	rc.Keep = events.MaybeSeatEvent

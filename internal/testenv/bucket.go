@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type Bucket interface {
 	Put(ctx context.Context, key string, body []byte) (string, error)
 	// Delete removes key.
 	Delete(ctx context.Context, key string) error
+	// Open reads key with the store's own client (the benchmark's raw-read
+	// baseline).
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// IngestArgs are the ingest flags that read this bucket: --source and
 	// where it is; credentials come from Env.
 	IngestArgs() []string
@@ -62,6 +66,14 @@ func (b *S3Bucket) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("testenv: deleting %s/%s: %w", b.Name, key, err)
 	}
 	return nil
+}
+
+func (b *S3Bucket) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("testenv: reading %s/%s: %w", b.Name, key, err)
+	}
+	return out.Body, nil
 }
 
 func (b *S3Bucket) IngestArgs() []string { return b.S3.IngestArgs(b.Name) }

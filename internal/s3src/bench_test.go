@@ -19,6 +19,7 @@ import (
 
 	"github.com/seatline/seatline/internal/ingest"
 	"github.com/seatline/seatline/internal/objsrc"
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/records"
 	"github.com/seatline/seatline/internal/s3src"
 	"github.com/seatline/seatline/internal/source"
@@ -91,10 +92,10 @@ func BenchmarkBackfillPipeline(b *testing.B) {
 	if err := srv.CreateBucket(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	exp := newExpect()
-	objs := genObjects("", 40, 5000, 1, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0.02, exp)
+	exp := objsrctest.NewExpect()
+	objs := objsrctest.GenObjects("", 40, 5000, 1, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0.02, exp)
 	for _, o := range objs {
-		if _, err := srv.Put(ctx, "bench", o.key, o.body); err != nil {
+		if _, err := srv.Put(ctx, "bench", o.Key, o.Body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -131,9 +132,9 @@ func BenchmarkRawRead(b *testing.B) {
 	if err := srv.CreateBucket(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	objs := genObjects("", 40, 5000, 1, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0.02, newExpect())
+	objs := objsrctest.GenObjects("", 40, 5000, 1, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0.02, objsrctest.NewExpect())
 	for _, o := range objs {
-		if _, err := srv.Put(ctx, "bench", o.key, o.body); err != nil {
+		if _, err := srv.Put(ctx, "bench", o.Key, o.Body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -182,7 +183,7 @@ func BenchmarkRawRead(b *testing.B) {
 			}()
 		}
 		for _, o := range objs {
-			work <- o.key
+			work <- o.Key
 		}
 		close(work)
 		wg.Wait()

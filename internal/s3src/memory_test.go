@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/testenv"
 )
 
@@ -23,12 +24,12 @@ func TestMemoryBounded(t *testing.T) {
 	const nObjects, perObject = 4, 40000
 	var raw int
 	func() {
-		objs := genObjects("", nObjects, perObject, 3, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), 1, newExpect())
+		objs := objsrctest.GenObjects("", nObjects, perObject, 3, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), 1, objsrctest.NewExpect())
 		for _, o := range objs {
-			for _, l := range o.lines {
+			for _, l := range o.Lines {
 				raw += len(l) + 1
 			}
-			if _, err := srv.Put(ctx, "big", o.key, o.body); err != nil {
+			if _, err := srv.Put(ctx, "big", o.Key, o.Body); err != nil {
 				t.Fatal(err)
 			}
 		}

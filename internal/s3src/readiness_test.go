@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/timeline"
 )
 
@@ -25,27 +26,27 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 		t.Skip("stops ClickHouse for 20 s: run without -short")
 	}
 	b := newBed(t)
-	b.withKeys(t)
-	exp := newExpect()
+	b.WithKeys(t)
+	exp := objsrctest.NewExpect()
 	start := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
-	b.upload(t, genObjects("", 2, 200, 41, start, 0.3, exp))
+	b.Upload(t, objsrctest.GenObjects("", 2, 200, 41, start, 0.3, exp))
 
 	addr := freeAddr(t)
-	cfg := b.config(t, "--s3-mode", "follow", "--since", "2026-11-10", "--s3-poll-interval", "200ms", "--s3-lookback", "30m",
+	cfg := b.Config(t, "--s3-mode", "follow", "--since", "2026-11-10", "--s3-poll-interval", "200ms", "--s3-lookback", "30m",
 		"--http-addr", addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuf
+	var logs objsrctest.SyncBuf
 	done := make(chan error, 1)
 	go func() {
 		done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}()
-	source := "s3:" + b.bucket + "/"
+	source := b.Source("")
 	waitDone := func(n int, within time.Duration) {
 		t.Helper()
 		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			got := 0
-			for _, cp := range b.checkpoints(t, source) {
+			for _, cp := range b.Checkpoints(t, source) {
 				if cp.State == timeline.CheckpointDone {
 					got++
 				}
@@ -69,12 +70,12 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 		t.Fatalf("seatline_clickhouse_up %s before the outage", v)
 	}
 
-	if err := b.ch.Stop(); err != nil {
+	if err := b.CH.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	late := genObjects("", 1, 200, 42, start.Add(5*time.Minute), 0.3, exp)
-	b.upload(t, late)
+	late := objsrctest.GenObjects("", 1, 200, 42, start.Add(5*time.Minute), 0.3, exp)
+	b.Upload(t, late)
 	for {
 		code, body := httpGet(t, "http://"+addr+"/readyz")
 		if code == 503 {
@@ -106,7 +107,7 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 		t.Errorf("the new object's checkpoint read should have been held by the outage:\n%s", logs.String())
 	}
 
-	if err := b.ch.Restart(context.Background()); err != nil {
+	if err := b.CH.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
@@ -134,7 +135,7 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("follow mode did not stop within a minute")
 	}
-	b.checkExact(t, exp)
+	b.CheckExact(t, exp)
 	out := logs.String()
 	if n := strings.Count(out, "ClickHouse is failing"); n != 1 {
 		t.Errorf("the outage should be logged once when it starts, got %d:\n%s", n, out)

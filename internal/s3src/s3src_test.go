@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/s3src"
 	"github.com/seatline/seatline/internal/timeline"
 )
@@ -20,13 +21,13 @@ import (
 // cleanly, and a second run adds nothing.
 func TestBackfillExact(t *testing.T) {
 	b := newBed(t)
-	b.withKeys(t)
-	exp := newExpect()
-	objs := genObjects("", 12, 500, 1, time.Date(2026, 11, 2, 23, 55, 0, 0, time.UTC), 0.3, exp)
-	b.upload(t, objs)
+	b.WithKeys(t)
+	exp := objsrctest.NewExpect()
+	objs := objsrctest.GenObjects("", 12, 500, 1, time.Date(2026, 11, 2, 23, 55, 0, 0, time.UTC), 0.3, exp)
+	b.Upload(t, objs)
 
-	cfg := b.config(t, "--since", "2026-11-02", "--until", "2026-11-03")
-	logs, err := b.run(t, cfg, 2*time.Minute)
+	cfg := b.Config(t, "--since", "2026-11-02", "--until", "2026-11-03")
+	logs, err := b.Run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
@@ -35,31 +36,31 @@ func TestBackfillExact(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
 	}
-	b.checkExact(t, exp)
-	cps := b.checkpoints(t, "s3:"+b.bucket+"/")
+	b.CheckExact(t, exp)
+	cps := b.Checkpoints(t, b.Source(""))
 	if len(cps) != len(objs) {
 		t.Fatalf("%d checkpoints, want %d", len(cps), len(objs))
 	}
 	for _, o := range objs {
-		cp := cps[o.key]
-		if cp.State != timeline.CheckpointDone || cp.Lines != uint64(len(o.lines)) || cp.Size != uint64(len(o.body)) || cp.ETag == "" {
-			t.Errorf("checkpoint of %s = %+v, want done at line %d", o.key, cp, len(o.lines))
+		cp := cps[o.Key]
+		if cp.State != timeline.CheckpointDone || cp.Lines != uint64(len(o.Lines)) || cp.Size != uint64(len(o.Body)) || cp.ETag == "" {
+			t.Errorf("checkpoint of %s = %+v, want done at line %d", o.Key, cp, len(o.Lines))
 		}
 	}
-	raw := b.count(t, "SELECT count() FROM seat_events")
+	raw := b.Count(t, "SELECT count() FROM seat_events")
 
 	// A rerun reads nothing: every object is done with the same ETag.
-	logs, err = b.run(t, cfg, time.Minute)
+	logs, err = b.Run(t, cfg, time.Minute)
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, logs)
 	}
-	if n := b.count(t, "SELECT count() FROM seat_events"); n != raw {
+	if n := b.Count(t, "SELECT count() FROM seat_events"); n != raw {
 		t.Errorf("rerun added %d raw rows", n-raw)
 	}
 	if !strings.Contains(logs, "objects_already_done="+strconv.Itoa(len(objs))) {
 		t.Errorf("rerun should report %d objects already done:\n%s", len(objs), logs)
 	}
-	b.checkExact(t, exp)
+	b.CheckExact(t, exp)
 }
 
 // recorder counts the ListObjectsV2 requests and their prefixes.
@@ -86,33 +87,33 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // and no other day of the bucket is ever listed or read.
 func TestBackfillListsOnlyTheDateRange(t *testing.T) {
 	b := newBed(t)
-	b.withKeys(t)
-	all := newExpect()
-	want := newExpect()
-	var inRange []object
+	b.WithKeys(t)
+	all := objsrctest.NewExpect()
+	want := objsrctest.NewExpect()
+	var inRange []objsrctest.Object
 	for day := 1; day <= 5; day++ {
 		e := all
 		if day == 2 || day == 3 {
 			e = want
 		}
-		objs := genObjects("github/", 3, 200, int64(day), time.Date(2026, 10, day, 12, 0, 0, 0, time.UTC), 0.3, e)
+		objs := objsrctest.GenObjects("github/", 3, 200, int64(day), time.Date(2026, 10, day, 12, 0, 0, 0, time.UTC), 0.3, e)
 		if day == 2 || day == 3 {
 			inRange = append(inRange, objs...)
 		}
-		b.upload(t, objs)
+		b.Upload(t, objs)
 	}
 	// Other things in the bucket: another prefix, a folder marker, a non-log file.
-	b.upload(t, []object{
-		{key: "other/2026/10/02/12/00/x.json.log.gz", body: gzipLines(nil)},
-		{key: "github/2026/10/02/", body: nil},
-		{key: "github/2026/10/02/12/00/readme.txt", body: []byte("not a log")},
+	b.Upload(t, []objsrctest.Object{
+		{Key: "other/2026/10/02/12/00/x.json.log.gz", Body: objsrctest.GzipLines(nil)},
+		{Key: "github/2026/10/02/", Body: nil},
+		{Key: "github/2026/10/02/12/00/readme.txt", Body: []byte("not a log")},
 	})
 
 	rec := &recorder{next: &http.Transport{Proxy: nil}}
 	// --s3-prefix without the slash: treated as a directory
-	cfg := b.config(t, "--s3-prefix", "github", "--since", "2026-10-02", "--until", "2026-10-03")
+	cfg := b.Config(t, "--s3-prefix", "github", "--since", "2026-10-02", "--until", "2026-10-03")
 	cfg.Sources.Config("s3").(*s3src.Config).HTTPClient = &http.Client{Transport: rec}
-	logs, err := b.run(t, cfg, 2*time.Minute)
+	logs, err := b.Run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
@@ -127,8 +128,8 @@ func TestBackfillListsOnlyTheDateRange(t *testing.T) {
 	if rec.gets != len(inRange) {
 		t.Errorf("%d GetObject calls, want %d (the objects of those days)", rec.gets, len(inRange))
 	}
-	b.checkExact(t, want)
-	cps := b.checkpoints(t, "s3:"+b.bucket+"/github/")
+	b.CheckExact(t, want)
+	cps := b.Checkpoints(t, b.Source("github/"))
 	var keys []string
 	for k := range cps {
 		keys = append(keys, k)
@@ -136,7 +137,7 @@ func TestBackfillListsOnlyTheDateRange(t *testing.T) {
 	sort.Strings(keys)
 	var wantKeys []string
 	for _, o := range inRange {
-		wantKeys = append(wantKeys, o.key)
+		wantKeys = append(wantKeys, o.Key)
 	}
 	sort.Strings(wantKeys)
 	if !slices.Equal(keys, wantKeys) {

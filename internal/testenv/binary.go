@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -185,4 +186,61 @@ func fileTail(path string) string {
 		return ""
 	}
 	return "\n--- " + filepath.Base(path) + " ---\n" + string(b)
+}
+
+var built struct {
+	mu   sync.Mutex
+	dir  string
+	bins map[string]string
+}
+
+// Binary builds a package of this module (e.g. "./cmd/ingest") once per
+// test binary and returns its path; Shutdown removes it.
+func Binary(tb testing.TB, pkg string) string {
+	tb.Helper()
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if bin, ok := built.bins[pkg]; ok {
+		return bin
+	}
+	if built.dir == "" {
+		dir, err := os.MkdirTemp("", "testenv-bin-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		built.dir, built.bins = dir, map[string]string{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := Build(ctx, pkg, built.dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	built.bins[pkg] = bin
+	return bin
+}
+
+// WaitExit waits for p to exit by itself and returns its exit error; past
+// timeout it kills p and fails the test with its output.
+func WaitExit(tb testing.TB, p *Process, timeout time.Duration) error {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if done, err := p.Exited(); done {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Kill()
+	tb.Fatalf("pid %d did not finish within %s:\n%s", p.PID(), timeout, p.Output())
+	return nil
+}
+
+func removeBinaries() {
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	built.dir, built.bins = "", nil
 }

@@ -47,8 +47,9 @@ func SharedClickHouse(tb testing.TB) *ClickHouse {
 }
 
 // Shutdown stops the shared ClickHouse, if one was started, and removes its
-// directory. Call it from TestMain after m.Run.
+// directory and the binaries Binary built. Call it from TestMain after m.Run.
 func Shutdown() {
+	removeBinaries()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.ch != nil {

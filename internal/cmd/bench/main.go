@@ -69,6 +69,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,18 +120,21 @@ func main() {
 	flag.StringVar(&o.profileDir, "cpu-profile-dir", "", "write a CPU profile of each ingest throughput run (ingest-<run>.pprof) here, for `go tool pprof`")
 	flag.IntVar(&o.readsEvents, "reads-events", 5000000, "seat events loaded through Kafka and ingest for the read queries (the reads part)")
 	flag.IntVar(&o.readsRuns, "reads-runs", 5, "timed runs of each read query (after one untimed); the figure is their median")
-	only := flag.String("only", "", "run only these parts, comma-separated: kafka, gh, s3, export, reads (default: all)")
+	parts := []string{"kafka", "gh"}
+	for _, s := range bucketStores {
+		parts = append(parts, s.kind)
+	}
+	parts = append(parts, "export", "reads")
+	only := flag.String("only", "", "run only these parts, comma-separated: "+strings.Join(parts, ", ")+" (default: all)")
 	flag.Parse()
 	if *only != "" {
 		o.only = map[string]bool{}
 		for _, part := range strings.Split(*only, ",") {
-			switch part {
-			case "kafka", "gh", "s3", "export", "reads":
-				o.only[part] = true
-			default:
-				fmt.Fprintf(os.Stderr, "bench: --only: unknown part %q (want kafka, gh, s3, export or reads)\n", part)
+			if !slices.Contains(parts, part) {
+				fmt.Fprintf(os.Stderr, "bench: --only: unknown part %q (want one of %s)\n", part, strings.Join(parts, ", "))
 				os.Exit(2)
 			}
+			o.only[part] = true
 		}
 	}
 	if o.seatEvents == 0 {
@@ -303,12 +307,19 @@ func (b *bench) run(ctx context.Context) error {
 		figure("gh_limit_violations", strconv.Itoa(violations), "count")
 		b.target("gh_limit_violations", float64(violations), violations == 0, "= 0")
 	}
-	if b.opt.want("s3") {
-		s3Misses, err := runS3Bench(ctx, b.bin, b.tmp, b.opt.profileDir, b.st.CH)
+	for _, store := range bucketStores {
+		if !b.opt.want(store.kind) {
+			continue
+		}
+		st, err := store.start(ctx, b.tmp)
 		if err != nil {
 			return err
 		}
-		b.misses = append(b.misses, s3Misses...)
+		misses, err := runBucketBench(ctx, st, b.bin, b.tmp, b.opt.profileDir, b.st.CH)
+		if err != nil {
+			return err
+		}
+		b.misses = append(b.misses, misses...)
 	}
 	if b.opt.want("export") {
 		exportMisses, err := runExportBench(ctx, b.tmp, b.st.CH.Addr(), 1000000)

@@ -1,4 +1,4 @@
-package s3src_test
+package objsrctest
 
 import (
 	"bytes"
@@ -18,45 +18,7 @@ import (
 	"github.com/seatline/seatline/pkg/events"
 )
 
-// deadLetters returns position → reason_code of every dead letter, and
-// the reasons by position.
-func (b *bed) deadLetters(t *testing.T) (map[string]string, map[string]string) {
-	t.Helper()
-	rows, err := b.store.Conn().Query(context.Background(), "SELECT position, reason_code, reason FROM dead_letters")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	codes, reasons := map[string]string{}, map[string]string{}
-	for rows.Next() {
-		var pos, code, reason string
-		if err := rows.Scan(&pos, &code, &reason); err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := codes[pos]; dup {
-			t.Errorf("dead letter %s visible twice", pos)
-		}
-		codes[pos], reasons[pos] = code, reason
-	}
-	return codes, reasons
-}
-
-// linesOf generates n lines and records what they must give.
-func linesOf(g *auditgen.Generator, n int, key string, exp *expect, dead map[string]string) [][]byte {
-	var out [][]byte
-	for i := range n {
-		r := g.Next()
-		generated[string(r.Line)] = r
-		exp.record(r)
-		if r.Kind == auditgen.KindMalformed {
-			dead[key+"/"+strconv.Itoa(i+1)] = "?"
-		}
-		out = append(out, r.Line)
-	}
-	return out
-}
-
-// TestBadObjects: a truncated gzip object stores none of its member's
+// HostileCorpus: a truncated gzip object stores none of its member's
 // lines as events: each becomes a dead letter at its own line, and the cut
 // line names the damage; trailing garbage after a verified gzip member is
 // one dead letter after its lines; non-JSON lines are dead letters with key
@@ -64,18 +26,17 @@ func linesOf(g *auditgen.Generator, n int, key string, exp *expect, dead map[str
 // an empty object, blank lines and CRLF are fine; an oversize line is a
 // dead letter; an object checkpointed in progress resumes after its last
 // acknowledged line. Nothing stops the stream, and a rerun changes nothing.
-func TestBadObjects(t *testing.T) {
-	b := newBed(t)
-	b.withKeys(t)
+func HostileCorpus(t *testing.T, b *Bed) {
+	b.WithKeys(t)
 	ctx := context.Background()
 	g := auditgen.New(auditgen.Config{Seed: 5, SeatFraction: 0.4, MalformedFraction: 0.01,
 		Start: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), Step: time.Second})
-	exp := newExpect()
+	exp := NewExpect()
 	dead := map[string]string{} // position → reason code ("?": whatever the decoder says)
 
 	// A: gzip cut at 60%: the lines the stream yields before the cut.
 	keyA := "2026/11/03/00/01/aaaa.json.log.gz"
-	full := gzipLines(linesOf(g, 400, "ignored", newExpect(), map[string]string{}))
+	full := GzipLines(linesOf(g, 400, "ignored", NewExpect(), map[string]string{}))
 	cut := full[:len(full)*6/10]
 	var decoded bytes.Buffer
 	zr, err := kgzip.NewReader(bytes.NewReader(cut))
@@ -97,7 +58,7 @@ func TestBadObjects(t *testing.T) {
 	// B: a whole gzip stream followed by garbage.
 	keyB := "2026/11/03/00/02/bbbb.json.log.gz"
 	linesB := linesOf(g, 100, keyB, exp, dead)
-	goodB := gzipLines(linesB)
+	goodB := GzipLines(linesB)
 	bodyB := append(slices.Clone(goodB), []byte("this is not gzip")...)
 	dead[keyB+"/101"] = "corrupt_object"
 
@@ -139,54 +100,53 @@ func TestBadObjects(t *testing.T) {
 	dead[keyE+"/4"] = "oversize"
 	more := linesOf(g, 3, "E+", exp, map[string]string{})
 	for i, l := range more { // lines 5..7
-		if r, ok := kindOf(l); ok && r == auditgen.KindMalformed {
+		if generated.get(l).Kind == auditgen.KindMalformed {
 			dead[keyE+"/"+strconv.Itoa(5+i)] = "?"
 		}
 	}
 	linesE = append(linesE, more...)
 
-	// F: checkpointed in progress at line 30 with its ETag: lines 1..30 are
+	// F: checkpointed in progress at line 30 with its version tag: lines 1..30 are
 	// not read again (they are seat events that must stay absent).
 	keyF := "2026/11/03/00/06/ffff.json.log.gz"
-	skipped := linesOf(g, 30, keyF, newExpect(), map[string]string{})
-	rest := linesOf(g, 50, "F+", newExpect(), map[string]string{})
+	skipped := linesOf(g, 30, keyF, NewExpect(), map[string]string{})
+	rest := linesOf(g, 50, "F+", NewExpect(), map[string]string{})
 	for i, l := range rest {
-		r, _ := kindOf(l)
-		switch r {
+		switch generated.get(l).Kind {
 		case auditgen.KindSeat, auditgen.KindDuplicate:
-			exp.seatIDs[docID(l)] = true
+			exp.SeatIDs[generated.get(l).DocumentID] = true
 		case auditgen.KindMalformed:
-			exp.malformed++
+			exp.Malformed++
 			dead[keyF+"/"+strconv.Itoa(31+i)] = "?"
 		}
 	}
 	absent := map[string]bool{}
 	for _, l := range skipped {
-		if id := docID(l); id != "" && !exp.seatIDs[id] {
+		if id := generated.get(l).DocumentID; id != "" && !exp.SeatIDs[id] {
 			absent[id] = true
 		}
 	}
 
-	uploads := map[string][]byte{keyA: cut, keyB: bodyB, keyC: bodyC.Bytes(), keyD: nil, keyE: gzipLines(linesE), keyF: gzipLines(append(skipped, rest...))}
+	uploads := map[string][]byte{keyA: cut, keyB: bodyB, keyC: bodyC.Bytes(), keyD: nil, keyE: GzipLines(linesE), keyF: GzipLines(append(skipped, rest...))}
 	etags := map[string]string{}
 	for k, body := range uploads {
-		if etags[k], err = b.s3.Put(ctx, b.bucket, k, body); err != nil {
+		if etags[k], err = b.Bucket.Put(ctx, k, body); err != nil {
 			t.Fatal(err)
 		}
 	}
-	source := "s3:" + b.bucket + "/"
-	if err := b.store.WriteCheckpoints(ctx, []timeline.Checkpoint{{Source: source, Key: keyF, ETag: etags[keyF],
+	source := b.Source("")
+	if err := b.Store.WriteCheckpoints(ctx, []timeline.Checkpoint{{Source: source, Key: keyF, ETag: etags[keyF],
 		Size: uint64(len(uploads[keyF])), Lines: 30, State: timeline.CheckpointInProgress}}); err != nil {
 		t.Fatal(err)
 	}
-	exp.malformed = len(dead)
+	exp.Malformed = len(dead)
 
-	cfg := b.config(t, "--since", "2026-11-03", "--max-event-bytes", "8192")
-	logs, err := b.run(t, cfg, 2*time.Minute)
+	cfg := b.Config(t, "--since", "2026-11-03", "--max-event-bytes", "8192")
+	logs, err := b.Run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
-	codes, reasons := b.deadLetters(t)
+	codes, reasons := b.DeadLetters(t)
 	for pos, want := range dead {
 		got, ok := codes[pos]
 		if !ok {
@@ -211,14 +171,14 @@ func TestBadObjects(t *testing.T) {
 	if r := reasons[keyB+"/101"]; !strings.HasPrefix(r, wantB) {
 		t.Errorf("garbage-tailed object's reason %q, want it to start with %q", r, wantB)
 	}
-	b.checkExact(t, exp)
+	b.CheckExact(t, exp)
 	for id := range absent {
-		if n := b.count(t, "SELECT count() FROM seat_events WHERE document_id = ?", id); n != 0 {
+		if n := b.Count(t, "SELECT count() FROM seat_events WHERE document_id = ?", id); n != 0 {
 			t.Errorf("%s of an acknowledged line (before the in-progress checkpoint) was read again", id)
 		}
 	}
 
-	cps := b.checkpoints(t, source)
+	cps := b.Checkpoints(t, source)
 	check := func(key string, state timeline.CheckpointState, lines int, detail string) {
 		t.Helper()
 		cp := cps[key]
@@ -234,34 +194,15 @@ func TestBadObjects(t *testing.T) {
 	check(keyF, timeline.CheckpointDone, 80, "")
 
 	// A rerun reads nothing again, damaged objects included.
-	raw := b.count(t, "SELECT count() FROM seat_events")
-	logs, err = b.run(t, cfg, time.Minute)
+	raw := b.Count(t, "SELECT count() FROM seat_events")
+	logs, err = b.Run(t, cfg, time.Minute)
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, logs)
 	}
-	if n := b.count(t, "SELECT count() FROM seat_events"); n != raw {
+	if n := b.Count(t, "SELECT count() FROM seat_events"); n != raw {
 		t.Errorf("rerun added %d rows", n-raw)
 	}
 	if !strings.Contains(logs, "objects_already_done=6") {
 		t.Errorf("rerun should find all 6 objects done:\n%s", logs)
 	}
-}
-
-// generated remembers every line the tests' generators made, by content.
-var generated = map[string]auditgen.Record{}
-
-func kindOf(line []byte) (auditgen.Kind, bool) {
-	r, ok := generated[string(line)]
-	return r.Kind, ok
-}
-
-func docID(line []byte) string { return generated[string(line)].DocumentID }
-
-func splitPos(pos string) (string, int, bool) {
-	i := strings.LastIndexByte(pos, '/')
-	if i < 0 {
-		return "", 0, false
-	}
-	n, err := strconv.Atoi(pos[i+1:])
-	return pos[:i], n, err == nil
 }

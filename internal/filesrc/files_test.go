@@ -1,4 +1,4 @@
-package s3src_test
+package filesrc_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/seatline/seatline/internal/auditgen"
 	"github.com/seatline/seatline/internal/filesrc"
-	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 )
@@ -22,19 +22,12 @@ import (
 // an explicitly named file; hidden files and other names are skipped. A
 // rerun adds nothing; a changed file is read again.
 func TestFileSource(t *testing.T) {
-	ch := testenv.SharedClickHouse(t)
-	db := testenv.NewDatabase(t, ch)
+	b := objsrctest.NewBed(t, nil)
 	ctx := context.Background()
-	store, err := timeline.Open(ctx, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	b := &bed{ch: ch, db: db, store: store}
 
 	g := auditgen.New(auditgen.Config{Seed: 77, SeatFraction: 0.3, DuplicateFraction: 0.02, MalformedFraction: 0.01,
 		Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), Step: 30 * time.Second})
-	exp := newExpect()
+	exp := objsrctest.NewExpect()
 	next := func(n int, jsonOnly bool) [][]byte {
 		var out [][]byte
 		for len(out) < n {
@@ -42,7 +35,7 @@ func TestFileSource(t *testing.T) {
 			if jsonOnly && !json.Valid(r.Line) {
 				continue // an export array holds only JSON values
 			}
-			exp.record(r)
+			exp.Record(r)
 			out = append(out, r.Line)
 		}
 		return out
@@ -71,26 +64,22 @@ func TestFileSource(t *testing.T) {
 		return out.Bytes()
 	}
 	tree := filepath.Join(dir, "tree")
-	ndjsonPath := write("tree/a/stream.jsonl", ndjson(next(300, false)))
-	write("tree/a/b/2026/10/01/00/00/5f1c.json.log.gz", gzipLines(next(400, false)))
+	ndjsonPath := write("tree/a/stream.jsonl", objsrctest.NDJSON(next(300, false)))
+	write("tree/a/b/2026/10/01/00/00/5f1c.json.log.gz", objsrctest.GzipLines(next(400, false)))
 	write("tree/export-acme-1727740800.json", array(next(250, true), true))
-	write("tree/old/export-acme-1719792000.json.gz", gzipBytes(array(next(150, true), false)))
-	write("tree/.hidden.json", ndjson([][]byte{[]byte(`{"action":"copilot.cfb_seat_added"}`)}))
+	write("tree/old/export-acme-1719792000.json.gz", objsrctest.Gzip(array(next(150, true), false)))
+	write("tree/.hidden.json", objsrctest.NDJSON([][]byte{[]byte(`{"action":"copilot.cfb_seat_added"}`)}))
 	write("tree/.git/objects.json", []byte("[not read]"))
 	write("tree/notes.txt", []byte("copilot.cfb_seat_added notes, not an event\n"))
-	named := write("elsewhere/audit.export", ndjson(next(100, false))) // any name when named explicitly
+	named := write("elsewhere/audit.export", objsrctest.NDJSON(next(100, false))) // any name when named explicitly
 
-	cfg, err := ingestd.ParseArgs("--source", "file", "--files", tree+","+named, "--clickhouse-addr", ch.Addr(),
-		"--clickhouse-database", db, "--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, err := b.run(t, cfg, 2*time.Minute)
+	cfg := b.Config(t, "--source", "file", "--files", tree+","+named)
+	logs, err := b.Run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
-	b.checkExact(t, exp)
-	cps := b.checkpoints(t, filesrc.SourceName)
+	b.CheckExact(t, exp)
+	cps := b.Checkpoints(t, filesrc.SourceName)
 	if len(cps) != 5 {
 		t.Errorf("%d files checkpointed, want 5: %v", len(cps), keysOf(cps))
 	}
@@ -103,17 +92,17 @@ func TestFileSource(t *testing.T) {
 		t.Errorf("the JSON-array export is checkpointed at element %d, want 250", cp.Lines)
 	}
 	var pos string
-	if err := store.Conn().QueryRow(ctx, "SELECT any(source_position) FROM seat_timeline WHERE source = 'file' AND source_position LIKE '%export-acme-1727740800.json/%'").Scan(&pos); err != nil || pos == "" {
+	if err := b.Store.Conn().QueryRow(ctx, "SELECT any(source_position) FROM seat_timeline WHERE source = 'file' AND source_position LIKE '%export-acme-1727740800.json/%'").Scan(&pos); err != nil || pos == "" {
 		t.Errorf("no timeline row from the export (%v)", err)
 	}
 
 	// Rerun: nothing new.
-	raw := b.count(t, "SELECT count() FROM seat_events")
-	logs, err = b.run(t, cfg, time.Minute)
+	raw := b.Count(t, "SELECT count() FROM seat_events")
+	logs, err = b.Run(t, cfg, time.Minute)
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, logs)
 	}
-	if n := b.count(t, "SELECT count() FROM seat_events"); n != raw {
+	if n := b.Count(t, "SELECT count() FROM seat_events"); n != raw {
 		t.Errorf("rerun added %d rows", n-raw)
 	}
 	if !strings.Contains(logs, "objects_to_read=0") || !strings.Contains(logs, "objects_already_done=5") {
@@ -125,19 +114,25 @@ func TestFileSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(ndjson(next(50, false)))
+	f.Write(objsrctest.NDJSON(next(50, false)))
 	f.Close()
-	logs, err = b.run(t, cfg, time.Minute)
+	logs, err = b.Run(t, cfg, time.Minute)
 	if err != nil {
 		t.Fatalf("run after append: %v\n%s", err, logs)
 	}
 	if !strings.Contains(logs, "objects_to_read=1") {
 		t.Errorf("only the changed file should be read:\n%s", logs)
 	}
-	b.checkExact(t, exp)
-	if cp := b.checkpoints(t, filesrc.SourceName)[ndjsonPath]; cp.Lines != 350 || cp.State != timeline.CheckpointDone {
+	b.CheckExact(t, exp)
+	if cp := b.Checkpoints(t, filesrc.SourceName)[ndjsonPath]; cp.Lines != 350 || cp.State != timeline.CheckpointDone {
 		t.Errorf("checkpoint of the appended file %+v, want done at 350", cp)
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
 }
 
 func keysOf(m map[string]timeline.Checkpoint) []string {

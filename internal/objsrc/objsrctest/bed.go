@@ -1,0 +1,225 @@
+package objsrctest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/testenv"
+	"github.com/seatline/seatline/internal/timeline"
+)
+
+// Bed is one test's servers: the shared ClickHouse with a database of its
+// own (or a cluster), a bucket on a store's test server, and a store to
+// read the results.
+type Bed struct {
+	CH      *testenv.ClickHouse
+	DB      string
+	Cluster string         // --clickhouse-cluster, for a cluster bed
+	Bucket  testenv.Bucket // nil for a bed without one (the file source)
+	Store   *timeline.Store
+}
+
+// NewBed is a bed on the package's shared ClickHouse (its TestMain calls
+// testenv.Shutdown) with a database for this test.
+func NewBed(t *testing.T, bucket testenv.Bucket) *Bed {
+	t.Helper()
+	ch := testenv.SharedClickHouse(t)
+	return newBedOn(t, ch, testenv.NewDatabase(t, ch), "", bucket)
+}
+
+// NewClusterBed is NewBed on a two-shard ClickHouse cluster (testenv.NewCluster).
+func NewClusterBed(t *testing.T, bucket testenv.Bucket) *Bed {
+	t.Helper()
+	cl := testenv.NewCluster(t)
+	return newBedOn(t, cl.Nodes[0], "seatline", cl.Name, bucket)
+}
+
+func newBedOn(t *testing.T, ch *testenv.ClickHouse, db, cluster string, bucket testenv.Bucket) *Bed {
+	t.Helper()
+	b := &Bed{CH: ch, DB: db, Cluster: cluster, Bucket: bucket}
+	b.Store = testenv.OpenTimeline(t, timeline.Config{Addrs: []string{ch.Addr()}, Database: db, Cluster: cluster})
+	return b
+}
+
+// Flag is the bucket kind's flag of that name: Flag("mode") is --s3-mode
+// on S3, --gcs-mode on GCS.
+func (b *Bed) Flag(name string) string { return "--" + b.Bucket.Kind() + "-" + name }
+
+// Source is the checkpoints' source name of a read of keys under prefix
+// ("" or ending in "/").
+func (b *Bed) Source(prefix string) string { return b.Bucket.Checkpoint(prefix) }
+
+// Upload puts objs, eight at a time.
+func (b *Bed) Upload(t *testing.T, objs []Object) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	errs := make(chan error, len(objs))
+	for _, o := range objs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := b.Bucket.Put(ctx, o.Key, o.Body); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// WithKeys puts the store's credentials in the environment, for
+// in-process workers and the children they start.
+func (b *Bed) WithKeys(t *testing.T) {
+	for _, kv := range b.Bucket.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
+// Args is the ingest binary's command line for a backfill of the bucket,
+// with extra flags.
+func (b *Bed) Args(extra ...string) []string {
+	args := []string{"--clickhouse-addr", b.CH.Addr(), "--clickhouse-database", b.DB,
+		"--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug"}
+	if b.Bucket != nil {
+		args = append(append(b.Bucket.IngestArgs(), b.Flag("mode"), "backfill"), args...)
+	}
+	if b.Cluster != "" {
+		args = append(args, "--clickhouse-cluster", b.Cluster)
+	}
+	return append(args, extra...)
+}
+
+// Config is an in-process worker's configuration: Args parsed.
+func (b *Bed) Config(t *testing.T, extra ...string) ingestd.Config {
+	t.Helper()
+	cfg, err := ingestd.ParseArgs(b.Args(extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Pipeline.RetryMaxInterval = time.Second
+	return cfg
+}
+
+// Run runs the worker in this process until the input ends (or timeout)
+// and returns its debug log.
+func (b *Bed) Run(t *testing.T, cfg ingestd.Config, timeout time.Duration) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var logs SyncBuf
+	err := ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if ctx.Err() != nil {
+		t.Fatalf("worker did not finish within %s:\n%s", timeout, logs.String())
+	}
+	return logs.String(), err
+}
+
+// Count runs a query giving one number.
+func (b *Bed) Count(t *testing.T, query string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := b.Store.Conn().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// CheckExact asserts the deduplicated timeline holds exactly exp's seat
+// events and the dead letters exactly its malformed lines.
+func (b *Bed) CheckExact(t *testing.T, exp *Expect) {
+	t.Helper()
+	rows, err := b.Store.Conn().Query(context.Background(), "SELECT document_id, count() FROM seat_timeline GROUP BY document_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen, bad := 0, 0
+	for rows.Next() {
+		var id string
+		var n uint64
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 && bad < 10 {
+			bad++
+			t.Errorf("document %s visible %d times", id, n)
+		}
+		if !exp.SeatIDs[id] && bad < 10 {
+			bad++
+			t.Errorf("document %s in the timeline was never produced", id)
+		}
+		seen++
+	}
+	if seen != len(exp.SeatIDs) {
+		t.Fatalf("timeline holds %d events, produced %d: %d lost", seen, len(exp.SeatIDs), len(exp.SeatIDs)-seen)
+	}
+	if n := b.Count(t, "SELECT count() FROM dead_letters"); n != uint64(exp.Malformed) {
+		t.Fatalf("dead letters = %d, want %d", n, exp.Malformed)
+	}
+}
+
+// Checkpoints returns key → checkpoint (newest version) of source.
+func (b *Bed) Checkpoints(t *testing.T, source string) map[string]timeline.Checkpoint {
+	t.Helper()
+	cps, err := b.Store.Checkpoints(context.Background(), source, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cps
+}
+
+// DeadLetters returns position → reason_code and position → reason of
+// every dead letter, failing on a position visible twice.
+func (b *Bed) DeadLetters(t *testing.T) (map[string]string, map[string]string) {
+	t.Helper()
+	rows, err := b.Store.Conn().Query(context.Background(), "SELECT position, reason_code, reason FROM dead_letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	codes, reasons := map[string]string{}, map[string]string{}
+	for rows.Next() {
+		var pos, code, reason string
+		if err := rows.Scan(&pos, &code, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := codes[pos]; dup {
+			t.Errorf("dead letter %s visible twice", pos)
+		}
+		codes[pos], reasons[pos] = code, reason
+	}
+	return codes, reasons
+}
+
+// SyncBuf is a log buffer several goroutines write.
+type SyncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -11,19 +11,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/enrich"
 	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ghflags"
+	"github.com/seatline/seatline/internal/opshttp"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/pkg/ghclient"
 )
@@ -148,20 +146,18 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg) // nil: registered nowhere
 	m := &metrics{
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_rows_total",
+		rows: f.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_rows_total",
 			Help: "Timeline rows processed by outcome: enriched, pending, failed."}, []string{"outcome"}),
-		snapshots: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_enrich_snapshot_seats_total",
+		snapshots: f.NewCounter(prometheus.CounterOpts{Name: "seatline_enrich_snapshot_seats_total",
 			Help: "Seats written to seat_snapshots."}),
-		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_drift_total",
+		drift: f.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_drift_total",
 			Help: "Reconciliation findings by kind."}, []string{"kind"}),
-		remaining: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_github_ratelimit_remaining",
+		remaining: f.NewGauge(prometheus.GaugeOpts{Name: "seatline_github_ratelimit_remaining",
 			Help: "GitHub primary rate-limit requests remaining, as last reported."}),
-		periods: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_periods_total",
+		periods: f.NewCounterVec(prometheus.CounterOpts{Name: "seatline_enrich_periods_total",
 			Help: "Seat periods written by the derivation: written (new or changed) or removed."}, []string{"change"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.rows, m.snapshots, m.drift, m.remaining, m.periods)
 	}
 	return m
 }
@@ -200,8 +196,7 @@ func (w *Worker) Close() error { return w.store.Close() }
 
 // Run works until ctx ends (or after one pass with Once).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := opshttp.NewRegistry()
 	w, err := Open(ctx, cfg, log, reg)
 	if err != nil {
 		if ctx.Err() != nil { // a stop signal during start-up is a clean stop
@@ -216,18 +211,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	stopWatch := health.Watch(ctx, w.store.Ping, log, "enrich tries again on its next pass")
 	defer stopWatch()
 	if cfg.HTTPAddr != "" && !cfg.Once {
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		srv, err := opshttp.Serve(cfg.HTTPAddr, reg, health, false, log)
 		if err != nil {
-			return fmt.Errorf("http-addr %s: %w", cfg.HTTPAddr, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		mux.Handle("/readyz", health) // 503 while ClickHouse fails the worker's calls
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-		log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
 	}
 	log.Info("starting enrich", "github", cfg.GitHub.BaseURL, "orgs", cfg.Orgs, "enterprises", cfg.Enterprises,
 		"interval", cfg.Interval.String(), "snapshot_interval", cfg.SnapshotInterval.String(), "once", cfg.Once)

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Metrics are the pipeline's Prometheus series. seatline_clickhouse_up and
@@ -22,32 +23,30 @@ type Metrics struct {
 
 // NewMetrics registers the series on reg (nil: not registered anywhere).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg) // nil: registered nowhere
 	m := &Metrics{
-		Messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_messages_total",
+		Messages: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_messages_total",
 			Help: "Messages read from the source."}),
-		Filtered: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_filtered_total",
+		Filtered: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_filtered_total",
 			Help: "Records skipped because they are not Copilot seat or policy events."}),
-		Rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_rows_written_total",
+		Rows: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_rows_written_total",
 			Help: "Timeline rows acknowledged by ClickHouse."}),
-		Members: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_membership_rows_written_total",
+		Members: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_membership_rows_written_total",
 			Help: "Membership changes (team, org, enterprise, deprovisioning) acknowledged by ClickHouse: the seat lifecycle's context."}),
-		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_dead_letters_total",
+		DeadLetters: f.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_dead_letters_total",
 			Help: "Records written to ingest_errors, by reason."}, []string{"reason"}),
-		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatline_ingest_batch_write_seconds",
+		BatchSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "seatline_ingest_batch_write_seconds",
 			Help: "Time to get one batch acknowledged by ClickHouse, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
-		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_write_errors_total",
+		WriteErrors: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_write_errors_total",
 			Help: "Failed attempts to write a batch to ClickHouse (each is retried). Every failed ClickHouse call, checkpoints included, is in seatline_clickhouse_errors_total."}),
-		Lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatline_ingest_lag_messages",
+		Lag: f.NewGauge(prometheus.GaugeOpts{Name: "seatline_ingest_lag_messages",
 			Help: "Messages between the consumer's position and the end of the source."}),
-		Committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_commits_total",
+		Committed: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_commits_total",
 			Help: "Source positions committed after ClickHouse acknowledged their rows."}),
-		Enrichment: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_enrichment_total",
+		Enrichment: f.NewCounterVec(prometheus.CounterOpts{Name: "seatline_ingest_enrichment_total",
 			Help: "Timeline rows by the outcome of their inline seat lookup."}, []string{"outcome"}),
-		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_document_conflicts_total",
+		Conflicts: f.NewCounter(prometheus.CounterOpts{Name: "seatline_ingest_document_conflicts_total",
 			Help: "Copies of a known _document_id that say something else than the first stored (corruption or forgery): dead-lettered as conflicting_copy, the first kept."}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.Messages, m.Filtered, m.Rows, m.Members, m.DeadLetters, m.BatchSeconds, m.WriteErrors, m.Lag, m.Committed, m.Enrichment, m.Conflicts)
 	}
 	return m
 }

@@ -5,21 +5,14 @@ package ingestd
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	runtimepprof "runtime/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/term"
 
 	"github.com/seatline/seatline/internal/cli"
@@ -27,6 +20,7 @@ import (
 	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ghflags"
 	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/opshttp"
 	"github.com/seatline/seatline/internal/records"
 	"github.com/seatline/seatline/internal/source"
 	_ "github.com/seatline/seatline/internal/source/all" // every kind of source
@@ -171,8 +165,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"holding the input: nothing more is read or committed, and every call is retried until ClickHouse answers (nothing is lost)")
 	defer stopWatch()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := opshttp.NewRegistry()
 	metrics := ingest.NewMetrics(reg)
 	health.Register(reg)
 
@@ -227,7 +220,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, cfg.PProf, reg, health, log)
+		srv, err := opshttp.Serve(cfg.HTTPAddr, reg, health, cfg.PProf, log)
 		if err != nil {
 			return err
 		}
@@ -269,29 +262,4 @@ func watchLag(ctx context.Context, src source.Lagger, m *ingest.Metrics, log *sl
 		}
 		m.Lag.Set(float64(lag))
 	}
-}
-
-func serveHTTP(addr string, pprofOn bool, reg *prometheus.Registry, ready http.Handler, log *slog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("/readyz", ready) // 503 while ClickHouse fails the worker's calls, whatever the source
-	if pprofOn {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
-	return srv, nil
 }

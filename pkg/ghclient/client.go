@@ -335,7 +335,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, v any) (*git
 			}
 			retries++
 			c.log.Warn("github request failed, retrying", slog.String("path", pathOnly(path)),
-				slog.Int("retry", retries), slog.Duration("backoff", d), slog.String("error", mapped.Error()))
+				slog.Int("retry", retries), slog.Duration("backoff", d), slog.String("err", mapped.Error()))
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:

@@ -98,43 +98,9 @@ func runBucketBench(ctx context.Context, st benchStore, bin, tmp, profileDir str
 		return nil, err
 	}
 	defer in.Close()
-	// Poll /metrics only until the worker is reading (a scrape costs the
-	// worker CPU), then watch for the exit; CPU and VmHWM every 100 ms.
-	var first time.Time
-	var firstSeen, peak float64
-	var cpu, cpu0, srv, srv0, chCPU, ch0 float64
-	var lastPoll time.Time
-	for {
-		if done, werr := in.Proc.Exited(); done {
-			if werr != nil {
-				return nil, fmt.Errorf("ingest --source %s failed: %v\n%s", kind, werr, in.LogTail(15))
-			}
-			break
-		}
-		if time.Since(lastPoll) >= 100*time.Millisecond {
-			lastPoll = time.Now()
-			if rss, err := in.Proc.PeakRSSMiB(); err == nil {
-				peak = math.Max(peak, rss)
-			}
-			if c := benchkit.CPUSeconds(in.Proc.PID()); c > 0 {
-				cpu = c
-			}
-			srv, chCPU = benchkit.CPUSeconds(st.pid()), benchkit.CPUSeconds(ch.PID())
-		}
-		if first.IsZero() {
-			if m, err := in.Metrics(ctx); err == nil && m.Messages > 0 {
-				first, firstSeen = time.Now(), m.Messages
-				cpu0, srv0, ch0 = benchkit.CPUSeconds(in.Proc.PID()), benchkit.CPUSeconds(st.pid()), benchkit.CPUSeconds(ch.PID())
-			}
-		}
-		if err := benchkit.Sleep(ctx, 5*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-	end := time.Now()
-	srv, chCPU = benchkit.CPUSeconds(st.pid()), benchkit.CPUSeconds(ch.PID())
-	if first.IsZero() {
-		return nil, fmt.Errorf("ingest --source %s exited before any /metrics poll saw a message\n%s", kind, in.LogTail(15))
+	w, err := watchBackfill(ctx, in, st, ch)
+	if err != nil {
+		return nil, err
 	}
 	if !strings.Contains(in.Proc.Output(), "input finished") {
 		return nil, fmt.Errorf("ingest --source %s exited 0 without finishing the backfill\n%s", kind, in.LogTail(15))
@@ -146,7 +112,7 @@ func runBucketBench(ctx context.Context, st benchStore, bin, tmp, profileDir str
 	if rows != uint64(up.seat) {
 		return nil, fmt.Errorf("the %s backfill left %d rows in seat_timeline, want %d (one per seat/policy event)", kind, rows, up.seat)
 	}
-	rate := (float64(up.events) - firstSeen) / end.Sub(first).Seconds()
+	rate := (float64(up.events) - w.firstSeen) / w.end.Sub(w.first).Seconds()
 
 	raw2, err := rawReadBucket(ctx, st, up)
 	if err != nil {
@@ -154,8 +120,8 @@ func runBucketBench(ctx context.Context, st benchStore, bin, tmp, profileDir str
 	}
 	rawRate := math.Max(raw1.rate, raw2.rate)
 	fmt.Printf("# %s: ingest --%s-mode backfill read %d events in %s, from the first /metrics poll seeing any (%.0f by then, not counted) to exit 0 with every object checkpointed; seat_timeline holds all %d seat/policy events; peak RSS %.1f MiB\n",
-		kind, kind, up.events, end.Sub(first).Round(time.Millisecond), firstSeen, rows, peak)
-	fmt.Printf("# %s: CPU meanwhile: ingest %.2f s, ClickHouse %.2f s (inserts, merges), %s %.2f s\n", kind, cpu-cpu0, chCPU-ch0, st.server, srv-srv0)
+		kind, kind, up.events, w.end.Sub(w.first).Round(time.Millisecond), w.firstSeen, rows, w.peakRSS)
+	fmt.Printf("# %s: CPU meanwhile: ingest %.2f s, ClickHouse %.2f s (inserts, merges), %s %.2f s\n", kind, w.cpuIngest, w.cpuClickHouse, st.server, w.cpuServer)
 	for i, r := range []rawRead{raw1, raw2} {
 		fmt.Printf("# %s: raw read %s (4 objects at once with the store's SDK: download, gunzip, split lines, nothing else): %.0f events/s, %s wall, CPU %.2f s + %s %.2f s\n",
 			kind, []string{"before", "after"}[i], r.rate, r.wall.Round(time.Millisecond), r.cpu, st.server, r.srvCPU)
@@ -172,6 +138,57 @@ func runBucketBench(ctx context.Context, st benchStore, bin, tmp, profileDir str
 		misses = append(misses, msg)
 	}
 	return misses, nil
+}
+
+// backfillWatch is what watching a backfill worker measured: from the
+// first /metrics poll that saw a message (and how many by then) to its exit.
+type backfillWatch struct {
+	first, end                          time.Time
+	firstSeen, peakRSS                  float64
+	cpuIngest, cpuClickHouse, cpuServer float64
+}
+
+// watchBackfill waits for the worker to exit 0. It polls /metrics only
+// until the worker is reading (a scrape costs the worker CPU), then
+// watches for the exit; CPU and VmHWM every 100 ms.
+func watchBackfill(ctx context.Context, in *benchkit.Ingest, st benchStore, ch *testenv.ClickHouse) (backfillWatch, error) {
+	var w backfillWatch
+	var cpu, cpu0, srv, srv0, chCPU, ch0 float64
+	var lastPoll time.Time
+	for {
+		if done, werr := in.Proc.Exited(); done {
+			if werr != nil {
+				return w, fmt.Errorf("ingest --source %s failed: %v\n%s", st.bucket.Kind(), werr, in.LogTail(15))
+			}
+			break
+		}
+		if time.Since(lastPoll) >= 100*time.Millisecond {
+			lastPoll = time.Now()
+			if rss, err := in.Proc.PeakRSSMiB(); err == nil {
+				w.peakRSS = math.Max(w.peakRSS, rss)
+			}
+			if c := benchkit.CPUSeconds(in.Proc.PID()); c > 0 {
+				cpu = c
+			}
+			srv, chCPU = benchkit.CPUSeconds(st.pid()), benchkit.CPUSeconds(ch.PID())
+		}
+		if w.first.IsZero() {
+			if m, err := in.Metrics(ctx); err == nil && m.Messages > 0 {
+				w.first, w.firstSeen = time.Now(), m.Messages
+				cpu0, srv0, ch0 = benchkit.CPUSeconds(in.Proc.PID()), benchkit.CPUSeconds(st.pid()), benchkit.CPUSeconds(ch.PID())
+			}
+		}
+		if err := benchkit.Sleep(ctx, 5*time.Millisecond); err != nil {
+			return w, err
+		}
+	}
+	w.end = time.Now()
+	srv, chCPU = benchkit.CPUSeconds(st.pid()), benchkit.CPUSeconds(ch.PID())
+	if w.first.IsZero() {
+		return w, fmt.Errorf("ingest --source %s exited before any /metrics poll saw a message\n%s", st.bucket.Kind(), in.LogTail(15))
+	}
+	w.cpuIngest, w.cpuClickHouse, w.cpuServer = cpu-cpu0, chCPU-ch0, srv-srv0
+	return w, nil
 }
 
 // bucketUpload is what uploadBucketBench stored.

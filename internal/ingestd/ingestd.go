@@ -131,15 +131,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("memory limit", "limit", mem.String(), "from", mem.source)
 
 	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
+		stop, err := startCPUProfile(cfg.CPUProfile)
 		if err != nil {
-			return &cli.ConfigError{Err: fmt.Errorf("cpu-profile: %w", err)}
+			return err
 		}
-		if err := runtimepprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("cpu-profile: %w", err)
-		}
-		defer func() { runtimepprof.StopCPUProfile(); f.Close() }()
+		defer stop()
 	}
 
 	// A stop signal during start-up is a clean stop: nothing was read yet.
@@ -169,54 +165,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	metrics := ingest.NewMetrics(reg)
 	health.Register(reg)
 
-	deps := source.Deps{Log: log, Records: cfg.Records, Checkpoints: store}
-	deps.Records.Keep = events.MaybeSeatEvent
-	deps.Records.Counted = func(read, filtered int64) {
-		metrics.Messages.Add(float64(read))
-		metrics.Filtered.Add(float64(filtered))
-	}
-	if isTerminal(os.Stderr) {
-		deps.Progress = os.Stderr
-	}
-	src, err := srcCfg.Open(ctx, deps)
+	src, err := openSource(ctx, cfg, store, metrics, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return stoppedEarly(err)
 		}
 		return &cli.ConfigError{Err: err}
 	}
-	defer func() {
-		done := make(chan struct{})
-		go func() { _ = src.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			log.Warn(cfg.Sources.Source + ": closing the source took over 10s; exiting anyway")
-		}
-	}()
+	defer closeSource(src, cfg.Sources.Source, log)
 
 	pipe, err := ingest.New(cfg.Pipeline, src, store, log, metrics)
 	if err != nil {
 		return &cli.ConfigError{Err: err}
 	}
 
-	if cfg.GitHub.Enabled() {
-		ghcfg, err := cfg.GitHub.Config()
-		if err != nil {
-			return &cli.ConfigError{Err: err}
-		}
-		gh, err := ghclient.New(ghcfg, log)
-		if err != nil {
-			return &cli.ConfigError{Err: err}
-		}
-		enricher, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, cfg.Enrich)
-		if err != nil {
-			return &cli.ConfigError{Err: err}
-		}
-		pipe.AddStep(ingest.EnrichStep(enricher, metrics))
-		log.Info("inline enrichment on", "github", ghcfg.BaseURL, "budget", cfg.Enrich.Budget.String(), "max_requests", cfg.Enrich.MaxRequests)
-	} else {
-		log.Info("inline enrichment off (no --github-token or --github-app-id): seat rows stay pending for cmd/enrich")
+	if err := addEnrichment(cfg, pipe, metrics, log); err != nil {
+		return &cli.ConfigError{Err: err}
 	}
 
 	if cfg.HTTPAddr != "" {
@@ -241,6 +205,72 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("input finished: every object was read, written and checkpointed")
 	}
 	log.Info("stopped cleanly: every row read was written and committed")
+	return nil
+}
+
+// startCPUProfile profiles the process into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, &cli.ConfigError{Err: fmt.Errorf("cpu-profile: %w", err)}
+	}
+	if err := runtimepprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu-profile: %w", err)
+	}
+	return func() { runtimepprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// openSource opens the source --source names, its records counted in
+// metrics and pre-filtered to what may be a seat event, its positions kept
+// in store.
+func openSource(ctx context.Context, cfg Config, store *timeline.Store, metrics *ingest.Metrics, log *slog.Logger) (ingest.Source, error) {
+	srcCfg, _ := cfg.Sources.Selected()
+	deps := source.Deps{Log: log, Records: cfg.Records, Checkpoints: store}
+	deps.Records.Keep = events.MaybeSeatEvent
+	deps.Records.Counted = func(read, filtered int64) {
+		metrics.Messages.Add(float64(read))
+		metrics.Filtered.Add(float64(filtered))
+	}
+	if isTerminal(os.Stderr) {
+		deps.Progress = os.Stderr
+	}
+	return srcCfg.Open(ctx, deps)
+}
+
+// closeSource closes src, giving up after 10 s so a stuck source cannot
+// hold the exit.
+func closeSource(src ingest.Source, name string, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { _ = src.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		log.Warn(name + ": closing the source took over 10s; exiting anyway")
+	}
+}
+
+// addEnrichment adds the inline seat lookup to pipe when GitHub
+// credentials are configured.
+func addEnrichment(cfg Config, pipe *ingest.Pipeline, metrics *ingest.Metrics, log *slog.Logger) error {
+	if !cfg.GitHub.Enabled() {
+		log.Info("inline enrichment off (no --github-token or --github-app-id): seat rows stay pending for cmd/enrich")
+		return nil
+	}
+	ghcfg, err := cfg.GitHub.Config()
+	if err != nil {
+		return err
+	}
+	gh, err := ghclient.New(ghcfg, log)
+	if err != nil {
+		return err
+	}
+	enricher, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, cfg.Enrich)
+	if err != nil {
+		return err
+	}
+	pipe.AddStep(ingest.EnrichStep(enricher, metrics))
+	log.Info("inline enrichment on", "github", ghcfg.BaseURL, "budget", cfg.Enrich.Budget.String(), "max_requests", cfg.Enrich.MaxRequests)
 	return nil
 }
 

@@ -740,146 +740,27 @@ func (g *Generator) event(ts int64, action string) Record {
 		actorIP: randIP(r), country: u.country}
 	b := g.buf[:0]
 	rec := Record{Kind: KindNoise, Action: action, Org: o.name}
-	ua := userAgents[u.ua]
+	n := noise{e: &e, u: u, o: o, ri: ri, rec: &rec, ua: userAgents[u.ua]}
 	switch action {
 	case "git.clone", "git.fetch", "git.push":
-		ua = gitAgents[r.IntN(len(gitAgents))]
-		b = g.appendHead(b, &e)
-		b = append(b, `,"hashed_token":"`...)
-		b = g.appendHashedToken(b)
-		b = append(b, '"')
-		b = appendStr(b, "operation_type", "access")
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "programmatic_access_type", "OAuth access token")
-		b = appendStr(b, "repo", o.repos[ri])
-		b = appendInt(b, "repo_id", o.repoIDs[ri])
-		b = appendStr(b, "repository", o.repos[ri])
-		b = append(b, `,"repository_public":false`...)
-		b = appendInt(b, "token_id", 800000000+r.Int64N(100000000))
-		b = append(b, `,"transport_protocol":1,"transport_protocol_name":"http"`...)
+		b = g.gitAccess(b, &n)
 	case "workflows.completed_workflow_run", "workflows.created_workflow_run":
-		e.actor, e.actorID, e.bot, e.actorIP = "github-actions[bot]", 41898282, true, ""
-		ua = ""
-		b = g.appendHead(b, &e)
-		if action == "workflows.completed_workflow_run" {
-			b = appendISO(b, "completed_at", ts)
-			b = appendStr(b, "conclusion", pick(r, conclusions))
-		}
-		b = appendStr(b, "event", pick(r, triggers))
-		b = appendStr(b, "head_branch", pick(r, branches))
-		b = append(b, `,"head_sha":"`...)
-		b = g.appendHex(b, 40)
-		b = append(b, '"')
-		b = appendStr(b, "name", pick(r, workflowNames))
-		b = appendStr(b, "operation_type", "create")
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "repo", o.repos[ri])
-		b = appendInt(b, "repo_id", o.repoIDs[ri])
-		b = appendInt(b, "run_number", 1+r.Int64N(5000))
-		b = appendISO(b, "started_at", ts-int64(r.IntN(900000)))
-		b = appendInt(b, "workflow_id", 50000000+r.Int64N(50000000))
-		b = appendInt(b, "workflow_run_id", 7000000000+r.Int64N(1000000000))
+		b = g.workflowRun(b, &n, action)
 	case "pull_request.merge", "pull_request.create":
-		b = g.appendHead(b, &e)
-		b = append(b, `,"hashed_token":""`...)
-		b = appendStr(b, "operation_type", "modify")
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "programmatic_access_type", "")
-		prID := 1500000000 + r.Int64N(500000000)
-		num := 1 + r.Int64N(9000)
-		b = appendInt(b, "pull_request_id", prID)
-		b = appendStr(b, "pull_request_title", pick(r, prTitles))
-		b = append(b, `,"pull_request_url":"https://github.com/`...)
-		b = append(b, o.repos[ri]...)
-		b = append(b, "/pull/"...)
-		b = strconv.AppendInt(b, num, 10)
-		b = append(b, '"')
-		b = appendStr(b, "repo", o.repos[ri])
-		b = appendInt(b, "repo_id", o.repoIDs[ri])
+		b = g.pullRequest(b, &n)
 	case "repo.create", "repo.access", "repo.download_zip":
-		b = g.appendHead(b, &e)
-		b = append(b, `,"hashed_token":""`...)
-		if action == "repo.create" {
-			b = appendStr(b, "operation_type", "create")
-		} else {
-			b = appendStr(b, "operation_type", "access")
-		}
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "programmatic_access_type", "")
-		b = append(b, `,"public_repo":false`...)
-		b = appendStr(b, "repo", o.repos[ri])
-		b = appendInt(b, "repo_id", o.repoIDs[ri])
-		b = appendStr(b, "visibility", "internal")
+		b = g.repoAccess(b, &n, action)
 	case "org.add_member", "org.update_member", "team.add_member", "team.remove_member", "org.remove_member":
-		a := &g.admins[o.admin]
-		e.actor, e.actorID, e.actorIP, e.country, e.bot = a.login, a.id, a.ip, a.country, a.bot
-		if a.bot {
-			e.actorIP = ""
-		}
-		rec.User = u.login
-		b = g.appendHead(b, &e)
-		b = appendStr(b, "external_identity_nameid", u.email)
-		b = append(b, `,"hashed_token":""`...)
-		switch action {
-		case "org.update_member":
-			b = appendStr(b, "operation_type", "modify")
-		case "team.remove_member", "org.remove_member":
-			b = appendStr(b, "operation_type", "remove")
-		default:
-			b = appendStr(b, "operation_type", "create")
-		}
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "permission", pick(r, permissions))
-		b = appendStr(b, "programmatic_access_type", "")
-		if strings.HasPrefix(action, "team.") {
-			b = appendStr(b, "team", o.teams[r.IntN(len(o.teams))])
-		}
-		b = appendStr(b, "user", u.login)
-		ua = adminAgents[r.IntN(len(adminAgents))]
-		b = appendStr(b, "user_agent", ua)
-		b = appendInt(b, "user_id", u.id)
-		ua = ""
+		b = g.memberChange(b, &n, action)
 	case "protected_branch.policy_override":
-		b = g.appendHead(b, &e)
-		b = append(b, `,"hashed_token":""`...)
-		b = appendStr(b, "name", pick(r, branches))
-		b = appendStr(b, "operation_type", "modify")
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "overridden_codes", "required_status_checks")
-		b = appendStr(b, "repo", o.repos[ri])
-		b = appendInt(b, "repo_id", o.repoIDs[ri])
-		b = appendStr(b, "reasons", `Required status check \"ci/build\" is expected`)
+		b = g.branchOverride(b, &n)
 	case "integration_installation.repositories_added", "oauth_access.create", "personal_access_token.access_granted":
-		b = g.appendHead(b, &e)
-		b = append(b, `,"hashed_token":"`...)
-		b = g.appendHashedToken(b)
-		b = append(b, '"')
-		b = appendStr(b, "integration", pick(r, integrations))
-		b = appendStr(b, "operation_type", "create")
-		b = appendStr(b, "org", o.name)
-		b = appendInt(b, "org_id", o.id)
-		b = appendStr(b, "programmatic_access_type", "GitHub App user-to-server token")
-		b = appendStr(b, "repositories_added_names", o.repos[ri])
-		b = appendInt(b, "token_id", 800000000+r.Int64N(100000000))
+		b = g.appToken(b, &n)
 	default: // business.*: enterprise-level, no org
-		a := &g.admins[0]
-		e.actor, e.actorID, e.actorIP, e.country = a.login, a.id, a.ip, a.country
-		rec.Org = ""
-		b = g.appendHead(b, &e)
-		b = append(b, `,"hashed_token":""`...)
-		b = appendStr(b, "operation_type", "modify")
-		b = appendStr(b, "programmatic_access_type", "")
-		b = appendInt(b, "retention_limit_days", int64(30+r.IntN(60)))
-		ua = adminAgents[r.IntN(len(adminAgents))]
+		b = g.business(b, &n)
 	}
 	b = g.appendRequestFields(b)
-	if ua != "" {
+	if ua := n.ua; ua != "" {
 		if len(b)+len(ua)+17 > 890 {
 			ua = "GitHub CLI 2.45.0" // keep events within GitHub's usual size
 		}
@@ -899,6 +780,192 @@ func (g *Generator) event(ts int64, action string) Record {
 	rec.Line = append([]byte(nil), b...)
 	rec.DocumentID = docIDOf(b)
 	return rec
+}
+
+// noise is the noise event being written: its head, user, org and
+// repository, the record it becomes, and the user agent it ends with ("":
+// none).
+type noise struct {
+	e   *ev
+	u   *user
+	o   *org
+	ri  int
+	rec *Record
+	ua  string
+}
+
+// gitAccess appends the fields of a git clone, fetch or push over HTTPS with an OAuth token.
+func (g *Generator) gitAccess(b []byte, n *noise) []byte {
+	r := g.rng
+	n.ua = gitAgents[r.IntN(len(gitAgents))]
+	b = g.appendHead(b, n.e)
+	b = append(b, `,"hashed_token":"`...)
+	b = g.appendHashedToken(b)
+	b = append(b, '"')
+	b = appendStr(b, "operation_type", "access")
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "programmatic_access_type", "OAuth access token")
+	b = appendStr(b, "repo", n.o.repos[n.ri])
+	b = appendInt(b, "repo_id", n.o.repoIDs[n.ri])
+	b = appendStr(b, "repository", n.o.repos[n.ri])
+	b = append(b, `,"repository_public":false`...)
+	b = appendInt(b, "token_id", 800000000+r.Int64N(100000000))
+	b = append(b, `,"transport_protocol":1,"transport_protocol_name":"http"`...)
+	return b
+}
+
+// workflowRun appends the fields of a workflow run by github-actions[bot].
+func (g *Generator) workflowRun(b []byte, n *noise, action string) []byte {
+	r := g.rng
+	n.e.actor, n.e.actorID, n.e.bot, n.e.actorIP = "github-actions[bot]", 41898282, true, ""
+	n.ua = ""
+	b = g.appendHead(b, n.e)
+	if action == "workflows.completed_workflow_run" {
+		b = appendISO(b, "completed_at", n.e.ts)
+		b = appendStr(b, "conclusion", pick(r, conclusions))
+	}
+	b = appendStr(b, "event", pick(r, triggers))
+	b = appendStr(b, "head_branch", pick(r, branches))
+	b = append(b, `,"head_sha":"`...)
+	b = g.appendHex(b, 40)
+	b = append(b, '"')
+	b = appendStr(b, "name", pick(r, workflowNames))
+	b = appendStr(b, "operation_type", "create")
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "repo", n.o.repos[n.ri])
+	b = appendInt(b, "repo_id", n.o.repoIDs[n.ri])
+	b = appendInt(b, "run_number", 1+r.Int64N(5000))
+	b = appendISO(b, "started_at", n.e.ts-int64(r.IntN(900000)))
+	b = appendInt(b, "workflow_id", 50000000+r.Int64N(50000000))
+	b = appendInt(b, "workflow_run_id", 7000000000+r.Int64N(1000000000))
+	return b
+}
+
+// pullRequest appends the fields of a pull request created or merged.
+func (g *Generator) pullRequest(b []byte, n *noise) []byte {
+	r := g.rng
+	b = g.appendHead(b, n.e)
+	b = append(b, `,"hashed_token":""`...)
+	b = appendStr(b, "operation_type", "modify")
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "programmatic_access_type", "")
+	prID := 1500000000 + r.Int64N(500000000)
+	num := 1 + r.Int64N(9000)
+	b = appendInt(b, "pull_request_id", prID)
+	b = appendStr(b, "pull_request_title", pick(r, prTitles))
+	b = append(b, `,"pull_request_url":"https://github.com/`...)
+	b = append(b, n.o.repos[n.ri]...)
+	b = append(b, "/pull/"...)
+	b = strconv.AppendInt(b, num, 10)
+	b = append(b, '"')
+	b = appendStr(b, "repo", n.o.repos[n.ri])
+	b = appendInt(b, "repo_id", n.o.repoIDs[n.ri])
+	return b
+}
+
+// repoAccess appends the fields of a repository created, accessed or downloaded.
+func (g *Generator) repoAccess(b []byte, n *noise, action string) []byte {
+	b = g.appendHead(b, n.e)
+	b = append(b, `,"hashed_token":""`...)
+	if action == "repo.create" {
+		b = appendStr(b, "operation_type", "create")
+	} else {
+		b = appendStr(b, "operation_type", "access")
+	}
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "programmatic_access_type", "")
+	b = append(b, `,"public_repo":false`...)
+	b = appendStr(b, "repo", n.o.repos[n.ri])
+	b = appendInt(b, "repo_id", n.o.repoIDs[n.ri])
+	b = appendStr(b, "visibility", "internal")
+	return b
+}
+
+// memberChange appends the fields of a member added, changed or removed by the org's admin (its user agent is set here: none after it).
+func (g *Generator) memberChange(b []byte, n *noise, action string) []byte {
+	r := g.rng
+	a := &g.admins[n.o.admin]
+	n.e.actor, n.e.actorID, n.e.actorIP, n.e.country, n.e.bot = a.login, a.id, a.ip, a.country, a.bot
+	if a.bot {
+		n.e.actorIP = ""
+	}
+	n.rec.User = n.u.login
+	b = g.appendHead(b, n.e)
+	b = appendStr(b, "external_identity_nameid", n.u.email)
+	b = append(b, `,"hashed_token":""`...)
+	switch action {
+	case "org.update_member":
+		b = appendStr(b, "operation_type", "modify")
+	case "team.remove_member", "org.remove_member":
+		b = appendStr(b, "operation_type", "remove")
+	default:
+		b = appendStr(b, "operation_type", "create")
+	}
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "permission", pick(r, permissions))
+	b = appendStr(b, "programmatic_access_type", "")
+	if strings.HasPrefix(action, "team.") {
+		b = appendStr(b, "team", n.o.teams[r.IntN(len(n.o.teams))])
+	}
+	b = appendStr(b, "user", n.u.login)
+	n.ua = adminAgents[r.IntN(len(adminAgents))]
+	b = appendStr(b, "user_agent", n.ua)
+	b = appendInt(b, "user_id", n.u.id)
+	n.ua = ""
+	return b
+}
+
+// branchOverride appends the fields of a protected-branch override.
+func (g *Generator) branchOverride(b []byte, n *noise) []byte {
+	r := g.rng
+	b = g.appendHead(b, n.e)
+	b = append(b, `,"hashed_token":""`...)
+	b = appendStr(b, "name", pick(r, branches))
+	b = appendStr(b, "operation_type", "modify")
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "overridden_codes", "required_status_checks")
+	b = appendStr(b, "repo", n.o.repos[n.ri])
+	b = appendInt(b, "repo_id", n.o.repoIDs[n.ri])
+	b = appendStr(b, "reasons", `Required status check \"ci/build\" is expected`)
+	return b
+}
+
+// appToken appends the fields of an app installation or token grant.
+func (g *Generator) appToken(b []byte, n *noise) []byte {
+	r := g.rng
+	b = g.appendHead(b, n.e)
+	b = append(b, `,"hashed_token":"`...)
+	b = g.appendHashedToken(b)
+	b = append(b, '"')
+	b = appendStr(b, "integration", pick(r, integrations))
+	b = appendStr(b, "operation_type", "create")
+	b = appendStr(b, "org", n.o.name)
+	b = appendInt(b, "org_id", n.o.id)
+	b = appendStr(b, "programmatic_access_type", "GitHub App user-to-server token")
+	b = appendStr(b, "repositories_added_names", n.o.repos[n.ri])
+	b = appendInt(b, "token_id", 800000000+r.Int64N(100000000))
+	return b
+}
+
+// business appends the fields of an enterprise-level business.* event (no org).
+func (g *Generator) business(b []byte, n *noise) []byte {
+	r := g.rng
+	a := &g.admins[0]
+	n.e.actor, n.e.actorID, n.e.actorIP, n.e.country = a.login, a.id, a.ip, a.country
+	n.rec.Org = ""
+	b = g.appendHead(b, n.e)
+	b = append(b, `,"hashed_token":""`...)
+	b = appendStr(b, "operation_type", "modify")
+	b = appendStr(b, "programmatic_access_type", "")
+	b = appendInt(b, "retention_limit_days", int64(30+r.IntN(60)))
+	n.ua = adminAgents[r.IntN(len(adminAgents))]
+	return b
 }
 
 // ---- small helpers and vocabularies ----

@@ -224,65 +224,21 @@ func (d *deriver) apply(e *Event) {
 		case e.Team != "":
 			d.teamCopilot(e, t, false)
 		case h != "":
-			s := d.seatIf(d.scopeOf(e), h)
-			if s == nil {
-				return
-			}
-			settle(s, t)
-			if p := s.cur(); open(p) && s.leftTeam == p {
-				// The change a team removal made, confirmed: not an orphan.
-				p.OrphanedSince, p.OrphanReason, s.leftTeam = nil, "", nil
-			}
-			d.endGrants(s, t, func(g grant) bool { return g.via == ViaDirect || g.via == ViaSeat })
+			d.unassigned(e, h, t)
 		}
 	case events.TransitionCancelled, events.TransitionCancelledByStaff:
-		if h == "" {
-			return
-		}
-		s := d.seatIf(d.scopeOf(e), h)
-		if s == nil {
-			return
-		}
-		settle(s, t)
-		if p := s.cur(); open(p) {
-			reason := EndCancelled
-			if e.Transition == events.TransitionCancelledByStaff {
-				reason = EndCancelledByStaff
-			}
-			end := t
-			if p.BillableUntil != nil && p.BillableUntil.Before(end) {
-				end = *p.BillableUntil
-			}
-			p.End, p.EndReason, p.EndEvent = &end, reason, e.DocID
+		if h != "" {
+			d.cancelled(e, h, t)
 		}
 	case events.TransitionAccessRevoked:
 		if h == "" { // stored before copilot.access_revoked had a transition of its own
 			d.scopeRevoked(e, t)
 			return
 		}
-		s := d.seat(d.scopeOf(e), h)
-		s.revoked = true
-		settle(s, t)
-		if p := s.cur(); open(p) {
-			end := t
-			p.End, p.EndReason, p.EndEvent = &end, EndAccessRevoked, e.DocID
-			if p.BillableUntil == nil {
-				until := nextCycle(t)
-				p.BillableUntil = &until
-			}
-		}
+		d.accessRevoked(e, h, t)
 	case events.TransitionAccessReinstated:
-		if h == "" {
-			return
-		}
-		s := d.seat(d.scopeOf(e), h)
-		s.revoked = false
-		settle(s, t)
-		if len(s.grants) > 0 && !open(s.cur()) {
-			// The oldest grant still active gives the new period its via.
-			m := s.grants[0]
-			m.doc = e.DocID
-			d.start(s, m, t)
+		if h != "" {
+			d.accessReinstated(e, h, t)
 		}
 	case events.TransitionScopeRevoked:
 		d.scopeRevoked(e, t)
@@ -293,19 +249,88 @@ func (d *deriver) apply(e *Event) {
 			d.seatManagement(e, t)
 		}
 	case events.TransitionPlanChanged:
-		plan := e.NewPlan
-		if plan == "" {
-			plan = e.NewValue
+		d.planChanged(e)
+	}
+}
+
+// unassigned ends h's direct grants of e's scope.
+func (d *deriver) unassigned(e *Event, h string, t time.Time) {
+	s := d.seatIf(d.scopeOf(e), h)
+	if s == nil {
+		return
+	}
+	settle(s, t)
+	if p := s.cur(); open(p) && s.leftTeam == p {
+		// The change a team removal made, confirmed: not an orphan.
+		p.OrphanedSince, p.OrphanReason, s.leftTeam = nil, "", nil
+	}
+	d.endGrants(s, t, func(g grant) bool { return g.via == ViaDirect || g.via == ViaSeat })
+}
+
+// cancelled ends h's open period at t, or at its billable date if that
+// came first.
+func (d *deriver) cancelled(e *Event, h string, t time.Time) {
+	s := d.seatIf(d.scopeOf(e), h)
+	if s == nil {
+		return
+	}
+	settle(s, t)
+	if p := s.cur(); open(p) {
+		reason := EndCancelled
+		if e.Transition == events.TransitionCancelledByStaff {
+			reason = EndCancelledByStaff
 		}
-		if e.Action != "copilot.plan_changed" || plan == "" {
-			return // a scheduled downgrade changes nothing yet
+		end := t
+		if p.BillableUntil != nil && p.BillableUntil.Before(end) {
+			end = *p.BillableUntil
 		}
-		switch {
-		case e.Org != "":
-			d.org(e.Org).plan = plan
-		case e.Business != "":
-			d.bizPlan = plan
+		p.End, p.EndReason, p.EndEvent = &end, reason, e.DocID
+	}
+}
+
+// accessRevoked ends h's access at t; the seat stays billable to the next
+// cycle unless a date is known.
+func (d *deriver) accessRevoked(e *Event, h string, t time.Time) {
+	s := d.seat(d.scopeOf(e), h)
+	s.revoked = true
+	settle(s, t)
+	if p := s.cur(); open(p) {
+		end := t
+		p.End, p.EndReason, p.EndEvent = &end, EndAccessRevoked, e.DocID
+		if p.BillableUntil == nil {
+			until := nextCycle(t)
+			p.BillableUntil = &until
 		}
+	}
+}
+
+// accessReinstated opens a new period for h if a grant is still active.
+func (d *deriver) accessReinstated(e *Event, h string, t time.Time) {
+	s := d.seat(d.scopeOf(e), h)
+	s.revoked = false
+	settle(s, t)
+	if len(s.grants) > 0 && !open(s.cur()) {
+		// The oldest grant still active gives the new period its via.
+		m := s.grants[0]
+		m.doc = e.DocID
+		d.start(s, m, t)
+	}
+}
+
+// planChanged records an org's or the enterprise's new plan.
+func (d *deriver) planChanged(e *Event) {
+	plan := e.NewPlan
+	if plan == "" {
+		plan = e.NewValue
+	}
+	if e.Action != "copilot.plan_changed" || plan == "" {
+		return // a scheduled downgrade changes nothing yet
+	}
+	switch {
+	case e.Org != "":
+		d.org(e.Org).plan = plan
+	case e.Business != "":
+		d.bizPlan = plan
 	}
 }
 

@@ -197,40 +197,83 @@ func (a *Applier) scope(ctx context.Context, kind, scope string, its []*item, re
 		return a.notNow(ctx, its, err)
 	}
 	if kind == KindOrg {
-		planned := ""
-		for _, p := range a.Plan.Policies {
-			if p.Org == scope {
-				planned = p.Setting
-			}
-		}
-		if setting != planned {
-			reason := fmt.Sprintf("the org's Copilot seat management changed since the plan (%s, now %s): plan again", planned, setting)
-			if setting == AssignAll {
-				reason = "the org now assigns seats to all members (was " + planned + "): " + AllMembersReason
-			}
+		if reason := a.policyChange(scope, setting); reason != "" {
 			a.printf("%s: %s: %d seat action(s) skipped", scope, reason, len(its))
 			return a.record(ctx, its, Record{Outcome: OutSkipped, Reason: reason, RequestedAt: now})
 		}
 	}
-	orphaned := map[Key]bool{}
-	if a.StillOrphaned != nil {
-		var cs []*Candidate
-		for _, it := range its {
-			if slices.Contains(it.c.Why, WhyOrphaned) {
-				cs = append(cs, it.c)
-			}
-		}
-		if len(cs) > 0 {
-			if orphaned, err = a.StillOrphaned(ctx, cs); err != nil {
-				return err
-			}
+	orphaned, err := a.stillOrphaned(ctx, its)
+	if err != nil {
+		return err
+	}
+	tr, err := a.triage(ctx, kind, its, live, orphaned, now)
+	if err != nil {
+		return err
+	}
+	if err := a.report(ctx, scope, its, tr, now); err != nil {
+		return err
+	}
+	if len(tr.ready) == 0 {
+		return nil
+	}
+	sent, sendErr := a.send(ctx, kind, scope, tr.ready, rep)
+	if len(sent) > 0 {
+		if err := a.verify(ctx, kind, scope, sent); err != nil {
+			return err
 		}
 	}
+	return sendErr
+}
 
-	var ready, settled []*item
-	var settledRecs []Record
-	unanswered := 0
-	skipped := map[string][]*item{}
+// policyChange says why an org's seat actions cannot go ahead when its
+// Copilot seat management is no longer what the plan saw ("": unchanged).
+func (a *Applier) policyChange(scope, setting string) string {
+	planned := ""
+	for _, p := range a.Plan.Policies {
+		if p.Org == scope {
+			planned = p.Setting
+		}
+	}
+	switch {
+	case setting == planned:
+		return ""
+	case setting == AssignAll:
+		return "the org now assigns seats to all members (was " + planned + "): " + AllMembersReason
+	default:
+		return fmt.Sprintf("the org's Copilot seat management changed since the plan (%s, now %s): plan again", planned, setting)
+	}
+}
+
+// stillOrphaned asks which of the orphaned candidates among its are still
+// orphaned by the timeline's account.
+func (a *Applier) stillOrphaned(ctx context.Context, its []*item) (map[Key]bool, error) {
+	if a.StillOrphaned == nil {
+		return map[Key]bool{}, nil
+	}
+	var cs []*Candidate
+	for _, it := range its {
+		if slices.Contains(it.c.Why, WhyOrphaned) {
+			cs = append(cs, it.c)
+		}
+	}
+	if len(cs) == 0 {
+		return map[Key]bool{}, nil
+	}
+	return a.StillOrphaned(ctx, cs)
+}
+
+// triaged is one scope's seats after the re-check: ready to change,
+// settled by an earlier run (with their records), skipped by reason.
+type triaged struct {
+	ready, settled []*item
+	settledRecs    []Record
+	unanswered     int // of settled: sent by an earlier run without a recorded answer
+	skipped        map[string][]*item
+}
+
+// triage re-checks each seat against GitHub's live answer.
+func (a *Applier) triage(ctx context.Context, kind string, its []*item, live map[string]Live, orphaned map[Key]bool, now time.Time) (triaged, error) {
+	tr := triaged{skipped: map[string][]*item{}}
 	for _, it := range its {
 		l := live[it.c.User]
 		r := l.Result
@@ -247,57 +290,52 @@ func (a *Applier) scope(ctx context.Context, kind, scope string, its []*item, re
 			// known: GitHub's answer now tells.
 			if out, reason, ok := settle(it, r, g); ok {
 				if it.last.Outcome != OutDone {
-					unanswered++
+					tr.unanswered++
 				}
-				settled = append(settled, it)
-				settledRecs = append(settledRecs, Record{Outcome: out, Reason: reason, PendingDate: pendingDate(g)})
+				tr.settled = append(tr.settled, it)
+				tr.settledRecs = append(tr.settledRecs, Record{Outcome: out, Reason: reason, PendingDate: pendingDate(g)})
 				continue
 			}
 		}
 		if r.Status == ghclient.SeatUnknown {
 			if fatal(r.Err) {
-				return r.Err
+				return tr, r.Err
 			}
 			if err := a.notNow(ctx, []*item{it}, r.Err); err != nil {
-				return err
+				return tr, err
 			}
 			continue
 		}
 		if reason := a.recheck(it.c, r, g, orphaned, now); reason != "" {
-			skipped[reason] = append(skipped[reason], it)
+			tr.skipped[reason] = append(tr.skipped[reason], it)
 			continue
 		}
-		ready = append(ready, it)
+		tr.ready = append(tr.ready, it)
 	}
-	if err := a.recordEach(ctx, settled, settledRecs); err != nil {
+	return tr, nil
+}
+
+// report records and prints the settled and skipped seats of a triage.
+func (a *Applier) report(ctx context.Context, scope string, its []*item, tr triaged, now time.Time) error {
+	if err := a.recordEach(ctx, tr.settled, tr.settledRecs); err != nil {
 		return err
 	}
-	if len(settled) > 0 {
+	if len(tr.settled) > 0 {
 		a.printf("%s: %d seat(s) changed by an earlier run (%d of them without a recorded answer): GitHub shows them changed, not sent again",
-			scope, len(settled), unanswered)
+			scope, len(tr.settled), tr.unanswered)
 	}
 	nskip := 0
-	for reason, s := range skipped {
+	for reason, s := range tr.skipped {
 		nskip += len(s)
 		if err := a.record(ctx, s, Record{Outcome: OutSkipped, Reason: reason, RequestedAt: now}); err != nil {
 			return err
 		}
 	}
-	a.printf("%s: re-checked %d seat(s) with GitHub: %d to change, %d skipped", scope, len(its), len(ready), nskip)
-	for reason, s := range skipped {
+	a.printf("%s: re-checked %d seat(s) with GitHub: %d to change, %d skipped", scope, len(its), len(tr.ready), nskip)
+	for reason, s := range tr.skipped {
 		a.printf("  skipped %d: %s", len(s), reason)
 	}
-	if len(ready) == 0 {
-		return nil
-	}
-
-	sent, sendErr := a.send(ctx, kind, scope, ready, rep)
-	if len(sent) > 0 {
-		if err := a.verify(ctx, kind, scope, sent); err != nil {
-			return err
-		}
-	}
-	return sendErr
+	return nil
 }
 
 // settle: the outcome of a request that may have acted, from the seat

@@ -12,6 +12,7 @@ import (
 	"compress/gzip"
 	"embed"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf16"
 
@@ -129,23 +130,42 @@ func deep(id string, n int) string {
 // Hostile returns the corpus. maxBytes is the size limit the sources run
 // with (the 2 MB element must exceed it).
 func Hostile() []Case {
+	return slices.Concat(encodings(), compressed(), unsupported(), damagedGzip(), overLimits(), trickyRecords())
+}
+
+// encodings: text in other encodings: UTF-16 with and without a byte-order mark.
+func encodings() []Case {
 	var cs []Case
 	add := func(c Case) { cs = append(cs, c) }
-
-	l, ids := events("u16le", 3)
+	var l, ids []string
+	l, ids = events("u16le", 3)
 	add(Case{Name: "utf16le-bom.json", Data: utf16With(true, false, string(ndjson(l...))), Kept: ids, Rows: ids})
 	l, ids = events("u16be", 3)
 	add(Case{Name: "utf16be-bom-export.json", Data: utf16With(true, true, "[\r\n"+strings.Join(l, ",\r\n")+"\r\n]\r\n"), Kept: ids, Rows: ids})
 	l, ids = events("u16nobom", 2)
 	add(Case{Name: "utf16le-nobom.json", Data: utf16With(false, false, string(ndjson(l...))), Kept: ids, Rows: ids})
+	return cs
+}
 
+// compressed: compressed with zstd and bzip2 (by content, whatever the name).
+func compressed() []Case {
+	var cs []Case
+	add := func(c Case) { cs = append(cs, c) }
+	var l, ids []string
 	l, ids = events("zst", 3)
 	add(Case{Name: "events.json.zst", Data: zstded(ndjson(l...)), Kept: ids, Rows: ids})
 	_, ids = events("bz", 3)
 	add(Case{Name: "events.json.bz2", Data: fixture("bz.ndjson.bz2"), Kept: ids, Rows: ids})
 	_, ids = events("bzjson", 3)
 	add(Case{Name: "bzip2-named.json", Data: fixture("bzjson.ndjson.bz2"), Kept: ids, Rows: ids})
+	return cs
+}
 
+// unsupported: formats that are not read: zip, xz, random bytes.
+func unsupported() []Case {
+	var cs []Case
+	add := func(c Case) { cs = append(cs, c) }
+	var l []string
 	l, _ = events("zip", 2)
 	add(Case{Name: "export.zip", Data: zipped("export.json", ndjson(l...)), Damaged: true,
 		Faults: []Fault{{Line: 1, Index: -1, Reason: "unsupported_format"}}})
@@ -153,7 +173,14 @@ func Hostile() []Case {
 		Faults: []Fault{{Line: 1, Index: -1, Reason: "unsupported_format"}}})
 	add(Case{Name: "random.bin.json", Data: binary(4096), Damaged: true,
 		Faults: []Fault{{Line: 1, Index: -1, Reason: "unsupported_format"}}})
+	return cs
+}
 
+// damagedGzip: gzip damage only the CRC-32 or the trailer tells.
+func damagedGzip() []Case {
+	var cs []Case
+	add := func(c Case) { cs = append(cs, c) }
+	var l []string
 	// A stored (uncompressed) gzip block with one byte changed: the deflate
 	// stream still decodes, only the CRC-32 at the end tells.
 	l, _ = events("flip", 3)
@@ -175,7 +202,14 @@ func Hostile() []Case {
 	full := gzipped(gzip.BestSpeed, ndjson(l1...), ndjson(l2...))
 	add(Case{Name: "truncated.json.log.gz", Data: full[:len(full)-6], Damaged: true, Kept: ids1, Rows: ids1,
 		Faults: truncatedFaults()})
+	return cs
+}
 
+// overLimits: records past the depth and size limits.
+func overLimits() []Case {
+	var cs []Case
+	add := func(c Case) { cs = append(cs, c) }
+	var l, ids []string
 	l, ids = events("arr", 4)
 	arr := "[" + l[0] + "," + l[1] + ",\n" + deep("arr-deep", 10001) + ",\n" + l[2] + "," + l[3] + "]"
 	add(Case{Name: "deep-element.json", Data: []byte(arr), Kept: ids, Rows: ids,
@@ -189,7 +223,14 @@ func Hostile() []Case {
 	l, ids = events("deepline", 2)
 	add(Case{Name: "deep-line.json", Data: ndjson(l[0], deep("deepline-x", 100000), l[1]), Kept: ids, Rows: ids,
 		Faults: []Fault{{Line: 2, Index: -1, Reason: "too_deep", DocumentID: "deepline-x"}}})
+	return cs
+}
 
+// trickyRecords: key tricks, NUL bytes, BOM, CRLF, Latin-1, wrong types, cut and pretty-printed records.
+func trickyRecords() []Case {
+	var cs []Case
+	add := func(c Case) { cs = append(cs, c) }
+	var l, ids []string
 	// Key tricks are the event decoder's business: the records stage lets
 	// them through; the timeline must show the lowercase keys only.
 	caseVariant := `{"@timestamp":1709251200123,"_document_id":"case-1","action":"copilot.cfb_seat_added","user":"alice","org":"acme","User":"mallory","Action":"copilot.cfb_seat_cancelled"}`
@@ -226,7 +267,6 @@ func Hostile() []Case {
 
 	pretty := "{\n  \"@timestamp\": 1709251200123,\n  \"_document_id\": \"pretty-1\",\n  \"action\": \"copilot.cfb_seat_added\",\n  \"user\": \"dana\",\n  \"org\": \"acme\"\n}\n"
 	add(Case{Name: "pretty.json", Data: []byte(pretty), Kept: []string{"pretty-1"}, Rows: []string{"pretty-1"}})
-
 	return cs
 }
 

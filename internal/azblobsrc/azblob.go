@@ -118,10 +118,12 @@ func (b *backend) Pages(ctx context.Context, startAfter string, fn func([]objsrc
 					continue
 				}
 				key := *it.Name
-				if key <= startAfter {
-					b.ignoredStart.Do(func() {
-						b.log.Warn("the blob service ignores startFrom: each follow-mode listing reads the whole prefix", "container", b.where.container)
-					})
+				if key <= startAfter { // startFrom is inclusive: startAfter itself comes back
+					if key < startAfter {
+						b.ignoredStart.Do(func() {
+							b.log.Warn("the blob service ignores startFrom: each follow-mode listing reads the whole prefix", "container", b.where.container)
+						})
+					}
 					continue
 				}
 				if !objsrc.IsAuditKey(key) {

@@ -54,7 +54,9 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) {
 			c.ContainerURL, c.AccountURL, c.ConnectionString, c.Container = "", "https://acme.blob.core.windows.net", connStr, "audit"
 		}, "azblob-connection-string: it names the account itself"},
-		{func(c *Config) { c.ContainerURL, c.ConnectionString, c.Container, c.SASToken = "", connStr, "audit", sasQuery }, "azblob-sas-token: give either a SAS or --azblob-connection-string"},
+		{func(c *Config) {
+			c.ContainerURL, c.ConnectionString, c.Container, c.SASToken = "", connStr, "audit", sasQuery
+		}, "azblob-sas-token: give either a SAS or --azblob-connection-string"},
 		{func(c *Config) { c.ContainerURL, c.AccountURL = "", "https://acme.blob.core.windows.net/audit" }, "azblob-account-url"},
 		{func(c *Config) { c.Container = "a" }, "azblob-container: \"a\" is not a container name"},
 		{func(c *Config) { c.SASToken = "not-a-sas" }, "azblob-sas-token: not a shared access signature"},
@@ -127,7 +129,9 @@ func TestPlaces(t *testing.T) {
 func TestSecretsNeverDescribed(t *testing.T) {
 	for _, set := range []func(c *Config){
 		func(c *Config) { c.ContainerURL = "https://acme.blob.core.windows.net/audit?" + sasQuery },
-		func(c *Config) { c.AccountURL, c.Container, c.SASToken = "https://acme.blob.core.windows.net", "audit", sasQuery },
+		func(c *Config) {
+			c.AccountURL, c.Container, c.SASToken = "https://acme.blob.core.windows.net", "audit", sasQuery
+		},
 		func(c *Config) { c.ConnectionString, c.Container = connStr, "audit" },
 	} {
 		c := Defaults()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tests, the demo and the benchmark need on a fresh Debian
-# machine: ClickHouse server and client, ZooKeeper, and versitygw (the S3 server of the
-# test bed). Go modules come from the module proxy through the go command
-# itself. Safe to run again: it installs only what is missing.
+# machine: ClickHouse server and client, ZooKeeper, versitygw (the S3 server of the
+# test bed) and Azurite (its Azure Blob server). Go modules come from the module
+# proxy through the go command itself. Safe to run again: it installs only what is missing.
 #
 # chDB (ClickHouse 26.x as a library, for the 26.x test lane, internal/ch26)
 # comes from npm into a cache outside the repo. `scripts/deps.sh --chdb-lib`
@@ -72,6 +72,28 @@ if ! have_versitygw; then
 fi
 have_versitygw || { echo "deps: versitygw is still missing after go install" >&2; exit 1; }
 echo "deps: versitygw $(command -v versitygw 2>/dev/null || echo "$(go env GOPATH | cut -d: -f1)/bin/versitygw")" >&2
+
+# Azurite: the Azure Blob server of the test bed, from npm into a cache
+# outside the repo (internal/testenv looks there, or at $AZURITE).
+AZURITE_VERSION=3.37.0
+AZURITE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/seatline/azurite/$AZURITE_VERSION"
+AZURITE_BIN="$AZURITE_DIR/node_modules/.bin/azurite-blob"
+have_azurite() {
+  if [ -n "${AZURITE:-}" ]; then [ -x "$AZURITE" ] || command -v "$AZURITE" >/dev/null 2>&1; return; fi
+  [ -x "$AZURITE_BIN" ]
+}
+if ! have_azurite; then
+  command -v npm >/dev/null 2>&1 || { echo "deps: npm is needed to install Azurite (apt-get install npm)" >&2; exit 1; }
+  echo "deps: installing Azurite $AZURITE_VERSION (npm, ~90 s and 360 MB, once)" >&2
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/seatline-azurite.XXXXXX")
+  chmod 755 "$tmp"
+  npm install --silent --no-audit --no-fund --prefix "$tmp" "azurite@$AZURITE_VERSION" >/dev/null
+  # Moved into place last, so an interrupted install is installed again.
+  mkdir -p "$(dirname "$AZURITE_DIR")"
+  rm -rf "$AZURITE_DIR" && mv "$tmp" "$AZURITE_DIR"
+fi
+have_azurite || { echo "deps: Azurite is still missing after npm install" >&2; exit 1; }
+echo "deps: azurite ${AZURITE:-$AZURITE_BIN}" >&2
 
 fetch_chdb
 [ -f "$CHDB_LIB" ] || { echo "deps: $CHDB_LIB is still missing after npm pack" >&2; exit 1; }

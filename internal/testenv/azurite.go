@@ -373,20 +373,18 @@ func (c *AzureContainer) Open(ctx context.Context, key string) (io.ReadCloser, e
 	return out.Body, nil
 }
 
-// IngestArgs: the container by name; the account (and its endpoint) come
-// from the connection string in Env.
+// IngestArgs: the container and the development account's connection
+// string. It is a flag, not in Env, because in-process runs parse flags
+// only (ingestd.ParseArgs reads no SEATLINE_* variable); its key is
+// Azurite's public, documented one, valid only on this loopback server.
 func (c *AzureContainer) IngestArgs() []string {
-	return []string{"--source", "azblob", "--azblob-container", c.Name}
+	return []string{"--source", "azblob", "--azblob-container", c.Name, "--azblob-connection-string", c.ConnectionString()}
 }
 
-// Env holds the connection string (the development account's key) and
-// blanks the Azure identity variables, so nothing reaches for a real
-// credential.
+// Env blanks the Azure identity variables, so nothing reaches for a real
+// credential (the connection string is in IngestArgs).
 func (c *AzureContainer) Env() []string {
-	return []string{
-		"SEATLINE_AZBLOB_CONNECTION_STRING=" + c.ConnectionString(),
-		"AZURE_CLIENT_ID=", "AZURE_TENANT_ID=", "AZURE_CLIENT_SECRET=", "AZURE_FEDERATED_TOKEN_FILE=",
-	}
+	return []string{"AZURE_CLIENT_ID=", "AZURE_TENANT_ID=", "AZURE_CLIENT_SECRET=", "AZURE_FEDERATED_TOKEN_FILE="}
 }
 
 func (c *AzureContainer) Checkpoint(prefix string) string {

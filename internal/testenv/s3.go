@@ -121,31 +121,7 @@ func StartS3(ctx context.Context, opt S3Options) (*S3, error) {
 	return nil, lastErr
 }
 
-func findVersityGW() (string, error) {
-	if env := os.Getenv("VERSITYGW"); env != "" {
-		path, err := exec.LookPath(env)
-		if err != nil {
-			return "", fmt.Errorf("testenv: $VERSITYGW=%q: %v: %w", env, err, ErrNoVersityGW)
-		}
-		return path, nil
-	}
-	if path, err := exec.LookPath("versitygw"); err == nil {
-		return path, nil
-	}
-	gopath := ""
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		gopath = strings.TrimSpace(strings.Split(string(out), string(os.PathListSeparator))[0])
-	}
-	if gopath == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			gopath = filepath.Join(home, "go")
-		}
-	}
-	if gopath != "" && isExecutable(filepath.Join(gopath, "bin", "versitygw")) {
-		return filepath.Join(gopath, "bin", "versitygw"), nil
-	}
-	return "", fmt.Errorf("testenv: %w", ErrNoVersityGW)
-}
+func findVersityGW() (string, error) { return findGoTool("VERSITYGW", "versitygw", ErrNoVersityGW) }
 
 // spawn starts versitygw from a goroutine locked to its thread, as
 // ClickHouse.spawn does, so Pdeathsig fires only when the test binary dies.

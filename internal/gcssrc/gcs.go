@@ -3,6 +3,7 @@ package gcssrc
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -163,10 +164,7 @@ func classify(err error, bucket, key string) error {
 	}
 	var ae *googleapi.Error
 	if errors.As(err, &ae) {
-		msg := ae.Message
-		if msg == "" {
-			msg = http.StatusText(ae.Code)
-		}
+		msg := apiMessage(ae)
 		switch ae.Code {
 		case http.StatusNotFound:
 			if key != "" {
@@ -214,6 +212,28 @@ func tokenReason(te *auth.Error) string {
 		return body.Error
 	}
 	return body.Error + ": " + body.Description
+}
+
+// apiMessage is what GCS said: the JSON API's message, or the XML API's
+// Details (reads go through the XML API, whose errors googleapi leaves as
+// a raw body), else the status text.
+func apiMessage(ae *googleapi.Error) string {
+	if ae.Message != "" {
+		return ae.Message
+	}
+	var x struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+		Details string `xml:"Details"`
+	}
+	if xml.Unmarshal([]byte(ae.Body), &x) == nil {
+		for _, m := range []string{x.Details, x.Message, x.Code} {
+			if m != "" {
+				return m
+			}
+		}
+	}
+	return http.StatusText(ae.Code)
 }
 
 func keyNote(key string) string {

@@ -1,0 +1,113 @@
+package gcssrc_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seatline/seatline/internal/objsrc"
+)
+
+// fatal runs the worker and requires it to stop with an *objsrc.FatalError
+// whose message holds every one of want.
+func (b *bed) fatal(t *testing.T, want ...string) string {
+	t.Helper()
+	logs, err := b.run(t, b.config(t), time.Minute)
+	var fe *objsrc.FatalError
+	if !errors.As(err, &fe) {
+		t.Fatalf("run: %v, want a FatalError\n%s", err, logs)
+	}
+	t.Logf("the worker stopped: %v", err)
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	return err.Error()
+}
+
+// TestMissingBucket: a bucket fake-gcs-server does not have stops the
+// worker at once, naming the flag and the bucket.
+func TestMissingBucket(t *testing.T) {
+	b := newBed(t)
+	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "no-such-bucket", "--gcs-endpoint", b.gcs.Endpoint, "--gcs-anonymous"}
+	msg := b.fatal(t, `gcs-bucket: bucket "no-such-bucket" does not exist`)
+	if !strings.HasPrefix(msg, "gcs-bucket: ") {
+		t.Errorf("error %q does not start with the flag's name", msg)
+	}
+}
+
+// gcsErrorServer is a loopback server answering like GCS for one bucket
+// (fake-gcs-server checks no permissions): listing answers list(w, r),
+// object reads read(w, r).
+func gcsErrorServer(t *testing.T, list, read http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/storage/v1/b/audit-stream/o":
+			list(w, r)
+		case strings.HasPrefix(r.URL.Path, "/audit-stream/"), strings.HasPrefix(r.URL.Path, "/storage/v1/b/audit-stream/o/"):
+			read(w, r)
+		default:
+			http.Error(w, "unexpected "+r.URL.String(), http.StatusTeapot)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// jsonError writes GCS's JSON API error body.
+func jsonError(code int, reason, message string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"error":{"code":%d,"message":%q,"errors":[{"message":%q,"domain":"global","reason":%q}]}}`, code, message, message, reason)
+	}
+}
+
+const (
+	principal  = "seatline-reader@acme-audit.iam.gserviceaccount.com"
+	listDenied = principal + " does not have storage.objects.list access to the Google Cloud Storage bucket. Permission 'storage.objects.list' denied on resource (or it may not exist)."
+	getDenied  = principal + " does not have storage.objects.get access to the Google Cloud Storage object. Permission 'storage.objects.get' denied on resource (or it may not exist)."
+	deniedKey  = "2026/11/03/00/01/5f1c0d2e-aaaa-bbbb-cccc-000000000001.json.log.gz"
+)
+
+// TestPermissionDenied: GCS's 403s, as Google sends them, stop the worker
+// with the permissions and the role the worker's identity lacks, and what
+// GCS said (which names the principal): for a listing (JSON API) and for
+// an object read (XML API, whose error body is XML).
+func TestPermissionDenied(t *testing.T) {
+	b := newBed(t)
+	t.Run("list", func(t *testing.T) {
+		url := gcsErrorServer(t, jsonError(403, "forbidden", listDenied), jsonError(500, "backendError", "unreached"))
+		b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", url, "--gcs-anonymous"}
+		b.fatal(t, `gcs: permission denied on bucket "audit-stream"`, "storage.objects.list and storage.objects.get",
+			"roles/storage.objectViewer", listDenied)
+	})
+	t.Run("read", func(t *testing.T) {
+		list := func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+			fmt.Fprintf(w, `{"kind":"storage#objects","items":[{"name":%q,"bucket":"audit-stream","generation":"1762128060123456","size":"1234"}]}`, deniedKey)
+		}
+		read := func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access denied.</Message><Details>%s</Details></Error>", getDenied)
+		}
+		b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", gcsErrorServer(t, list, read), "--gcs-anonymous"}
+		b.fatal(t, `gcs: permission denied on bucket "audit-stream" (object `+deniedKey+")", "roles/storage.objectViewer", getDenied)
+	})
+}
+
+// TestCredentialsRejected: GCS's 401 (a revoked or expired access token)
+// stops the worker, saying which credentials to check.
+func TestCredentialsRejected(t *testing.T) {
+	b := newBed(t)
+	url := gcsErrorServer(t, jsonError(401, "authError", "Invalid Credentials"), jsonError(500, "backendError", "unreached"))
+	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", url, "--gcs-anonymous"}
+	b.fatal(t, "gcs: credentials rejected (401 Invalid Credentials)", "--gcs-credentials-file", "GOOGLE_APPLICATION_CREDENTIALS", "workload identity")
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/ingestd"
 	"github.com/seatline/seatline/internal/objsrc"
 )
 
@@ -110,4 +112,18 @@ func TestCredentialsRejected(t *testing.T) {
 	url := gcsErrorServer(t, jsonError(401, "authError", "Invalid Credentials"), jsonError(500, "backendError", "unreached"))
 	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", url, "--gcs-anonymous"}
 	b.fatal(t, "gcs: credentials rejected (401 Invalid Credentials)", "--gcs-credentials-file", "GOOGLE_APPLICATION_CREDENTIALS", "workload identity")
+}
+
+// TestConfigMistakeExitsTwo: a configuration mistake in the GCS flags
+// fails the worker's validation before anything is contacted, exit code
+// 2, naming the flag.
+func TestConfigMistakeExitsTwo(t *testing.T) {
+	cfg, err := ingestd.ParseArgs("--source", "gcs", "--gcs-bucket", "acme-audit", "--gcs-anonymous", "--gcs-credentials-file", "/etc/seatline/gcs-key.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	if cli.ExitCode(err) != cli.ExitConfig || !strings.Contains(err.Error(), "gcs-anonymous: ") {
+		t.Errorf("Validate: %v (exit %d), want exit %d naming gcs-anonymous", err, cli.ExitCode(err), cli.ExitConfig)
+	}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tests, the demo and the benchmark need on a fresh Debian
 # machine: ClickHouse server and client, ZooKeeper, versitygw (the S3 server of the
-# test bed) and Azurite (its Azure Blob server). Go modules come from the module
+# test bed), Azurite (its Azure Blob server) and fake-gcs-server (its GCS server). Go
+# modules come from the module
 # proxy through the go command itself. Safe to run again: it installs only what is missing.
 #
 # chDB (ClickHouse 26.x as a library, for the 26.x test lane, internal/ch26)
@@ -94,6 +95,20 @@ if ! have_azurite; then
 fi
 have_azurite || { echo "deps: Azurite is still missing after npm install" >&2; exit 1; }
 echo "deps: azurite ${AZURITE:-$AZURITE_BIN}" >&2
+
+# fake-gcs-server: the GCS server of the test bed (internal/testenv's lookup:
+# $FAKE_GCS_SERVER, PATH, $(go env GOPATH)/bin).
+FAKE_GCS_VERSION=v1.56.1
+have_fake_gcs() {
+  if [ -n "${FAKE_GCS_SERVER:-}" ]; then [ -x "$FAKE_GCS_SERVER" ] || command -v "$FAKE_GCS_SERVER" >/dev/null 2>&1; return; fi
+  command -v fake-gcs-server >/dev/null 2>&1 || [ -x "$(go env GOPATH | cut -d: -f1)/bin/fake-gcs-server" ]
+}
+if ! have_fake_gcs; then
+  echo "deps: building fake-gcs-server $FAKE_GCS_VERSION (go install; about 3 minutes the first time)" >&2
+  GOFLAGS=-buildvcs=false go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION"
+fi
+have_fake_gcs || { echo "deps: fake-gcs-server is still missing after go install" >&2; exit 1; }
+echo "deps: fake-gcs-server $(command -v fake-gcs-server 2>/dev/null || echo "$(go env GOPATH | cut -d: -f1)/bin/fake-gcs-server")" >&2
 
 fetch_chdb
 [ -f "$CHDB_LIB" ] || { echo "deps: $CHDB_LIB is still missing after npm pack" >&2; exit 1; }

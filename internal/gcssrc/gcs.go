@@ -67,6 +67,7 @@ type backend struct {
 	prefix string   // "" or ending in "/"
 	days   []string // backfill with --since: list only these prefixes
 	log    *slog.Logger
+	page   int // objects per listing page; 0: pageSize
 }
 
 func (b *backend) Pages(ctx context.Context, startAfter string, fn func([]objsrc.Object) error) error {
@@ -82,6 +83,10 @@ func (b *backend) Pages(ctx context.Context, startAfter string, fn func([]objsrc
 		if err := q.SetAttrSelection([]string{"Name", "Generation", "Size"}); err != nil {
 			return err
 		}
+		size := b.page
+		if size == 0 {
+			size = pageSize
+		}
 		token := ""
 		for {
 			var attrs []*storage.ObjectAttrs
@@ -91,7 +96,7 @@ func (b *backend) Pages(ctx context.Context, startAfter string, fn func([]objsrc
 				attrs = attrs[:0]
 				var err error
 				// A pager from the last page's token: a failed page is asked again, not skipped.
-				next, err = iterator.NewPager(b.bucket.Objects(ctx, q), pageSize, token).NextPage(&attrs)
+				next, err = iterator.NewPager(b.bucket.Objects(ctx, q), size, token).NextPage(&attrs)
 				if err != nil {
 					err = classify(err, b.name, "")
 					var fe *objsrc.FatalError

@@ -1,11 +1,11 @@
 package gcssrc_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/timeline"
 )
 
@@ -15,42 +15,39 @@ import (
 // letter, and checkpoints each object done under "gcs:bucket/prefix/"
 // with its generation as the version tag; a rerun reads nothing again.
 func TestBackfill(t *testing.T) {
-	b := newBed(t)
-	exp := newExpect()
-	objs := genObjects("audit/", 6, 200, 1, time.Date(2026, 11, 3, 23, 57, 0, 0, time.UTC), exp) // 3 on the 3rd, 3 on the 4th
-	before := genObjects("audit/", 1, 50, 2, time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC), newExpect())
-	gens := b.upload(t, append(objs, before...))
+	b, g := newBed(t, nil)
+	exp := objsrctest.NewExpect()
+	objs := objsrctest.GenObjects("audit/", 6, 200, 1, time.Date(2026, 11, 3, 23, 57, 0, 0, time.UTC), 0.3, exp) // 3 on the 3rd, 3 on the 4th
+	before := objsrctest.GenObjects("audit/", 1, 50, 2, time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC), 0.3, objsrctest.NewExpect())
+	gens := upload(t, g, append(objs, before...))
 
-	cfg := b.config(t, "--gcs-prefix", "audit", "--since", "2026-11-03", "--until", "2026-11-04")
-	logs, err := b.run(t, cfg, 2*time.Minute)
+	cfg := b.Config(t, "--gcs-prefix", "audit", "--since", "2026-11-03", "--until", "2026-11-04")
+	logs, err := b.Run(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
-	b.checkExact(t, exp)
+	b.CheckExact(t, exp)
 
-	cps, err := b.store.Checkpoints(context.Background(), "gcs:audit-stream/audit/", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cps := b.Checkpoints(t, "gcs:audit-stream/audit/")
 	if len(cps) != len(objs) {
 		t.Errorf("%d checkpoints, want %d (one per object of the range): %v", len(cps), len(objs), cps)
 	}
 	for _, o := range objs {
-		cp := cps[o.key]
-		if cp.State != timeline.CheckpointDone || cp.ETag != gens[o.key] || cp.Lines != uint64(len(o.lines)) || cp.Size != uint64(len(o.body)) {
-			t.Errorf("checkpoint of %s = %+v, want done, generation %s, %d lines, %d bytes", o.key, cp, gens[o.key], len(o.lines), len(o.body))
+		cp := cps[o.Key]
+		if cp.State != timeline.CheckpointDone || cp.ETag != gens[o.Key] || cp.Lines != uint64(len(o.Lines)) || cp.Size != uint64(len(o.Body)) {
+			t.Errorf("checkpoint of %s = %+v, want done, generation %s, %d lines, %d bytes", o.Key, cp, gens[o.Key], len(o.Lines), len(o.Body))
 		}
 	}
-	if _, ok := cps[before[0].key]; ok {
-		t.Errorf("%s, a day before --since, was read", before[0].key)
+	if _, ok := cps[before[0].Key]; ok {
+		t.Errorf("%s, a day before --since, was read", before[0].Key)
 	}
 
-	rows := b.count(t, "SELECT count() FROM seat_events")
-	logs, err = b.run(t, cfg, time.Minute)
+	rows := b.Count(t, "SELECT count() FROM seat_events")
+	logs, err = b.Run(t, cfg, time.Minute)
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, logs)
 	}
-	if n := b.count(t, "SELECT count() FROM seat_events"); n != rows {
+	if n := b.Count(t, "SELECT count() FROM seat_events"); n != rows {
 		t.Errorf("rerun added %d rows", n-rows)
 	}
 	if !strings.Contains(logs, "objects_already_done=6") {

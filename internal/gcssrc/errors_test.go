@@ -12,13 +12,15 @@ import (
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/ingestd"
 	"github.com/seatline/seatline/internal/objsrc"
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
+	"github.com/seatline/seatline/internal/testenv"
 )
 
 // fatal runs the worker and requires it to stop with an *objsrc.FatalError
 // whose message holds every one of want.
-func (b *bed) fatal(t *testing.T, want ...string) string {
+func fatal(t *testing.T, b *objsrctest.Bed, want ...string) string {
 	t.Helper()
-	logs, err := b.run(t, b.config(t), time.Minute)
+	logs, err := b.Run(t, b.Config(t), time.Minute)
 	var fe *objsrc.FatalError
 	if !errors.As(err, &fe) {
 		t.Fatalf("run: %v, want a FatalError\n%s", err, logs)
@@ -35,9 +37,10 @@ func (b *bed) fatal(t *testing.T, want ...string) string {
 // TestMissingBucket: a bucket fake-gcs-server does not have stops the
 // worker at once, naming the flag and the bucket.
 func TestMissingBucket(t *testing.T) {
-	b := newBed(t)
-	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "no-such-bucket", "--gcs-endpoint", b.gcs.Endpoint, "--gcs-anonymous"}
-	msg := b.fatal(t, `gcs-bucket: bucket "no-such-bucket" does not exist`)
+	b, _ := newBed(t, func(g *testenv.GCSBucket) []string {
+		return []string{"--source", "gcs", "--gcs-bucket", "no-such-bucket", "--gcs-endpoint", g.Endpoint, "--gcs-anonymous"}
+	})
+	msg := fatal(t, b, `gcs-bucket: bucket "no-such-bucket" does not exist`)
 	if !strings.HasPrefix(msg, "gcs-bucket: ") {
 		t.Errorf("error %q does not start with the flag's name", msg)
 	}
@@ -62,6 +65,15 @@ func gcsErrorServer(t *testing.T, list, read http.HandlerFunc) string {
 	return srv.URL
 }
 
+// errorBed is a bed whose worker reads bucket audit-stream from the GCS
+// stand-in at url, anonymously.
+func errorBed(t *testing.T, url string) *objsrctest.Bed {
+	b, _ := newBed(t, func(*testenv.GCSBucket) []string {
+		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", url, "--gcs-anonymous"}
+	})
+	return b
+}
+
 // jsonError writes GCS's JSON API error body.
 func jsonError(code int, reason, message string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -83,11 +95,9 @@ const (
 // GCS said (which names the principal): for a listing (JSON API) and for
 // an object read (XML API, whose error body is XML).
 func TestPermissionDenied(t *testing.T) {
-	b := newBed(t)
 	t.Run("list", func(t *testing.T) {
 		url := gcsErrorServer(t, jsonError(403, "forbidden", listDenied), jsonError(500, "backendError", "unreached"))
-		b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", url, "--gcs-anonymous"}
-		b.fatal(t, `gcs: permission denied on bucket "audit-stream"`, "storage.objects.list and storage.objects.get",
+		fatal(t, errorBed(t, url), `gcs: permission denied on bucket "audit-stream"`, "storage.objects.list and storage.objects.get",
 			"roles/storage.objectViewer", listDenied)
 	})
 	t.Run("read", func(t *testing.T) {
@@ -100,18 +110,15 @@ func TestPermissionDenied(t *testing.T) {
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprintf(w, "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access denied.</Message><Details>%s</Details></Error>", getDenied)
 		}
-		b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", gcsErrorServer(t, list, read), "--gcs-anonymous"}
-		b.fatal(t, `gcs: permission denied on bucket "audit-stream" (object `+deniedKey+")", "roles/storage.objectViewer", getDenied)
+		fatal(t, errorBed(t, gcsErrorServer(t, list, read)), `gcs: permission denied on bucket "audit-stream" (object `+deniedKey+")", "roles/storage.objectViewer", getDenied)
 	})
 }
 
 // TestCredentialsRejected: GCS's 401 (a revoked or expired access token)
 // stops the worker, saying which credentials to check.
 func TestCredentialsRejected(t *testing.T) {
-	b := newBed(t)
 	url := gcsErrorServer(t, jsonError(401, "authError", "Invalid Credentials"), jsonError(500, "backendError", "unreached"))
-	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", url, "--gcs-anonymous"}
-	b.fatal(t, "gcs: credentials rejected (401 Invalid Credentials)", "--gcs-credentials-file", "GOOGLE_APPLICATION_CREDENTIALS", "workload identity")
+	fatal(t, errorBed(t, url), "gcs: credentials rejected (401 Invalid Credentials)", "--gcs-credentials-file", "GOOGLE_APPLICATION_CREDENTIALS", "workload identity")
 }
 
 // TestConfigMistakeExitsTwo: a configuration mistake in the GCS flags

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v4"
+
+	"github.com/seatline/seatline/internal/objsrc/objsrctest"
+	"github.com/seatline/seatline/internal/testenv"
 )
 
 // account is a service account of the test: its key file, a loopback
@@ -42,7 +45,7 @@ const (
 // newAccount makes a service account whose token endpoint answers
 // tokenStatus (200: a token; otherwise the OAuth error Google sends for a
 // deleted key).
-func newAccount(t *testing.T, b *bed, tokenStatus int) *account {
+func newAccount(t *testing.T, gcsEndpoint string, tokenStatus int) *account {
 	t.Helper()
 	a := &account{}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -72,7 +75,7 @@ func newAccount(t *testing.T, b *bed, tokenStatus int) *account {
 	t.Cleanup(tokens.Close)
 	tokenURL = tokens.URL + "/token"
 
-	target, err := url.Parse(b.gcs.Endpoint)
+	target, err := url.Parse(gcsEndpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,16 +138,18 @@ func (a *account) checkAssertion(r *http.Request, pub *rsa.PublicKey, tokenURL s
 // with the key, trades it at the key's token_uri for an access token and
 // reads the bucket with it: every request the store saw bore the token.
 func TestKeyFile(t *testing.T) {
-	b := newBed(t)
-	a := newAccount(t, b, http.StatusOK)
-	exp := newExpect()
-	b.upload(t, genObjects("", 3, 100, 3, time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC), exp))
-	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", a.endpoint, "--gcs-credentials-file", a.keyFile}
-	logs, err := b.run(t, b.config(t), 2*time.Minute)
+	var a *account
+	b, g := newBed(t, func(g *testenv.GCSBucket) []string {
+		a = newAccount(t, g.Endpoint, http.StatusOK)
+		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", a.endpoint, "--gcs-credentials-file", a.keyFile}
+	})
+	exp := objsrctest.NewExpect()
+	upload(t, g, objsrctest.GenObjects("", 3, 100, 3, time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC), 0.3, exp))
+	logs, err := b.Run(t, b.Config(t), 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
-	b.checkExact(t, exp)
+	b.CheckExact(t, exp)
 	if a.grants.Load() == 0 || a.passed.Load() < 4 || a.refused.Load() != 0 {
 		t.Errorf("tokens issued %d, requests with the token %d, without %d: want ≥1, ≥4 (listings and 3 reads), 0",
 			a.grants.Load(), a.passed.Load(), a.refused.Load())
@@ -161,17 +166,19 @@ func TestKeyFile(t *testing.T) {
 // key GOOGLE_APPLICATION_CREDENTIALS names is used (the ADC chain's first
 // step; GKE's workload identity is its metadata-server step).
 func TestApplicationDefaultCredentials(t *testing.T) {
-	b := newBed(t)
-	a := newAccount(t, b, http.StatusOK)
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", a.keyFile)
-	exp := newExpect()
-	b.upload(t, genObjects("", 2, 100, 4, time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), exp))
-	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", a.endpoint}
-	logs, err := b.run(t, b.config(t), 2*time.Minute)
+	var a *account
+	b, g := newBed(t, func(g *testenv.GCSBucket) []string {
+		a = newAccount(t, g.Endpoint, http.StatusOK)
+		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", a.endpoint}
+	})
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", a.keyFile) // after newBed, which blanks it
+	exp := objsrctest.NewExpect()
+	upload(t, g, objsrctest.GenObjects("", 2, 100, 4, time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), 0.3, exp))
+	logs, err := b.Run(t, b.Config(t), 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
-	b.checkExact(t, exp)
+	b.CheckExact(t, exp)
 	if a.grants.Load() == 0 || a.refused.Load() != 0 {
 		t.Errorf("tokens issued %d, requests refused %d", a.grants.Load(), a.refused.Load())
 	}
@@ -181,10 +188,12 @@ func TestApplicationDefaultCredentials(t *testing.T) {
 // service account disabled) stops the worker with the token endpoint's
 // reason and what to check; the key is not echoed.
 func TestKeyRejected(t *testing.T) {
-	b := newBed(t)
-	a := newAccount(t, b, http.StatusBadRequest)
-	b.gcsArg = []string{"--source", "gcs", "--gcs-bucket", "audit-stream", "--gcs-endpoint", a.endpoint, "--gcs-credentials-file", a.keyFile}
-	msg := b.fatal(t, "gcs: credentials rejected by the token endpoint (400 invalid_grant: Invalid JWT Signature.)", "--gcs-credentials-file")
+	var a *account
+	b, _ := newBed(t, func(g *testenv.GCSBucket) []string {
+		a = newAccount(t, g.Endpoint, http.StatusBadRequest)
+		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", a.endpoint, "--gcs-credentials-file", a.keyFile}
+	})
+	msg := fatal(t, b, "gcs: credentials rejected by the token endpoint (400 invalid_grant: Invalid JWT Signature.)", "--gcs-credentials-file")
 	if strings.Contains(msg, "PRIVATE KEY") || a.refused.Load() != 0 {
 		t.Errorf("message %q; requests without a token %d", msg, a.refused.Load())
 	}

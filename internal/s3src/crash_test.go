@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
+	"github.com/seatline/seatline/internal/source"
+	_ "github.com/seatline/seatline/internal/source/all" // source.Names: every kind the binary has
 	"github.com/seatline/seatline/internal/testenv"
 )
 
@@ -42,7 +44,7 @@ func TestConfigMistakes(t *testing.T) {
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-concurrency", "-1"}, "s3-concurrency"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--s3-poll-interval", "-1s"}, "s3-poll-interval"},
 		{[]string{"--source", "kafka", "--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "a", "--shard", "0/2"}, "shard"},
-		{[]string{"--source", "ftp"}, "source: must be one of file, kafka, s3"},
+		{[]string{"--source", "ftp"}, "source: must be one of " + strings.Join(source.Names(), ", ")},
 		{[]string{"--source", "file", "--files", "/etc/hostname", "/etc/passwd", "--clickhouse-addr", "127.0.0.1:1"}, `unexpected argument "/etc/passwd"`},
 		{[]string{"--source", "file", "--files", "/dev/null"}, "not a regular file"},
 		{[]string{"--source", "s3", "--s3-bucket", "b", "--max-event-bytes", "99999999999"}, "max-event-bytes"},

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what tests, the demo and the benchmark need on a fresh Debian
 # machine: ClickHouse server and client, ZooKeeper, versitygw (the S3 server of the
-# test bed), Azurite (its Azure Blob server) and fake-gcs-server (its GCS server). Go
-# modules come from the module
-# proxy through the go command itself. Safe to run again: it installs only what is missing.
+# test bed), Azurite (its Azure Blob server) and fake-gcs-server (its GCS server).
+# Go modules come from the module proxy through the go command itself. Safe to run
+# again: it installs only what is missing.
 #
 # chDB (ClickHouse 26.x as a library, for the 26.x test lane, internal/ch26)
 # comes from npm into a cache outside the repo. `scripts/deps.sh --chdb-lib`

@@ -1,10 +1,8 @@
 package gcssrc_test
 
 import (
-	"context"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/testenv"
@@ -20,9 +18,9 @@ const bucketName = "audit-stream"
 
 func newBucket(t *testing.T) testenv.Bucket { return testenv.NewGCSBucket(t, bucketName) }
 
-// TestBucketSource runs the tests every bucket source passes (hostile
-// corpus, kill -9 backfill, shards, overwrite, follow mode) on
-// fake-gcs-server.
+// TestBucketSource runs the tests every bucket source passes (exact
+// backfill, hostile corpus, kill -9 backfill, shards, overwrite, follow
+// mode) on fake-gcs-server.
 func TestBucketSource(t *testing.T) { objsrctest.Run(t, newBucket) }
 
 // reroute is the test bucket read with other ingest flags: through another
@@ -37,7 +35,7 @@ func (r reroute) IngestArgs() []string { return r.args }
 // newBed is a bed on a fake-gcs-server bucket whose worker reads with the
 // flags args gives (nil: the bucket's own, anonymous). No Google client
 // library in the test may look beyond loopback for credentials.
-func newBed(t *testing.T, args func(g *testenv.GCSBucket) []string) (*objsrctest.Bed, *testenv.GCSBucket) {
+func newBed(t *testing.T, args func(g *testenv.GCSBucket) []string) *objsrctest.Bed {
 	t.Helper()
 	g := testenv.NewGCSBucket(t, bucketName)
 	var bucket testenv.Bucket = g
@@ -46,21 +44,5 @@ func newBed(t *testing.T, args func(g *testenv.GCSBucket) []string) (*objsrctest
 	}
 	b := objsrctest.NewBed(t, bucket)
 	b.WithKeys(t)
-	return b, g
-}
-
-// upload stores objs and returns key → generation.
-func upload(t *testing.T, g *testenv.GCSBucket, objs []objsrctest.Object) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	gens := map[string]string{}
-	for _, o := range objs {
-		gen, err := g.Put(ctx, o.Key, o.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gens[o.Key] = gen
-	}
-	return gens
+	return b
 }

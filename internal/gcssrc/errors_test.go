@@ -37,7 +37,7 @@ func fatal(t *testing.T, b *objsrctest.Bed, want ...string) string {
 // TestMissingBucket: a bucket fake-gcs-server does not have stops the
 // worker at once, naming the flag and the bucket.
 func TestMissingBucket(t *testing.T) {
-	b, _ := newBed(t, func(g *testenv.GCSBucket) []string {
+	b := newBed(t, func(g *testenv.GCSBucket) []string {
 		return []string{"--source", "gcs", "--gcs-bucket", "no-such-bucket", "--gcs-endpoint", g.Endpoint, "--gcs-anonymous"}
 	})
 	msg := fatal(t, b, `gcs-bucket: bucket "no-such-bucket" does not exist`)
@@ -68,7 +68,7 @@ func gcsErrorServer(t *testing.T, list, read http.HandlerFunc) string {
 // errorBed is a bed whose worker reads bucket audit-stream from the GCS
 // stand-in at url, anonymously.
 func errorBed(t *testing.T, url string) *objsrctest.Bed {
-	b, _ := newBed(t, func(*testenv.GCSBucket) []string {
+	b := newBed(t, func(*testenv.GCSBucket) []string {
 		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", url, "--gcs-anonymous"}
 	})
 	return b

@@ -139,12 +139,12 @@ func (a *account) checkAssertion(r *http.Request, pub *rsa.PublicKey, tokenURL s
 // reads the bucket with it: every request the store saw bore the token.
 func TestKeyFile(t *testing.T) {
 	var a *account
-	b, g := newBed(t, func(g *testenv.GCSBucket) []string {
+	b := newBed(t, func(g *testenv.GCSBucket) []string {
 		a = newAccount(t, g.Endpoint, http.StatusOK)
 		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", a.endpoint, "--gcs-credentials-file", a.keyFile}
 	})
 	exp := objsrctest.NewExpect()
-	upload(t, g, objsrctest.GenObjects("", 3, 100, 3, time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC), 0.3, exp))
+	b.Upload(t, objsrctest.GenObjects("", 3, 100, 3, time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC), 0.3, exp))
 	logs, err := b.Run(t, b.Config(t), 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
@@ -167,13 +167,13 @@ func TestKeyFile(t *testing.T) {
 // step; GKE's workload identity is its metadata-server step).
 func TestApplicationDefaultCredentials(t *testing.T) {
 	var a *account
-	b, g := newBed(t, func(g *testenv.GCSBucket) []string {
+	b := newBed(t, func(g *testenv.GCSBucket) []string {
 		a = newAccount(t, g.Endpoint, http.StatusOK)
 		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", a.endpoint}
 	})
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", a.keyFile) // after newBed, which blanks it
 	exp := objsrctest.NewExpect()
-	upload(t, g, objsrctest.GenObjects("", 2, 100, 4, time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), 0.3, exp))
+	b.Upload(t, objsrctest.GenObjects("", 2, 100, 4, time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), 0.3, exp))
 	logs, err := b.Run(t, b.Config(t), 2*time.Minute)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs)
@@ -189,7 +189,7 @@ func TestApplicationDefaultCredentials(t *testing.T) {
 // reason and what to check; the key is not echoed.
 func TestKeyRejected(t *testing.T) {
 	var a *account
-	b, _ := newBed(t, func(g *testenv.GCSBucket) []string {
+	b := newBed(t, func(g *testenv.GCSBucket) []string {
 		a = newAccount(t, g.Endpoint, http.StatusBadRequest)
 		return []string{"--source", "gcs", "--gcs-bucket", bucketName, "--gcs-endpoint", a.endpoint, "--gcs-credentials-file", a.keyFile}
 	})

@@ -1,67 +1,16 @@
 package s3src_test
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/s3src"
-	"github.com/seatline/seatline/internal/timeline"
 )
-
-// TestBackfillExact: a backfill of a GitHub-layout bucket stores exactly the
-// seat events and dead letters, checkpoints every object done, exits
-// cleanly, and a second run adds nothing.
-func TestBackfillExact(t *testing.T) {
-	b := newBed(t)
-	b.WithKeys(t)
-	exp := objsrctest.NewExpect()
-	objs := objsrctest.GenObjects("", 12, 500, 1, time.Date(2026, 11, 2, 23, 55, 0, 0, time.UTC), 0.3, exp)
-	b.Upload(t, objs)
-
-	cfg := b.Config(t, "--since", "2026-11-02", "--until", "2026-11-03")
-	logs, err := b.Run(t, cfg, 2*time.Minute)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, logs)
-	}
-	for _, want := range []string{"input finished", "stopped cleanly", "s3 backfill finished"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
-		}
-	}
-	b.CheckExact(t, exp)
-	cps := b.Checkpoints(t, b.Source(""))
-	if len(cps) != len(objs) {
-		t.Fatalf("%d checkpoints, want %d", len(cps), len(objs))
-	}
-	for _, o := range objs {
-		cp := cps[o.Key]
-		if cp.State != timeline.CheckpointDone || cp.Lines != uint64(len(o.Lines)) || cp.Size != uint64(len(o.Body)) || cp.ETag == "" {
-			t.Errorf("checkpoint of %s = %+v, want done at line %d", o.Key, cp, len(o.Lines))
-		}
-	}
-	raw := b.Count(t, "SELECT count() FROM seat_events")
-
-	// A rerun reads nothing: every object is done with the same ETag.
-	logs, err = b.Run(t, cfg, time.Minute)
-	if err != nil {
-		t.Fatalf("rerun: %v\n%s", err, logs)
-	}
-	if n := b.Count(t, "SELECT count() FROM seat_events"); n != raw {
-		t.Errorf("rerun added %d raw rows", n-raw)
-	}
-	if !strings.Contains(logs, "objects_already_done="+strconv.Itoa(len(objs))) {
-		t.Errorf("rerun should report %d objects already done:\n%s", len(objs), logs)
-	}
-	b.CheckExact(t, exp)
-}
 
 // recorder counts the ListObjectsV2 requests and their prefixes.
 type recorder struct {
@@ -144,5 +93,3 @@ func TestBackfillListsOnlyTheDateRange(t *testing.T) {
 		t.Errorf("checkpointed keys %q, want %q", keys, wantKeys)
 	}
 }
-
-var _ = context.Background

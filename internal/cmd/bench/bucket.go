@@ -369,10 +369,38 @@ func s3BenchStore(ctx context.Context, tmp string) (benchStore, error) {
 	return benchStore{bucket: &testenv.S3Bucket{S3: srv, Name: bucketBenchName}, server: "versitygw", pid: srv.PID, close: func() { srv.Close() }}, nil
 }
 
+// azblobBenchStore starts Azurite in tmp with the benchmark's container.
+func azblobBenchStore(ctx context.Context, tmp string) (benchStore, error) {
+	az, err := testenv.StartAzurite(ctx, testenv.AzuriteOptions{Dir: filepath.Join(tmp, "azurite")})
+	if err != nil {
+		return benchStore{}, err
+	}
+	if err := az.CreateContainer(ctx, bucketBenchName); err != nil {
+		az.Close()
+		return benchStore{}, err
+	}
+	return benchStore{bucket: &testenv.AzureContainer{Azurite: az, Name: bucketBenchName}, server: "Azurite", pid: az.PID, close: func() { az.Close() }}, nil
+}
+
+// gcsBenchStore starts fake-gcs-server in tmp with the benchmark's bucket.
+func gcsBenchStore(ctx context.Context, tmp string) (benchStore, error) {
+	g, err := testenv.StartGCS(ctx, testenv.GCSOptions{Dir: filepath.Join(tmp, "gcs")})
+	if err != nil {
+		return benchStore{}, err
+	}
+	if err := g.CreateBucket(ctx, bucketBenchName); err != nil {
+		g.Close()
+		return benchStore{}, err
+	}
+	return benchStore{bucket: &testenv.GCSBucket{GCS: g, Name: bucketBenchName}, server: "fake-gcs-server", pid: g.PID, close: func() { g.Close() }}, nil
+}
+
 // bucketStores are the bucket benchmarks, in the order they run.
 var bucketStores = []struct {
 	kind  string
 	start func(ctx context.Context, tmp string) (benchStore, error)
 }{
 	{"s3", s3BenchStore},
+	{"azblob", azblobBenchStore},
+	{"gcs", gcsBenchStore},
 }

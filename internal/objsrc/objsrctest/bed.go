@@ -12,6 +12,7 @@ import (
 	"github.com/seatline/seatline/internal/ingestd"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
+	"golang.org/x/sync/errgroup"
 )
 
 // Bed is one test's servers: the shared ClickHouse with a database of its
@@ -55,30 +56,28 @@ func (b *Bed) Flag(name string) string { return "--" + b.Bucket.Kind() + "-" + n
 // ("" or ending in "/").
 func (b *Bed) Source(prefix string) string { return b.Bucket.Checkpoint(prefix) }
 
-// Upload puts objs, eight at a time.
-func (b *Bed) Upload(t *testing.T, objs []Object) {
+// Upload puts objs, eight at a time, and returns key → version tag.
+func (b *Bed) Upload(t *testing.T, objs []Object) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	errs := make(chan error, len(objs))
+	var mu sync.Mutex
+	tags := map[string]string{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, o := range objs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if _, err := b.Bucket.Put(ctx, o.Key, o.Body); err != nil {
-				errs <- err
-			}
-		}()
+		g.Go(func() error {
+			tag, err := b.Bucket.Put(gctx, o.Key, o.Body)
+			mu.Lock()
+			tags[o.Key] = tag
+			mu.Unlock()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	return tags
 }
 
 // WithKeys puts the store's credentials in the environment, for
@@ -93,11 +92,22 @@ func (b *Bed) WithKeys(t *testing.T) {
 // Args is the ingest binary's command line for a backfill of the bucket,
 // with extra flags.
 func (b *Bed) Args(extra ...string) []string {
-	args := []string{"--clickhouse-addr", b.CH.Addr(), "--clickhouse-database", b.DB,
-		"--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug"}
+	var args []string
 	if b.Bucket != nil {
-		args = append(append(b.Bucket.IngestArgs(), b.Flag("mode"), "backfill"), args...)
+		args = b.Bucket.IngestArgs()
 	}
+	return append(args, b.BaseArgs(extra...)...)
+}
+
+// BaseArgs is Args without the bucket's place and credentials: a backfill
+// (when the bed has a bucket) into the bed's ClickHouse, with extra flags.
+func (b *Bed) BaseArgs(extra ...string) []string {
+	var args []string
+	if b.Bucket != nil {
+		args = []string{"--source", b.Bucket.Kind(), b.Flag("mode"), "backfill"}
+	}
+	args = append(args, "--clickhouse-addr", b.CH.Addr(), "--clickhouse-database", b.DB,
+		"--batch-wait", "100ms", "--http-addr", "", "--log-level", "debug")
 	if b.Cluster != "" {
 		args = append(args, "--clickhouse-cluster", b.Cluster)
 	}
@@ -107,7 +117,14 @@ func (b *Bed) Args(extra ...string) []string {
 // Config is an in-process worker's configuration: Args parsed.
 func (b *Bed) Config(t *testing.T, extra ...string) ingestd.Config {
 	t.Helper()
-	cfg, err := ingestd.ParseArgs(b.Args(extra...)...)
+	return b.Parse(t, b.Args(extra...))
+}
+
+// Parse is an in-process worker's configuration for a command line, with
+// retries capped at a second.
+func (b *Bed) Parse(t *testing.T, args []string) ingestd.Config {
+	t.Helper()
+	cfg, err := ingestd.ParseArgs(args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) testenv.Bucket) {
 		name string
 		test func(t *testing.T, b *Bed)
 	}{
+		{"BackfillExact", BackfillExact},
 		{"HostileCorpus", HostileCorpus},
 		{"Kill9Backfill", func(t *testing.T, b *Bed) {
 			if testing.Short() {

@@ -58,7 +58,25 @@ func nextCheckpointVersion(now time.Time) uint64 {
 	return v
 }
 
-const insertCheckpoints = `INSERT INTO source_checkpoints (source, key, etag, size, lines, state, detail, updated_at, version)`
+// checkpointRow is a Checkpoint as written: its defaults filled in and
+// its version.
+type checkpointRow struct {
+	Checkpoint
+	version uint64
+}
+
+// checkpointTable is source_checkpoints' insert.
+var checkpointTable = newTable("source_checkpoints",
+	col("source", func(c *checkpointRow) string { return c.Source }),
+	col("key", func(c *checkpointRow) string { return c.Key }),
+	col("etag", func(c *checkpointRow) string { return c.ETag }),
+	col("size", func(c *checkpointRow) uint64 { return c.Size }),
+	col("lines", func(c *checkpointRow) uint64 { return c.Lines }),
+	col("state", func(c *checkpointRow) string { return string(c.State) }),
+	col("detail", func(c *checkpointRow) string { return c.Detail }),
+	col("updated_at", func(c *checkpointRow) time.Time { return c.UpdatedAt.UTC() }),
+	col("version", func(c *checkpointRow) uint64 { return c.version }),
+)
 
 // WriteCheckpoints stores cps (one insert). It returns once ClickHouse has
 // acknowledged them. UpdatedAt is set to now when zero.
@@ -67,24 +85,17 @@ func (s *Store) WriteCheckpoints(ctx context.Context, cps []Checkpoint) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	return s.send(ctx, insertCheckpoints, func(b driver.Batch) error {
-		for i := range cps {
-			c := &cps[i]
-			at := c.UpdatedAt
-			if at.IsZero() {
-				at = now
-			}
-			state := c.State
-			if state == "" {
-				state = CheckpointInProgress
-			}
-			if err := b.Append(c.Source, c.Key, c.ETag, c.Size, c.Lines, string(state), c.Detail,
-				at.UTC(), nextCheckpointVersion(now)); err != nil {
-				return fmt.Errorf("source_checkpoints row %s %s: %w", c.Source, c.Key, err)
-			}
+	rows := make([]checkpointRow, len(cps))
+	for i, c := range cps {
+		if c.UpdatedAt.IsZero() {
+			c.UpdatedAt = now
 		}
-		return nil
-	})
+		if c.State == "" {
+			c.State = CheckpointInProgress
+		}
+		rows[i] = checkpointRow{Checkpoint: c, version: nextCheckpointVersion(now)}
+	}
+	return s.send(ctx, checkpointTable.insert, func(b driver.Batch) error { return checkpointTable.appendTo(b, rows) })
 }
 
 // Checkpoints returns the newest checkpoint of every key of source in

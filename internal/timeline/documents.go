@@ -70,32 +70,22 @@ func msTime(ms uint64) string {
 	return time.UnixMilli(int64(ms)).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// documentColumns is the documents insert (id_hash is the table's default).
-var documentColumns = []column[Document]{
-	col("document_id", func(d *Document) string { return d.ID }),
-	col("content_hash", func(d *Document) uint64 { return d.ContentHash }),
-	col("action", func(d *Document) string { return d.Action }),
-	col("event_ms", func(d *Document) uint64 { return d.EventMs }),
-	col("business", func(d *Document) string { return d.Business }),
-	col("org", func(d *Document) string { return d.Org }),
-	col("user", func(d *Document) string { return d.User }),
-	col("actor", func(d *Document) string { return d.Actor }),
-	col("team", func(d *Document) string { return d.Team }),
-	col("enterprise_team", func(d *Document) string { return d.EnterpriseTeam }),
-	col("source", func(d *Document) string { return d.Source }),
-	col("source_position", func(d *Document) string { return d.Position }),
-}
-
-var insertDocuments = "INSERT INTO documents (" + columnNames(documentColumns) + ")"
-
-func appendDocuments(b driver.Batch, docs []Document) error {
-	for i, c := range documentColumns {
-		if err := b.Column(i).Append(c.fill(docs)); err != nil {
-			return fmt.Errorf("documents column %s: %w", c.name, err)
-		}
-	}
-	return nil
-}
+// documentTable is the documents insert and lookup (id_hash is the
+// table's default).
+var documentTable = newTable("documents",
+	field("document_id", func(d *Document) *string { return &d.ID }),
+	field("content_hash", func(d *Document) *uint64 { return &d.ContentHash }),
+	field("action", func(d *Document) *string { return &d.Action }),
+	field("event_ms", func(d *Document) *uint64 { return &d.EventMs }),
+	field("business", func(d *Document) *string { return &d.Business }),
+	field("org", func(d *Document) *string { return &d.Org }),
+	field("user", func(d *Document) *string { return &d.User }),
+	field("actor", func(d *Document) *string { return &d.Actor }),
+	field("team", func(d *Document) *string { return &d.Team }),
+	field("enterprise_team", func(d *Document) *string { return &d.EnterpriseTeam }),
+	field("source", func(d *Document) *string { return &d.Source }),
+	field("source_position", func(d *Document) *string { return &d.Position }),
+)
 
 // The ids of a lookup travel as external tables, sent with the query in
 // binary, not as literal lists ClickHouse would parse.
@@ -113,7 +103,7 @@ var (
 	selectKnownHashes = `SELECT DISTINCT id_hash
 FROM documents
 WHERE id_hash IN (SELECT cityHash64(id) FROM ` + batchIDs + `)`
-	selectDocuments = "SELECT " + columnNames(documentColumns) + `
+	selectDocuments = "SELECT " + documentTable.columns() + `
 FROM documents
 WHERE id_hash IN ` + foundHashes + ` AND document_id IN ` + batchIDs
 )
@@ -172,8 +162,7 @@ func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Documen
 	defer rows.Close()
 	for rows.Next() {
 		var d Document
-		if err := rows.Scan(&d.ID, &d.ContentHash, &d.Action, &d.EventMs, &d.Business, &d.Org, &d.User, &d.Actor,
-			&d.Team, &d.EnterpriseTeam, &d.Source, &d.Position); err != nil {
+		if err := rows.Scan(documentTable.scan(&d)...); err != nil {
 			return nil, err
 		}
 		// Rows stored before content hashes (0) and a later copy of the same
@@ -193,5 +182,5 @@ func (s *Store) writeDocuments(ctx context.Context, docs []Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
-	return s.send(ctx, insertDocuments, func(b driver.Batch) error { return appendDocuments(b, docs) })
+	return s.send(ctx, documentTable.insert, func(b driver.Batch) error { return documentTable.appendTo(b, docs) })
 }

@@ -2,7 +2,6 @@ package timeline
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -87,10 +86,10 @@ func (s *Store) LifecycleEvents(ctx context.Context, business string) ([]lifecyc
 	return out, rows.Err()
 }
 
-// periodColumns is seat_periods' insert: each column beside how a
+// periodTable is seat_periods' insert: each column beside how a
 // lifecycle.Row (a period, or a tombstone for one that no longer exists)
 // fills it.
-var periodColumns = []column[lifecycle.Row]{
+var periodTable = newTable("seat_periods",
 	col("scope", func(r *lifecycle.Row) string { return r.Scope }),
 	col("scope_kind", func(r *lifecycle.Row) int8 { return scopeKind(r.ScopeKind) }),
 	col("business", func(r *lifecycle.Row) string { return r.Business }),
@@ -115,23 +114,14 @@ var periodColumns = []column[lifecycle.Row]{
 	col("deleted", func(r *lifecycle.Row) uint8 { return b2u(r.Deleted) }),
 	col("version", func(r *lifecycle.Row) uint64 { return r.Version }),
 	col("derived_at", func(r *lifecycle.Row) time.Time { return r.DerivedAt.UTC() }),
-}
-
-var insertPeriods = "INSERT INTO seat_periods (" + columnNames(periodColumns) + ")"
+)
 
 // WritePeriods inserts period rows.
 func (s *Store) WritePeriods(ctx context.Context, rows []lifecycle.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.send(ctx, insertPeriods, func(b driver.Batch) error {
-		for i, c := range periodColumns {
-			if err := b.Column(i).Append(c.fill(rows)); err != nil {
-				return fmt.Errorf("seat_periods column %s: %w", c.name, err)
-			}
-		}
-		return nil
-	})
+	return s.send(ctx, periodTable.insert, func(b driver.Batch) error { return periodTable.appendTo(b, rows) })
 }
 
 // StoredPeriods reads the current periods of a business (deleted ones

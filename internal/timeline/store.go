@@ -191,6 +191,14 @@ func (s *Store) Config() Config { return s.cfg }
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error { return Explain(s.cfg, s.conn.Ping(ctx)) }
 
+// migrationTable is schema_migrations' insert: a migration, recorded once
+// applied.
+var migrationTable = newTable("schema_migrations",
+	col("version", func(m *schema.Migration) uint32 { return uint32(m.Version) }),
+	col("name", func(m *schema.Migration) string { return m.Name }),
+	col("applied_at", func(*schema.Migration) time.Time { return time.Now().UTC() }),
+)
+
 // Migrate applies every migration not yet recorded in schema_migrations.
 // Each statement is idempotent (IF NOT EXISTS), so two workers starting at
 // once are safe: both may apply a migration, neither fails.
@@ -231,9 +239,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		// A batch, not INSERT … VALUES through Exec: 18.16 waits for a data
 		// block that the driver does not send for the latter.
-		if err := s.send(ctx, "INSERT INTO schema_migrations (version, name, applied_at)", func(b driver.Batch) error {
-			return b.Append(uint32(m.Version), m.Name, time.Now().UTC())
-		}); err != nil {
+		applied := []schema.Migration{m}
+		if err := s.send(ctx, migrationTable.insert, func(b driver.Batch) error { return migrationTable.appendTo(b, applied) }); err != nil {
 			return err
 		}
 	}

@@ -2,24 +2,11 @@ package timeline
 
 import (
 	"context"
-	"fmt"
 	"time"
 	"unsafe"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
-
-const insertRows = `INSERT INTO seat_events (document_id, document_id_derived, event_time, event_ms, created_ms, action, transition,
-	business, business_id, org, org_id, user, user_id, actor, actor_id, actor_is_bot, actor_is_agent,
-	operation_type, programmatic_access_type, request_id, actor_ip, actor_country, user_agent,
-	seat_assignment, old_value, new_value, old_plan, new_plan, team, enterprise_team, reason, source, source_position, ingested_at,
-	enrichment, enriched_at, enrichment_lag_s, enrichment_attempts, enrichment_error,
-	seat_status, plan_type, assigning_team_slug, assigning_team_name, assigning_team_kind,
-	billable_until, seat_created_at, last_activity_at, last_activity_editor, last_authenticated_at,
-	version, raw)`
-
-const insertDeadLetters = `INSERT INTO ingest_errors (received_at, source, position, reason_code, reason,
-	document_id, raw, raw_length, raw_sha256)`
 
 // Batch is what one write stores: timeline rows, membership changes and
 // dead letters, and the first versions of the ids it stores first.
@@ -45,14 +32,14 @@ func (s *Store) WriteBatch(ctx context.Context, b *Batch) error {
 	rows, dead := b.Rows, b.Dead
 	if len(b.Members) > 0 {
 		members := b.Members
-		if err := s.sendBlocks(ctx, insertMembers, len(members), func(i int) int { return len(members[i].Event.Raw) },
-			func(bt driver.Batch, lo, hi int) error { return appendMembers(bt, members[lo:hi]) }); err != nil {
+		if err := s.sendBlocks(ctx, memberTable.insert, len(members), func(i int) int { return len(members[i].Event.Raw) },
+			func(bt driver.Batch, lo, hi int) error { return memberTable.appendTo(bt, members[lo:hi]) }); err != nil {
 			return err
 		}
 	}
 	if len(rows) > 0 {
-		if err := s.sendBlocks(ctx, insertRows, len(rows), func(i int) int { return len(rows[i].Event.Raw) },
-			func(b driver.Batch, lo, hi int) error { return appendRows(b, rows[lo:hi]) }); err != nil {
+		if err := s.sendBlocks(ctx, seatEventTable.insert, len(rows), func(i int) int { return len(rows[i].Event.Raw) },
+			func(b driver.Batch, lo, hi int) error { return seatEventTable.appendTo(b, rows[lo:hi]) }); err != nil {
 			return err
 		}
 	}
@@ -60,17 +47,8 @@ func (s *Store) WriteBatch(ctx context.Context, b *Batch) error {
 		return err
 	}
 	if len(dead) > 0 {
-		if err := s.sendBlocks(ctx, insertDeadLetters, len(dead), func(i int) int { return len(dead[i].Raw) + len(dead[i].Reason) },
-			func(b driver.Batch, lo, hi int) error {
-				for i := lo; i < hi; i++ {
-					d := &dead[i]
-					if err := b.Append(d.ReceivedAt.UTC(), d.Source, d.Position, d.ReasonCode, d.Reason,
-						d.DocumentID, string(d.Raw), d.RawLength, d.RawSHA256); err != nil {
-						return fmt.Errorf("ingest_errors row %s: %w", d.Position, err)
-					}
-				}
-				return nil
-			}); err != nil {
+		if err := s.sendBlocks(ctx, deadLetterTable.insert, len(dead), func(i int) int { return len(dead[i].Raw) + len(dead[i].Reason) },
+			func(b driver.Batch, lo, hi int) error { return deadLetterTable.appendTo(b, dead[lo:hi]) }); err != nil {
 			return err
 		}
 	}
@@ -120,119 +98,73 @@ func (s *Store) sendBlocks(ctx context.Context, query string, n int, size func(i
 	})
 }
 
-// appendRows fills the batch column by column: one typed slice per column
-// instead of 48 boxed values per row (5x less CPU per row than b.Append).
-// The order is insertRows' column list.
-func appendRows(b driver.Batch, rows []Row) error {
-	n := len(rows)
-	strs := func(f func(r *Row) string) []string {
-		out := make([]string, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
-	}
-	u64s := func(f func(r *Row) uint64) []uint64 {
-		out := make([]uint64, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
-	}
-	i8s := func(f func(r *Row) int8) []int8 {
-		out := make([]int8, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
-	}
-	u8s := func(f func(r *Row) uint8) []uint8 {
-		out := make([]uint8, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
-	}
-	times := func(f func(r *Row) time.Time) []time.Time {
-		out := make([]time.Time, n)
-		for i := range rows {
-			out[i] = f(&rows[i]).UTC()
-		}
-		return out
-	}
-	ptimes := func(f func(r *Row) *time.Time) []*time.Time {
-		out := make([]*time.Time, n)
-		for i := range rows {
-			out[i] = utcPtr(f(&rows[i]))
-		}
-		return out
-	}
-	cols := []any{
-		strs(func(r *Row) string { return r.Event.DocumentID }),
-		u8s(func(r *Row) uint8 { return b2u(r.Event.DocumentIDDerived) }),
-		times(func(r *Row) time.Time { return r.Event.Timestamp }),
-		u64s(func(r *Row) uint64 { return uint64(r.Event.Timestamp.UnixMilli()) }),
-		u64s(createdMs),
-		strs(func(r *Row) string { return r.Event.Action }),
-		i8s(func(r *Row) int8 { return int8(r.Event.Transition) }),
-		strs(func(r *Row) string { return r.Event.Business }),
-		u64s(func(r *Row) uint64 { return uint64(r.Event.BusinessID) }),
-		strs(func(r *Row) string { return r.Event.Org }),
-		u64s(func(r *Row) uint64 { return uint64(r.Event.OrgID) }),
-		strs(func(r *Row) string { return r.Event.User }),
-		u64s(func(r *Row) uint64 { return uint64(r.Event.UserID) }),
-		strs(func(r *Row) string { return r.Event.Actor }),
-		u64s(func(r *Row) uint64 { return uint64(r.Event.ActorID) }),
-		u8s(func(r *Row) uint8 { return b2u(r.Event.ActorIsBot) }),
-		u8s(func(r *Row) uint8 { return b2u(r.Event.ActorIsAgent) }),
-		strs(func(r *Row) string { return r.Event.OperationType }),
-		strs(func(r *Row) string { return r.Event.ProgrammaticAccessType }),
-		strs(func(r *Row) string { return r.Event.RequestID }),
-		strs(func(r *Row) string { return r.Event.ActorIP }),
-		strs(func(r *Row) string { return r.Event.ActorCountry }),
-		strs(func(r *Row) string { return r.Event.UserAgent }),
-		strs(func(r *Row) string { return r.Event.SeatAssignment }),
-		strs(func(r *Row) string { return r.Event.OldValue }),
-		strs(func(r *Row) string { return r.Event.NewValue }),
-		strs(func(r *Row) string { return r.Event.OldPlan }),
-		strs(func(r *Row) string { return r.Event.NewPlan }),
-		strs(func(r *Row) string { return r.Event.Team }),
-		strs(func(r *Row) string { return r.Event.EnterpriseTeam }),
-		strs(func(r *Row) string { return r.Event.Reason }),
-		strs(func(r *Row) string { return r.Source }),
-		strs(func(r *Row) string { return r.SourcePosition }),
-		times(func(r *Row) time.Time { return r.IngestedAt }),
-		i8s(func(r *Row) int8 { return int8(r.Enrichment) }),
-		ptimes(func(r *Row) *time.Time { return r.EnrichedAt }),
-		func() []int64 {
-			out := make([]int64, n)
-			for i := range rows {
-				out[i] = rows[i].LagSeconds()
-			}
-			return out
-		}(),
-		u8s(func(r *Row) uint8 { return r.Attempts }),
-		strs(func(r *Row) string { return r.EnrichError }),
-		i8s(func(r *Row) int8 { return int8(r.Seat.Status) }),
-		strs(func(r *Row) string { return r.Seat.PlanType }),
-		strs(func(r *Row) string { return r.Seat.TeamSlug }),
-		strs(func(r *Row) string { return r.Seat.TeamName }),
-		i8s(func(r *Row) int8 { return int8(r.Seat.TeamKind) }),
-		ptimes(func(r *Row) *time.Time { return r.Seat.BillableUntil }),
-		ptimes(func(r *Row) *time.Time { return r.Seat.CreatedAt }),
-		ptimes(func(r *Row) *time.Time { return r.Seat.LastActivityAt }),
-		strs(func(r *Row) string { return r.Seat.LastActivityEditor }),
-		ptimes(func(r *Row) *time.Time { return r.Seat.LastAuthenticatedAt }),
-		u64s(func(r *Row) uint64 { return r.Version }),
-		strs(func(r *Row) string { return rawView(r.Event.Raw) }),
-	}
-	for i, col := range cols {
-		if err := b.Column(i).Append(col); err != nil {
-			return fmt.Errorf("seat_events column %d: %w", i, err)
-		}
-	}
-	return nil
-}
+// seatEventTable is seat_events' insert.
+var seatEventTable = newTable("seat_events",
+	col("document_id", func(r *Row) string { return r.Event.DocumentID }),
+	col("document_id_derived", func(r *Row) uint8 { return b2u(r.Event.DocumentIDDerived) }),
+	col("event_time", func(r *Row) time.Time { return r.Event.Timestamp.UTC() }),
+	col("event_ms", func(r *Row) uint64 { return uint64(r.Event.Timestamp.UnixMilli()) }),
+	col("created_ms", createdMs),
+	col("action", func(r *Row) string { return r.Event.Action }),
+	col("transition", func(r *Row) int8 { return int8(r.Event.Transition) }),
+	col("business", func(r *Row) string { return r.Event.Business }),
+	col("business_id", func(r *Row) uint64 { return uint64(r.Event.BusinessID) }),
+	col("org", func(r *Row) string { return r.Event.Org }),
+	col("org_id", func(r *Row) uint64 { return uint64(r.Event.OrgID) }),
+	col("user", func(r *Row) string { return r.Event.User }),
+	col("user_id", func(r *Row) uint64 { return uint64(r.Event.UserID) }),
+	col("actor", func(r *Row) string { return r.Event.Actor }),
+	col("actor_id", func(r *Row) uint64 { return uint64(r.Event.ActorID) }),
+	col("actor_is_bot", func(r *Row) uint8 { return b2u(r.Event.ActorIsBot) }),
+	col("actor_is_agent", func(r *Row) uint8 { return b2u(r.Event.ActorIsAgent) }),
+	col("operation_type", func(r *Row) string { return r.Event.OperationType }),
+	col("programmatic_access_type", func(r *Row) string { return r.Event.ProgrammaticAccessType }),
+	col("request_id", func(r *Row) string { return r.Event.RequestID }),
+	col("actor_ip", func(r *Row) string { return r.Event.ActorIP }),
+	col("actor_country", func(r *Row) string { return r.Event.ActorCountry }),
+	col("user_agent", func(r *Row) string { return r.Event.UserAgent }),
+	col("seat_assignment", func(r *Row) string { return r.Event.SeatAssignment }),
+	col("old_value", func(r *Row) string { return r.Event.OldValue }),
+	col("new_value", func(r *Row) string { return r.Event.NewValue }),
+	col("old_plan", func(r *Row) string { return r.Event.OldPlan }),
+	col("new_plan", func(r *Row) string { return r.Event.NewPlan }),
+	col("team", func(r *Row) string { return r.Event.Team }),
+	col("enterprise_team", func(r *Row) string { return r.Event.EnterpriseTeam }),
+	col("reason", func(r *Row) string { return r.Event.Reason }),
+	col("source", func(r *Row) string { return r.Source }),
+	col("source_position", func(r *Row) string { return r.SourcePosition }),
+	col("ingested_at", func(r *Row) time.Time { return r.IngestedAt.UTC() }),
+	col("enrichment", func(r *Row) int8 { return int8(r.Enrichment) }),
+	col("enriched_at", func(r *Row) *time.Time { return utcPtr(r.EnrichedAt) }),
+	col("enrichment_lag_s", (*Row).LagSeconds),
+	col("enrichment_attempts", func(r *Row) uint8 { return r.Attempts }),
+	col("enrichment_error", func(r *Row) string { return r.EnrichError }),
+	col("seat_status", func(r *Row) int8 { return int8(r.Seat.Status) }),
+	col("plan_type", func(r *Row) string { return r.Seat.PlanType }),
+	col("assigning_team_slug", func(r *Row) string { return r.Seat.TeamSlug }),
+	col("assigning_team_name", func(r *Row) string { return r.Seat.TeamName }),
+	col("assigning_team_kind", func(r *Row) int8 { return int8(r.Seat.TeamKind) }),
+	col("billable_until", func(r *Row) *time.Time { return utcPtr(r.Seat.BillableUntil) }),
+	col("seat_created_at", func(r *Row) *time.Time { return utcPtr(r.Seat.CreatedAt) }),
+	col("last_activity_at", func(r *Row) *time.Time { return utcPtr(r.Seat.LastActivityAt) }),
+	col("last_activity_editor", func(r *Row) string { return r.Seat.LastActivityEditor }),
+	col("last_authenticated_at", func(r *Row) *time.Time { return utcPtr(r.Seat.LastAuthenticatedAt) }),
+	col("version", func(r *Row) uint64 { return r.Version }),
+	col("raw", func(r *Row) string { return rawView(r.Event.Raw) }),
+)
+
+// deadLetterTable is ingest_errors' insert.
+var deadLetterTable = newTable("ingest_errors",
+	col("received_at", func(d *DeadLetter) time.Time { return d.ReceivedAt.UTC() }),
+	col("source", func(d *DeadLetter) string { return d.Source }),
+	col("position", func(d *DeadLetter) string { return d.Position }),
+	col("reason_code", func(d *DeadLetter) string { return d.ReasonCode }),
+	col("reason", func(d *DeadLetter) string { return d.Reason }),
+	col("document_id", func(d *DeadLetter) string { return d.DocumentID }),
+	col("raw", func(d *DeadLetter) string { return string(d.Raw) }),
+	col("raw_length", func(d *DeadLetter) uint64 { return d.RawLength }),
+	col("raw_sha256", func(d *DeadLetter) string { return d.RawSHA256 }),
+)
 
 // rawView is raw as a string without a copy: the column copies it, and
 // nothing changes an event's Raw once parsed (a copy was a whole batch of

@@ -506,17 +506,21 @@ func diff(want, got string) string {
 
 // batchIDsTable stands in for the external tables the ingest pipeline's
 // identity check sends its ids in (timeline.Store.Documents): tables of
-// those names on both engines, so the captured lookups are compared too.
+// those names and columns on both engines, so the captured lookups are
+// compared too.
 func batchIDsTable(t *testing.T, ch *testenv.ClickHouse, eng *ch26.Engine, db string) {
 	t.Helper()
-	full := testenv.QuoteIdent(db) + ".seatline_batch_ids"
-	for _, stmt := range []string{
-		"CREATE TABLE " + full + " (id String) ENGINE = Memory",
-		"INSERT INTO " + full + " SELECT document_id FROM " + testenv.QuoteIdent(db) + ".seat_events ORDER BY document_id LIMIT 40",
-		"INSERT INTO " + full + " SELECT 'no-such-document'",
-		"CREATE TABLE " + testenv.QuoteIdent(db) + ".seatline_found_hashes (id_hash UInt64) ENGINE = Memory",
-		"INSERT INTO " + testenv.QuoteIdent(db) + ".seatline_found_hashes SELECT cityHash64(id) FROM " + full,
-	} {
+	in := func(name string) string { return testenv.QuoteIdent(db) + "." + testenv.QuoteIdent(name) }
+	ids, hashes := timeline.DocumentLookupTables()
+	var stmts []string
+	for _, x := range []timeline.ExternalTable{ids, hashes} {
+		stmts = append(stmts, "CREATE TABLE "+in(x.Name)+" ("+testenv.QuoteIdent(x.Column)+" "+x.Type+") ENGINE = Memory")
+	}
+	stmts = append(stmts,
+		"INSERT INTO "+in(ids.Name)+" SELECT document_id FROM "+in("seat_events")+" ORDER BY document_id LIMIT 40",
+		"INSERT INTO "+in(ids.Name)+" SELECT 'no-such-document'",
+		"INSERT INTO "+in(hashes.Name)+" SELECT cityHash64("+testenv.QuoteIdent(ids.Column)+") FROM "+in(ids.Name))
+	for _, stmt := range stmts {
 		if _, err := ch.Query(context.Background(), stmt); err != nil {
 			t.Fatalf("18.16: %s: %v", stmt, err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	chcolumn "github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/seatline/seatline/pkg/events"
@@ -87,12 +88,24 @@ var documentTable = newTable("documents",
 	field("source_position", func(d *Document) *string { return &d.Position }),
 )
 
-// The ids of a lookup travel as external tables, sent with the query in
-// binary, not as literal lists ClickHouse would parse.
-const (
-	batchIDs    = "seatline_batch_ids"    // id String: the batch's ids
-	foundHashes = "seatline_found_hashes" // id_hash UInt64: those of them known
+// ExternalTable is a one-column table sent with a query (in binary, not as
+// a literal list ClickHouse would parse).
+type ExternalTable struct{ Name, Column, Type string }
+
+func (t ExternalTable) new() (*ext.Table, error) {
+	return ext.NewTable(t.Name, ext.Column(t.Column, chcolumn.Type(t.Type)))
+}
+
+// The external tables of a documents lookup.
+var (
+	batchIDs    = ExternalTable{"seatline_batch_ids", "id", "String"}         // the batch's ids
+	foundHashes = ExternalTable{"seatline_found_hashes", "id_hash", "UInt64"} // those of them known
 )
+
+// DocumentLookupTables are the external tables Documents sends its ids
+// and their known hashes in, for a test lane that replays its captured
+// queries on tables of the same names and columns.
+func DocumentLookupTables() (ids, hashes ExternalTable) { return batchIDs, foundHashes }
 
 // The lookup is two queries. The first reads only the key column of the
 // granules the ids' hashes fall in and answers which are known: usually
@@ -102,10 +115,10 @@ const (
 var (
 	selectKnownHashes = `SELECT DISTINCT id_hash
 FROM documents
-WHERE id_hash IN (SELECT cityHash64(id) FROM ` + batchIDs + `)`
+WHERE id_hash IN (SELECT cityHash64(` + batchIDs.Column + `) FROM ` + batchIDs.Name + `)`
 	selectDocuments = "SELECT " + documentTable.columns() + `
 FROM documents
-WHERE id_hash IN ` + foundHashes + ` AND document_id IN ` + batchIDs
+WHERE id_hash IN ` + foundHashes.Name + ` AND document_id IN ` + batchIDs.Name
 )
 
 // Documents returns the stored first version of each of ids that has one.
@@ -114,7 +127,7 @@ func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Documen
 	if len(ids) == 0 {
 		return out, nil
 	}
-	idTable, err := ext.NewTable(batchIDs, ext.Column("id", "String"))
+	idTable, err := batchIDs.new()
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +143,7 @@ func (s *Store) Documents(ctx context.Context, ids []string) (map[string]Documen
 	if err != nil {
 		return nil, fail(err)
 	}
-	hashTable, err := ext.NewTable(foundHashes, ext.Column("id_hash", "UInt64"))
+	hashTable, err := foundHashes.new()
 	if err != nil {
 		hashes.Close()
 		return nil, err

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/google/go-github/v84/github"
+	"github.com/google/go-github/v88/github"
 )
 
 const testToken = "ghp_testtoken0000000000000000000000000000"
@@ -26,12 +25,11 @@ func startSim(t *testing.T, opts Options) *Server {
 
 func ghClient(t *testing.T, s *Server, tok string) *github.Client {
 	t.Helper()
-	c := github.NewClient(&http.Client{Timeout: 10 * time.Second}).WithAuthToken(tok)
-	u, err := url.Parse(s.URL() + "/")
+	base := s.URL() + "/"
+	c, err := github.NewClient(github.WithTimeout(10*time.Second), github.WithAuthToken(tok), github.WithURLs(&base, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.BaseURL = u
 	return c
 }
 

@@ -28,7 +28,7 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/cenkalti/backoff/v4"
-	"github.com/google/go-github/v84/github"
+	"github.com/google/go-github/v88/github"
 )
 
 // Client talks to the GitHub REST API. It is safe for concurrent use.
@@ -97,9 +97,11 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 			return nil
 		},
 	}
-	c.gh = github.NewClient(hc)
-	c.gh.BaseURL = base
-	c.gh.UserAgent = cfg.UserAgent
+	gh, err := github.NewClient(github.WithHTTPClient(hc), github.WithURLs(&cfg.BaseURL, nil), github.WithUserAgent(cfg.UserAgent))
+	if err != nil {
+		return nil, fmt.Errorf("base URL %q: %w", cfg.BaseURL, err)
+	}
+	c.gh = gh
 	return c, nil
 }
 
@@ -355,10 +357,6 @@ func (c *Client) do(ctx context.Context, method, path string, body, v any) (*git
 // probe slot and reports whether the budget is known now; if not, the real
 // request goes out as the probe.
 func (c *Client) probeBudget(ctx context.Context) bool {
-	req, err := c.gh.NewRequest(http.MethodGet, "rate_limit", nil)
-	if err != nil {
-		return false
-	}
 	var body struct {
 		Resources struct {
 			Core struct {
@@ -369,7 +367,11 @@ func (c *Client) probeBudget(ctx context.Context) bool {
 	}
 	actx, cancel := context.WithTimeout(context.WithValue(ctx, github.BypassRateLimitCheck, true), c.cfg.Timeout)
 	defer cancel()
-	resp, err := c.gh.Do(actx, req, &body)
+	req, err := c.gh.NewRequest(actx, http.MethodGet, "rate_limit", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.gh.Do(req, &body)
 	if resp == nil || resp.Response == nil || resp.Request == nil || ctx.Err() != nil {
 		return false
 	}
@@ -393,16 +395,16 @@ func (c *Client) probeBudget(ctx context.Context) bool {
 // attempt sends one request (the budget slot is already held) and releases
 // the slot with what came back.
 func (c *Client) attempt(ctx context.Context, method, path string, body, v any) (*github.Response, bool, error) {
-	req, err := c.gh.NewRequest(method, path, body)
+	a := &attempt{}
+	actx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, a), c.cfg.Timeout)
+	defer cancel()
+	req, err := c.gh.NewRequest(actx, method, path, body)
 	if err != nil {
 		c.budget.release(nil, false, false, time.Time{})
 		return nil, false, err
 	}
-	a := &attempt{}
-	actx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, a), c.cfg.Timeout)
-	defer cancel()
 	start := time.Now()
-	resp, err := c.gh.Do(actx, req, v)
+	resp, err := c.gh.Do(req, v)
 	sent := a.sent.Load()
 	var hr *http.Response
 	if resp != nil && sent {

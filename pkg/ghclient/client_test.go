@@ -496,8 +496,8 @@ func TestPrimaryExhaustedByServer(t *testing.T) {
 		t.Fatalf("requests %d violations %d", f.count(), f.nViolations())
 	}
 	// go-github's memory alone also refuses (it saw remaining 0)
-	req, _ := c.gh.NewRequest("GET", "orgs/acme/members/user0001/copilot", nil)
-	if _, err := c.gh.Do(ctx, req, nil); err == nil || f.count() != 2 {
+	req, _ := c.gh.NewRequest(ctx, "GET", "orgs/acme/members/user0001/copilot", nil)
+	if _, err := c.gh.Do(req, nil); err == nil || f.count() != 2 {
 		t.Fatalf("go-github sent into a spent limit: %v", err)
 	}
 }

@@ -11,11 +11,7 @@ import (
 // A checkpoint without a state or a time is written in progress, now; a
 // later write of the same key wins (its version is higher).
 func TestCheckpointsRoundTrip(t *testing.T) {
-	s, _, _ := open(t)
-	ctx := context.Background()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, ctx := migrated(t), context.Background()
 	before := time.Now().Add(-time.Second)
 	if err := s.WriteCheckpoints(ctx, []timeline.Checkpoint{
 		{Source: "s3:b/", Key: "a", ETag: "e1", Size: 10, Lines: 3},
@@ -46,11 +42,7 @@ func TestCheckpointsRoundTrip(t *testing.T) {
 // A claimed document reads back as written, every column of it; an id
 // never claimed is absent.
 func TestDocumentsRoundTrip(t *testing.T) {
-	s, _, _ := open(t)
-	ctx := context.Background()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, ctx := migrated(t), context.Background()
 	d := timeline.Document{ID: "d1", ContentHash: 0xfeedface, Action: "copilot.cfb_seat_added", EventMs: 1767225600123,
 		Business: "acme-corp", Org: "acme", User: "alice", Actor: "bob", Team: "acme/core", EnterpriseTeam: "ent:core",
 		Source: "kafka", Position: "audit/0/7"}

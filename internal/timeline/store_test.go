@@ -38,6 +38,16 @@ func open(t *testing.T) (*timeline.Store, *testenv.ClickHouse, string) {
 	return s, ch, db
 }
 
+// migrated is a store on a fresh, migrated database.
+func migrated(t *testing.T) *timeline.Store {
+	t.Helper()
+	s, _, _ := open(t)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	s, ch, db := open(t)
 	ctx := context.Background()

@@ -7,8 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/seatline/seatline/internal/enrich"
 	"github.com/seatline/seatline/internal/lifecycle"
 	"github.com/seatline/seatline/internal/timeline"
@@ -106,35 +104,21 @@ func (w *Worker) snapshot(ctx context.Context, scope, name string, list func(fun
 	if _, err := list(func(s ghclient.Seat) error { seats = append(seats, s); return nil }); err != nil {
 		return nil, err
 	}
-	scopeEnum := int8(1)
+	scopeEnum := timeline.ScopeOrg
 	if scope == "enterprise" {
-		scopeEnum = 2
+		scopeEnum = timeline.ScopeEnterprise
 	}
-	b, err := w.store.Conn().PrepareBatch(ctx, `INSERT INTO seat_snapshots (snapshot_at, scope, scope_name, org, user, user_id,
-		assignee_type, plan_type, assigning_team_slug, assigning_team_name, assigning_team_kind,
-		billable_until, seat_created_at, last_activity_at, last_activity_editor, last_authenticated_at)`)
-	if err != nil {
-		return nil, timeline.Explain(w.store.Config(), err)
-	}
-	for _, s := range seats {
-		var d timeline.SeatDetail
-		enrich.SeatColumns(&d, s)
+	rows := make([]timeline.SnapshotSeat, len(seats))
+	for i, s := range seats {
 		org := s.Org
 		if org == "" && scope == "org" {
 			org = name
 		}
-		if err := b.Append(at, scopeEnum, name, org, s.Login, uint64(s.UserID), s.AssigneeType, d.PlanType,
-			d.TeamSlug, d.TeamName, int8(d.TeamKind), d.BillableUntil, d.CreatedAt, d.LastActivityAt, d.LastActivityEditor, d.LastAuthenticatedAt); err != nil {
-			_ = b.Abort()
-			return nil, fmt.Errorf("seat_snapshots row: %w", err)
-		}
+		rows[i] = timeline.SnapshotSeat{At: at, Scope: scopeEnum, ScopeName: name, Org: org, User: s.Login, UserID: uint64(s.UserID), AssigneeType: s.AssigneeType}
+		enrich.SeatColumns(&rows[i].Detail, s)
 	}
-	if len(seats) > 0 {
-		if err := b.Send(); err != nil {
-			return nil, timeline.Explain(w.store.Config(), err)
-		}
-	} else {
-		_ = b.Abort()
+	if err := w.store.WriteSnapshot(ctx, rows); err != nil {
+		return nil, err
 	}
 	w.metrics.snapshots.Add(float64(len(seats)))
 	w.log.Info("seat list polled", "scope", scope, "name", name, "seats", len(seats))
@@ -143,12 +127,24 @@ func (w *Worker) snapshot(ctx context.Context, scope, name string, list func(fun
 
 // Drift is one reconciliation finding.
 type Drift struct {
+	At            time.Time // detected_at: when written
 	Org, User     string
 	Kind          string // a Basis's Missing or Extra
 	TimelineState string // what the basis says: seat_state.state, a period's state, or "none"
 	APIState      string // active | pending_cancellation | absent
 	Detail        string
 }
+
+// driftTable is seat_drift's insert.
+var driftTable = timeline.NewTable("seat_drift",
+	timeline.Col("detected_at", func(d *Drift) time.Time { return d.At }),
+	timeline.Col("org", func(d *Drift) string { return d.Org }),
+	timeline.Col("user", func(d *Drift) string { return d.User }),
+	timeline.Col("kind", func(d *Drift) string { return d.Kind }),
+	timeline.Col("timeline_state", func(d *Drift) string { return d.TimelineState }),
+	timeline.Col("api_state", func(d *Drift) string { return d.APIState }),
+	timeline.Col("detail", func(d *Drift) string { return d.Detail }),
+)
 
 // Basis is what GitHub's seat list is checked against, and the names of
 // its findings.
@@ -211,17 +207,14 @@ func (w *Worker) reconcile(ctx context.Context, org, kind, name string, seats []
 		return nil
 	}
 	at := w.now().UTC().Truncate(time.Second)
-	err = w.send(ctx, `INSERT INTO seat_drift (detected_at, org, user, kind, timeline_state, api_state, detail)`, func(b driver.Batch) error {
-		for _, d := range drift {
-			if err := b.Append(at, d.Org, d.User, d.Kind, d.TimelineState, d.APIState, d.Detail); err != nil {
-				return err
-			}
-			w.metrics.drift.WithLabelValues(d.Kind).Inc()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	for i := range drift {
+		drift[i].At = at
+	}
+	if err := driftTable.Insert(ctx, w.store.Conn(), drift); err != nil {
+		return timeline.Explain(w.store.Config(), err)
+	}
+	for _, d := range drift {
+		w.metrics.drift.WithLabelValues(d.Kind).Inc()
 	}
 	w.log.Warn("seat drift between seatline and GitHub's seat list", "org", org, "findings", len(drift),
 		"example", drift[0].User+": "+drift[0].Detail)
@@ -244,18 +237,6 @@ func (w *Worker) states(ctx context.Context, q string, args ...any) (map[string]
 		out[u] = s
 	}
 	return out, rs.Err()
-}
-
-func (w *Worker) send(ctx context.Context, q string, fill func(driver.Batch) error) error {
-	b, err := w.store.Conn().PrepareBatch(ctx, q)
-	if err != nil {
-		return timeline.Explain(w.store.Config(), err)
-	}
-	if err := fill(b); err != nil {
-		_ = b.Abort()
-		return err
-	}
-	return timeline.Explain(w.store.Config(), b.Send())
 }
 
 // Reconcile lists the disagreements between the API's seats (login →

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/seatline/seatline/internal/timeline"
 )
 
 // Outcomes of a seat action in the journal (reclaim_actions.outcome; the
@@ -73,9 +74,35 @@ type Journal struct {
 // NewJournal writes to and reads from conn's reclaim_actions.
 func NewJournal(conn driver.Conn) *Journal { return &Journal{conn: conn} }
 
-const insertActions = `INSERT INTO reclaim_actions (plan_sha256, plan_generated_at, scope_kind, scope, user, user_id, action, team,
-	outcome, reason, batch, batch_size, request_id, requested_at, recorded_ms, http_status, seats_cancelled,
-	pending_cancellation_date, plan_type, monthly_price_cents)`
+// actionsTable is reclaim_actions' insert.
+var actionsTable = timeline.NewTable("reclaim_actions",
+	timeline.Col("plan_sha256", func(r *Record) string { return r.Plan }),
+	timeline.Col("plan_generated_at", func(r *Record) time.Time { return r.PlanGenerated.UTC() }),
+	timeline.Col("scope_kind", func(r *Record) string { return r.ScopeKind }),
+	timeline.Col("scope", func(r *Record) string { return r.Scope }),
+	timeline.Col("user", func(r *Record) string { return r.User }),
+	timeline.Col("user_id", func(r *Record) uint64 { return uint64(max(r.UserID, 0)) }),
+	timeline.Col("action", func(r *Record) string { return r.Action }),
+	timeline.Col("team", func(r *Record) string { return r.Team }),
+	timeline.Col("outcome", func(r *Record) string { return r.Outcome }),
+	timeline.Col("reason", func(r *Record) string { return r.Reason }),
+	timeline.Col("batch", func(r *Record) uint32 { return uint32(r.Batch) }),
+	timeline.Col("batch_size", func(r *Record) uint32 { return uint32(r.BatchSize) }),
+	timeline.Col("request_id", func(r *Record) string { return r.RequestID }),
+	timeline.Col("requested_at", func(r *Record) time.Time { return r.RequestedAt.UTC() }),
+	timeline.Col("recorded_ms", func(r *Record) uint64 { return uint64(r.RecordedMS) }),
+	timeline.Col("http_status", func(r *Record) uint16 { return uint16(r.HTTPStatus) }),
+	timeline.Col("seats_cancelled", func(r *Record) uint32 { return uint32(r.SeatsCanceled) }),
+	timeline.Col("pending_cancellation_date", func(r *Record) *time.Time {
+		if r.PendingDate == nil {
+			return nil
+		}
+		d := r.PendingDate.UTC().Truncate(24 * time.Hour)
+		return &d
+	}),
+	timeline.Col("plan_type", func(r *Record) string { return r.PlanType }),
+	timeline.Col("monthly_price_cents", func(r *Record) uint32 { return uint32(r.PriceCents) }),
+)
 
 // Write appends records (acknowledged by ClickHouse when it returns: in
 // cluster mode, by every shard). Each gets a recorded_ms later than any
@@ -93,27 +120,7 @@ func (j *Journal) Write(ctx context.Context, recs ...Record) error {
 	}
 	j.last = ms
 	j.mu.Unlock()
-	b, err := j.conn.PrepareBatch(ctx, insertActions)
-	if err != nil {
-		return fmt.Errorf("reclaim_actions: %w", err)
-	}
-	for _, r := range recs {
-		var pending *time.Time
-		if r.PendingDate != nil {
-			d := r.PendingDate.UTC().Truncate(24 * time.Hour)
-			pending = &d
-		}
-		if err := b.Append(r.Plan, r.PlanGenerated.UTC(), r.ScopeKind, r.Scope, r.User, uint64(max(r.UserID, 0)), r.Action, r.Team,
-			r.Outcome, r.Reason, uint32(r.Batch), uint32(r.BatchSize), r.RequestID, r.RequestedAt.UTC(), uint64(r.RecordedMS),
-			uint16(r.HTTPStatus), uint32(r.SeatsCanceled), pending, r.PlanType, uint32(r.PriceCents)); err != nil {
-			_ = b.Abort()
-			return fmt.Errorf("reclaim_actions: %w", err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("reclaim_actions: %w", err)
-	}
-	return nil
+	return actionsTable.Insert(ctx, j.conn, recs)
 }
 
 // State is each seat action's latest record for plan (view reclaim_state).

@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -82,4 +83,40 @@ func columnList[T any](cols []column[T]) string {
 		names[i] = c.name
 	}
 	return strings.Join(names, ", ")
+}
+
+// Table is an insert into a table seatline writes outside this package
+// (reclaim_actions, seat_drift): its columns, each a name beside how a T
+// fills it, as the store's own tables are.
+type Table[T any] struct{ t table[T] }
+
+// Column is one column of a Table.
+type Column[T any] = column[T]
+
+// NewTable defines the insert of rows of T into name.
+func NewTable[T any](name string, cols ...Column[T]) *Table[T] {
+	return &Table[T]{t: newTable(name, cols...)}
+}
+
+// Col is a column computed from a T.
+func Col[T, V any](name string, get func(*T) V) Column[T] { return col(name, get) }
+
+// Insert sends rows as one INSERT on conn (nothing for none). It returns
+// once ClickHouse has acknowledged them.
+func (t *Table[T]) Insert(ctx context.Context, conn driver.Conn, rows []T) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := conn.PrepareBatch(ctx, t.t.insert)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.t.name, err)
+	}
+	if err := t.t.appendTo(b, rows); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("%s: %w", t.t.name, err)
+	}
+	return nil
 }

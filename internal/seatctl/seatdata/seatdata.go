@@ -141,12 +141,6 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 	// One seat-list poll per org an hour ago: the seats the generator
 	// says are held, with activity: recent, old, or never.
 	at := now.Add(-time.Hour)
-	b, err := store.Conn().PrepareBatch(ctx, `INSERT INTO seat_snapshots (snapshot_at, scope, scope_name, org, user, user_id,
-		assignee_type, plan_type, assigning_team_slug, assigning_team_name, assigning_team_kind,
-		billable_until, seat_created_at, last_activity_at, last_activity_editor, last_authenticated_at)`)
-	if err != nil {
-		return res, timeline.Explain(store.Config(), err)
-	}
 	keys := make([][2]string, 0, len(res.State))
 	for k := range res.State {
 		keys = append(keys, k)
@@ -154,7 +148,7 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 	sort.Slice(keys, func(i, j int) bool {
 		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
 	})
-	n := 0
+	var snap []timeline.SnapshotSeat
 	for _, k := range keys {
 		last := res.State[k]
 		held := last != "cancelled" && last != "cancelled_by_staff" && last != "access_revoked"
@@ -173,21 +167,15 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 		created := at.Add(-time.Duration(40+rng.IntN(300)) * 24 * time.Hour)
 		activity, editor := useOf(seatKey{k[0], k[1]}).activityAt(rng, at)
 		team, teamName, kind := teamFor(rng, k[0])
-		if err := b.Append(at, int8(1), k[0], k[0], k[1], userID, "User", plans[k[0]], team, teamName, kind,
-			billable, &created, activity, editor, activity); err != nil {
-			_ = b.Abort()
-			return res, err
-		}
-		n++
+		snap = append(snap, timeline.SnapshotSeat{At: at, Scope: timeline.ScopeOrg, ScopeName: k[0], Org: k[0], User: k[1], UserID: userID, AssigneeType: "User",
+			Detail: timeline.SeatDetail{PlanType: plans[k[0]], TeamSlug: team, TeamName: teamName, TeamKind: timeline.TeamKind(kind),
+				BillableUntil: billable, CreatedAt: &created, LastActivityAt: activity, LastActivityEditor: editor, LastAuthenticatedAt: activity}})
 	}
-	if n > 0 {
-		if err := b.Send(); err != nil {
-			return res, timeline.Explain(store.Config(), err)
-		}
-	} else {
-		_ = b.Abort()
+	if err := store.WriteSnapshot(ctx, snap); err != nil {
+		return res, err
 	}
-	res.Snapshot = n
+	res.Snapshot = len(snap)
+	var err error
 	if res.Orphans, err = orphanSome(ctx, store, keys, res.State, latest, rows, now); err != nil {
 		return res, err
 	}

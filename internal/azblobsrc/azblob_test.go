@@ -9,6 +9,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
+	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/objsrc"
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 )
@@ -79,6 +80,9 @@ func TestOperatorErrors(t *testing.T) {
 			var fe *objsrc.FatalError
 			if !errors.As(err, &fe) {
 				t.Fatalf("err = %v, want an objsrc.FatalError\n%s", err, logs)
+			}
+			if cli.ExitCode(err) != cli.ExitConfig {
+				t.Errorf("exit code %d, want %d: the store refused before a record was read", cli.ExitCode(err), cli.ExitConfig)
 			}
 			msg := err.Error()
 			at := 0

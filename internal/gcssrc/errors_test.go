@@ -25,13 +25,16 @@ func fatal(t *testing.T, b *objsrctest.Bed, want ...string) string {
 	if !errors.As(err, &fe) {
 		t.Fatalf("run: %v, want a FatalError\n%s", err, logs)
 	}
+	if cli.ExitCode(err) != cli.ExitConfig {
+		t.Errorf("exit code %d, want %d: the store refused before a record was read", cli.ExitCode(err), cli.ExitConfig)
+	}
 	t.Logf("the worker stopped: %v", err)
 	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q lacks %q", err, w)
+		if !strings.Contains(fe.Error(), w) {
+			t.Errorf("error %q lacks %q", fe, w)
 		}
 	}
-	return err.Error()
+	return fe.Error()
 }
 
 // TestMissingBucket: a bucket fake-gcs-server does not have stops the

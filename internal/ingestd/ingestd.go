@@ -5,12 +5,14 @@ package ingestd
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	runtimepprof "runtime/pprof"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -20,6 +22,7 @@ import (
 	"github.com/seatline/seatline/internal/flagval"
 	"github.com/seatline/seatline/internal/ghflags"
 	"github.com/seatline/seatline/internal/ingest"
+	"github.com/seatline/seatline/internal/objsrc"
 	"github.com/seatline/seatline/internal/opshttp"
 	"github.com/seatline/seatline/internal/records"
 	"github.com/seatline/seatline/internal/source"
@@ -165,7 +168,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	metrics := ingest.NewMetrics(reg)
 	health.Register(reg)
 
-	src, err := openSource(ctx, cfg, store, metrics, log)
+	var read atomic.Int64 // records read: a store that refuses before any is misconfigured
+	src, err := openSource(ctx, cfg, store, metrics, &read, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return stoppedEarly(err)
@@ -198,6 +202,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	err = pipe.Run(ctx)
+	if errors.As(err, new(*objsrc.FatalError)) && read.Load() == 0 {
+		// The store refused before a record was read: the bucket, the
+		// container or the credentials configured are wrong.
+		return &cli.ConfigError{Err: err}
+	}
 	if err != nil {
 		return err
 	}
@@ -222,14 +231,15 @@ func startCPUProfile(path string) (stop func(), err error) {
 }
 
 // openSource opens the source --source names, its records counted in
-// metrics and pre-filtered to what may be a seat event, its positions kept
+// metrics and read, and pre-filtered to what may be a seat event, its positions kept
 // in store.
-func openSource(ctx context.Context, cfg Config, store *timeline.Store, metrics *ingest.Metrics, log *slog.Logger) (ingest.Source, error) {
+func openSource(ctx context.Context, cfg Config, store *timeline.Store, metrics *ingest.Metrics, read *atomic.Int64, log *slog.Logger) (ingest.Source, error) {
 	srcCfg, _ := cfg.Sources.Selected()
 	deps := source.Deps{Log: log, Records: cfg.Records, Checkpoints: store}
 	deps.Records.Keep = events.MaybeSeatEvent
-	deps.Records.Counted = func(read, filtered int64) {
-		metrics.Messages.Add(float64(read))
+	deps.Records.Counted = func(n, filtered int64) {
+		read.Add(n)
+		metrics.Messages.Add(float64(n))
 		metrics.Filtered.Add(float64(filtered))
 	}
 	if isTerminal(os.Stderr) {

@@ -1,13 +1,17 @@
 package s3src_test
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/seatline/seatline/internal/cli"
+	"github.com/seatline/seatline/internal/objsrc"
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/s3src"
 )
@@ -91,5 +95,21 @@ func TestBackfillListsOnlyTheDateRange(t *testing.T) {
 	sort.Strings(wantKeys)
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("checkpointed keys %q, want %q", keys, wantKeys)
+	}
+}
+
+// TestMissingBucket: a bucket the store does not have stops the worker at
+// once, naming the flag and the bucket, as a configuration error (exit 2):
+// nothing was read.
+func TestMissingBucket(t *testing.T) {
+	b := newBed(t)
+	b.WithKeys(t)
+	logs, err := b.Run(t, b.Config(t, "--s3-bucket", "no-such-bucket"), time.Minute)
+	var fe *objsrc.FatalError
+	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Error(), `s3-bucket: bucket "no-such-bucket" does not exist`) {
+		t.Fatalf("run: %v, want a FatalError naming s3-bucket\n%s", err, logs)
+	}
+	if code := cli.ExitCode(err); code != cli.ExitConfig {
+		t.Errorf("exit code %d, want %d", code, cli.ExitConfig)
 	}
 }

@@ -55,6 +55,50 @@ type DemoResult struct {
 
 // Demo writes a realistic enterprise's seat timeline into store.
 func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult, error) {
+	o = o.withDefaults()
+	now := o.Now.UTC().Truncate(time.Second)
+	start := now.Add(-o.Span)
+	g := auditgen.New(auditgen.Config{
+		Seed: o.Seed, Users: o.Users, Orgs: o.Orgs,
+		SeatFraction: 1, DuplicateFraction: 0.01, MalformedFraction: 0.005,
+		Start: start, Step: (o.Span - time.Hour) / time.Duration(o.Events),
+	})
+	d := &demo{now: now, rng: rand.New(rand.NewPCG(uint64(o.Seed), 77)),
+		latest: map[seatKey]int{}, plans: map[string]string{}, uses: map[seatKey]usage{}}
+	for i := 0; i < o.Events; i++ {
+		d.add(g.Next(), "github-audit/"+strconv.Itoa(i%4)+"/"+strconv.Itoa(i/4))
+	}
+	if err := store.Write(ctx, d.rows, d.dead); err != nil {
+		return d.res, err
+	}
+	d.res.DeadLetters = len(d.dead)
+	d.res.State = g.State()
+
+	keys := make([][2]string, 0, len(d.res.State))
+	for k := range d.res.State {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	snap := d.snapshot(keys)
+	if err := store.WriteSnapshot(ctx, snap); err != nil {
+		return d.res, err
+	}
+	d.res.Snapshot = len(snap)
+	var err error
+	if d.res.Orphans, err = orphanSome(ctx, store, keys, d.res.State, d.latest, d.rows, now); err != nil {
+		return d.res, err
+	}
+	st, err := lifecycle.Update(ctx, store, time.Time{}, func() time.Time { return now })
+	if err != nil {
+		return d.res, err
+	}
+	d.res.Periods = st.Periods
+	return d.res, nil
+}
+
+func (o DemoOptions) withDefaults() DemoOptions {
 	if o.Events <= 0 {
 		o.Events = 3000
 	}
@@ -70,121 +114,101 @@ func Demo(ctx context.Context, store *timeline.Store, o DemoOptions) (DemoResult
 	if o.Seed == 0 {
 		o.Seed = 11
 	}
-	now := o.Now.UTC().Truncate(time.Second)
-	start := now.Add(-o.Span)
-	g := auditgen.New(auditgen.Config{
-		Seed: o.Seed, Users: o.Users, Orgs: o.Orgs,
-		SeatFraction: 1, DuplicateFraction: 0.01, MalformedFraction: 0.005,
-		Start: start, Step: (o.Span - time.Hour) / time.Duration(o.Events),
-	})
-	rng := rand.New(rand.NewPCG(uint64(o.Seed), 77))
-	var res DemoResult
-	var rows []timeline.Row
-	var dead []timeline.DeadLetter
-	latest := map[seatKey]int{} // index in rows of the last seat change per seat, for the snapshot
-	plans := map[string]string{}
-	uses := map[seatKey]usage{}
-	useOf := func(k seatKey) usage {
-		u, ok := uses[k]
-		if !ok {
-			u = newUsage(rng, now)
-			uses[k] = u
-		}
-		return u
-	}
-	for i := 0; i < o.Events; i++ {
-		rec := g.Next()
-		pos := "github-audit/" + strconv.Itoa(i%4) + "/" + strconv.Itoa(i/4)
-		ev, err := events.Parse(rec.Line)
-		if err != nil {
-			reason, _ := events.ReasonOf(err)
-			dead = append(dead, timeline.NewDeadLetter("kafka", pos, string(reason), err.Error(), rec.Line, now))
-			continue
-		}
-		ev.Raw = append([]byte(nil), ev.Raw...)
-		row := timeline.NewRow(ev, "kafka", pos, ev.Timestamp.Add(2*time.Second))
-		if rec.Kind == auditgen.KindDuplicate {
-			res.Duplicates++
-		} else {
-			res.Rows++
-			if res.First.IsZero() {
-				res.First = ev.Timestamp
-			}
-			res.Last = ev.Timestamp
-		}
-		rows = append(rows, row)
-		if row.Enrichment != timeline.EnrichmentPending || rec.Kind == auditgen.KindDuplicate {
-			continue
-		}
-		k := seatKey{ev.Org, ev.User}
-		if plans[ev.Org] == "" {
-			plans[ev.Org] = []string{"business", "enterprise"}[len(plans)%2]
-		}
-		// Most seat changes get looked up a little later: a superseding row.
-		if rng.IntN(10) < 8 {
-			er := row
-			at := ev.Timestamp.Add(time.Duration(1+rng.IntN(600)) * time.Second)
-			er.Enrichment, er.EnrichedAt, er.Attempts = timeline.EnrichmentEnriched, &at, 1
-			er.Version = uint64(at.UnixMilli())
-			er.Seat = seatDetail(rng, ev, plans[ev.Org], at, useOf(k))
-			rows = append(rows, er)
-			res.Enriched++
-		}
-		latest[k] = len(rows) - 1
-	}
-	if err := store.Write(ctx, rows, dead); err != nil {
-		return res, err
-	}
-	res.DeadLetters = len(dead)
-	res.State = g.State()
+	return o
+}
 
-	// One seat-list poll per org an hour ago: the seats the generator
-	// says are held, with activity: recent, old, or never.
-	at := now.Add(-time.Hour)
-	keys := make([][2]string, 0, len(res.State))
-	for k := range res.State {
-		keys = append(keys, k)
+// demo is the enterprise being made: its rows and dead letters so far.
+type demo struct {
+	now    time.Time
+	rng    *rand.Rand
+	res    DemoResult
+	rows   []timeline.Row
+	dead   []timeline.DeadLetter
+	latest map[seatKey]int // index in rows of the last seat change per seat, for the snapshot
+	plans  map[string]string
+	uses   map[seatKey]usage
+}
+
+func (d *demo) useOf(k seatKey) usage {
+	u, ok := d.uses[k]
+	if !ok {
+		u = newUsage(d.rng, d.now)
+		d.uses[k] = u
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
-	})
+	return u
+}
+
+// add turns one generated record at pos into a row (and, for most seat
+// changes, the superseding row of its lookup a little later) or a dead
+// letter.
+func (d *demo) add(rec auditgen.Record, pos string) {
+	ev, err := events.Parse(rec.Line)
+	if err != nil {
+		reason, _ := events.ReasonOf(err)
+		d.dead = append(d.dead, timeline.NewDeadLetter("kafka", pos, string(reason), err.Error(), rec.Line, d.now))
+		return
+	}
+	ev.Raw = append([]byte(nil), ev.Raw...)
+	row := timeline.NewRow(ev, "kafka", pos, ev.Timestamp.Add(2*time.Second))
+	if rec.Kind == auditgen.KindDuplicate {
+		d.res.Duplicates++
+	} else {
+		d.res.Rows++
+		if d.res.First.IsZero() {
+			d.res.First = ev.Timestamp
+		}
+		d.res.Last = ev.Timestamp
+	}
+	d.rows = append(d.rows, row)
+	if row.Enrichment != timeline.EnrichmentPending || rec.Kind == auditgen.KindDuplicate {
+		return
+	}
+	k := seatKey{ev.Org, ev.User}
+	if d.plans[ev.Org] == "" {
+		d.plans[ev.Org] = []string{"business", "enterprise"}[len(d.plans)%2]
+	}
+	// Most seat changes get looked up a little later: a superseding row.
+	if d.rng.IntN(10) < 8 {
+		er := row
+		at := ev.Timestamp.Add(time.Duration(1+d.rng.IntN(600)) * time.Second)
+		er.Enrichment, er.EnrichedAt, er.Attempts = timeline.EnrichmentEnriched, &at, 1
+		er.Version = uint64(at.UnixMilli())
+		er.Seat = seatDetail(d.rng, ev, d.plans[ev.Org], at, d.useOf(k))
+		d.rows = append(d.rows, er)
+		d.res.Enriched++
+	}
+	d.latest[k] = len(d.rows) - 1
+}
+
+// snapshot is one seat-list poll per org an hour ago: the seats the
+// generator says are held (keys, sorted), with activity: recent, old, or
+// never.
+func (d *demo) snapshot(keys [][2]string) []timeline.SnapshotSeat {
+	at := d.now.Add(-time.Hour)
 	var snap []timeline.SnapshotSeat
 	for _, k := range keys {
-		last := res.State[k]
+		last := d.res.State[k]
 		held := last != "cancelled" && last != "cancelled_by_staff" && last != "access_revoked"
 		if !held || k[1] == "" {
 			continue
 		}
 		var userID uint64
-		if i, ok := latest[seatKey{k[0], k[1]}]; ok {
-			userID = uint64(rows[i].Event.UserID)
+		if i, ok := d.latest[seatKey{k[0], k[1]}]; ok {
+			userID = uint64(d.rows[i].Event.UserID)
 		}
 		var billable *time.Time
 		if last == "unassigned" {
 			end := cycleEnd(at)
 			billable = &end
 		}
-		created := at.Add(-time.Duration(40+rng.IntN(300)) * 24 * time.Hour)
-		activity, editor := useOf(seatKey{k[0], k[1]}).activityAt(rng, at)
-		team, teamName, kind := teamFor(rng, k[0])
+		created := at.Add(-time.Duration(40+d.rng.IntN(300)) * 24 * time.Hour)
+		activity, editor := d.useOf(seatKey{k[0], k[1]}).activityAt(d.rng, at)
+		team, teamName, kind := teamFor(d.rng, k[0])
 		snap = append(snap, timeline.SnapshotSeat{At: at, Scope: timeline.ScopeOrg, ScopeName: k[0], Org: k[0], User: k[1], UserID: userID, AssigneeType: "User",
-			Detail: timeline.SeatDetail{PlanType: plans[k[0]], TeamSlug: team, TeamName: teamName, TeamKind: timeline.TeamKind(kind),
+			Detail: timeline.SeatDetail{PlanType: d.plans[k[0]], TeamSlug: team, TeamName: teamName, TeamKind: timeline.TeamKind(kind),
 				BillableUntil: billable, CreatedAt: &created, LastActivityAt: activity, LastActivityEditor: editor, LastAuthenticatedAt: activity}})
 	}
-	if err := store.WriteSnapshot(ctx, snap); err != nil {
-		return res, err
-	}
-	res.Snapshot = len(snap)
-	var err error
-	if res.Orphans, err = orphanSome(ctx, store, keys, res.State, latest, rows, now); err != nil {
-		return res, err
-	}
-	st, err := lifecycle.Update(ctx, store, time.Time{}, func() time.Time { return now })
-	if err != nil {
-		return res, err
-	}
-	res.Periods = st.Periods
-	return res, nil
+	return snap
 }
 
 // orphanSome removes a few seat holders from their org two hours before

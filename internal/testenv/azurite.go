@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,26 +43,14 @@ var ErrNoAzurite = errors.New("Azurite (the Azure Blob server of the test bed) n
 type Azurite struct {
 	AccountURL string // http://127.0.0.1:PORT/devstoreaccount1
 
-	bin    string
-	dir    string
-	ownDir bool
-	logf   func(string, ...any)
+	*daemon
 	cred   *azblob.SharedKeyCredential
-
-	mu     sync.Mutex
-	proc   *process
-	closed bool
 	client *azblob.Client
 }
 
-// AzuriteOptions configures StartAzurite.
-type AzuriteOptions struct {
-	// Dir holds the blobs (data/) and the server's output (azurite.log).
-	// "" means a new temporary directory that Close removes.
-	Dir string
-	// Logf, if set, receives progress messages.
-	Logf func(string, ...any)
-}
+// AzuriteOptions configures StartAzurite: Dir holds the blobs (data/)
+// and azurite.log.
+type AzuriteOptions = DaemonOptions
 
 // StartAzurite starts Azurite's blob service on a free loopback port and
 // waits until it answers (at most 60 s, less if ctx ends sooner). The
@@ -80,55 +65,24 @@ func StartAzurite(ctx context.Context, opt AzuriteOptions) (*Azurite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	a := &Azurite{bin: bin, logf: opt.Logf, cred: cred}
-	if a.logf == nil {
-		a.logf = func(string, ...any) {}
+	a := &Azurite{cred: cred}
+	// --skipApiVersionCheck: the SDK speaks a newer service version than
+	// the emulator knows; --loose: ignore headers it does not implement.
+	// Any answer to an unauthenticated listing (a refusal) means it serves.
+	if a.daemon, err = startDaemon(ctx, daemonSpec{name: "azurite", bin: bin, tmp: "testenv-azurite-", options: opt,
+		args: func(data string, port int) []string {
+			return []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+				"--location", data, "--skipApiVersionCheck", "--loose", "--disableTelemetry"}
+		},
+		ready: "/" + AzuriteAccount + "?comp=list", any: true, wait: 60 * time.Second, inUse: "EADDRINUSE"}); err != nil {
+		return nil, err
 	}
-	if opt.Dir == "" {
-		if a.dir, err = os.MkdirTemp("", "testenv-azurite-"); err != nil {
-			return nil, fmt.Errorf("testenv: %w", err)
-		}
-		a.ownDir = true
-	} else if a.dir, err = filepath.Abs(opt.Dir); err != nil {
+	a.AccountURL = "http://" + a.addr + "/" + AzuriteAccount
+	if a.client, err = azblob.NewClientWithSharedKeyCredential(a.AccountURL+"/", cred, a.clientOptions()); err != nil {
+		a.Close()
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(a.dir, "data"), 0o755); err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			lastErr = err
-			break
-		}
-		a.AccountURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])) + "/" + AzuriteAccount
-		t0 := time.Now()
-		p, err := a.spawn(ports[0])
-		if err != nil {
-			lastErr = err
-			break
-		}
-		if err = a.waitReady(ctx, p); err == nil {
-			a.proc = p
-			a.logf("testenv: azurite pid %d ready in %v on %s (dir %s)", p.pid, time.Since(t0).Round(time.Millisecond), a.AccountURL, a.dir)
-			if a.client, err = azblob.NewClientWithSharedKeyCredential(a.AccountURL+"/", cred, a.clientOptions()); err != nil {
-				a.Close()
-				return nil, fmt.Errorf("testenv: %w", err)
-			}
-			return a, nil
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		lastErr = err
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "EADDRINUSE") {
-			break
-		}
-	}
-	if a.ownDir {
-		os.RemoveAll(a.dir)
-	}
-	return nil, lastErr
+	return a, nil
 }
 
 // AzuriteDir is where scripts/deps.sh installs Azurite.
@@ -159,56 +113,6 @@ func findAzurite() (string, error) {
 	}
 	return bin, nil
 }
-
-// spawn starts Azurite from a goroutine locked to its thread, as
-// ClickHouse.spawn does, so Pdeathsig fires only when the test binary dies.
-func (a *Azurite) spawn(port int) (*process, error) {
-	logFile, err := os.OpenFile(filepath.Join(a.dir, "azurite.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	defer logFile.Close()
-	// --skipApiVersionCheck: the SDK speaks a newer service version than the
-	// emulator knows; --loose: ignore headers it does not implement.
-	cmd := exec.Command(a.bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--location", filepath.Join(a.dir, "data"), "--skipApiVersionCheck", "--loose", "--disableTelemetry")
-	cmd.Dir = a.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Keep the user's AZURITE_ACCOUNTS (custom accounts) and proxies out.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + a.dir}
-	cmd.SysProcAttr = sysProcAttr()
-	return startChild(cmd)
-}
-
-// waitReady waits for any HTTP answer from the blob service (an
-// unauthenticated request is refused, which is an answer).
-func (a *Azurite) waitReady(ctx context.Context, p *process) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer client.CloseIdleConnections()
-	t0 := time.Now()
-	for {
-		if p.exited() {
-			return fmt.Errorf("testenv: azurite (%s, pid %d) exited during startup after %v: %v%s",
-				a.bin, p.pid, time.Since(t0).Round(time.Millisecond), p.err, a.logTail())
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.AccountURL+"?comp=list", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return fmt.Errorf("testenv: azurite (pid %d) not ready on %s after %v: %v%s",
-				p.pid, a.AccountURL, time.Since(t0).Round(time.Millisecond), context.Cause(ctx), a.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (a *Azurite) logTail() string { return fileTail(filepath.Join(a.dir, "azurite.log")) }
 
 // clientOptions: no proxy (loopback only), few quick retries.
 func (a *Azurite) clientOptions() *azblob.ClientOptions {
@@ -266,57 +170,9 @@ func (a *Azurite) Put(ctx context.Context, container, key string, body []byte) (
 	return strings.Trim(string(*out.ETag), `"`), nil
 }
 
-// Dir is the server's directory.
-func (a *Azurite) Dir() string { return a.dir }
-
-// PID of the server, 0 once stopped.
-func (a *Azurite) PID() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.proc == nil {
-		return 0
-	}
-	return a.proc.pid
-}
-
-// Kill sends SIGKILL to the server and waits for it to exit.
-func (a *Azurite) Kill() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.proc == nil {
-		return
-	}
-	_ = a.proc.cmd.Process.Kill()
-	<-a.proc.done
-	a.proc = nil
-}
-
 // Close stops the server (SIGTERM, SIGKILL after 10 s) and removes its
 // directory if StartAzurite created it. Calling it more than once is safe.
-func (a *Azurite) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return nil
-	}
-	a.closed = true
-	if p := a.proc; p != nil {
-		a.proc = nil
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	if a.ownDir {
-		if err := os.RemoveAll(a.dir); err != nil {
-			return fmt.Errorf("testenv: %w", err)
-		}
-	}
-	return nil
-}
+func (a *Azurite) Close() error { return a.stop() }
 
 // NewAzurite starts an Azurite server (see StartAzurite) that is closed
 // when the test ends. A missing Azurite fails the test with how to install it.

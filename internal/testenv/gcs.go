@@ -7,13 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,26 +31,13 @@ var ErrNoFakeGCS = errors.New("fake-gcs-server (the GCS server of the test bed) 
 type GCS struct {
 	Endpoint string // http://127.0.0.1:PORT (the JSON API is under /storage/v1/)
 
-	bin    string
-	dir    string
-	ownDir bool
-	logf   func(string, ...any)
-
-	mu     sync.Mutex
-	proc   *process
-	closed bool
+	*daemon
 	client *storage.Client
 }
 
-// GCSOptions configures StartGCS.
-type GCSOptions struct {
-	// Dir holds the buckets (data/) and the server's output
-	// (fake-gcs-server.log). "" means a new temporary directory that Close
-	// removes.
-	Dir string
-	// Logf, if set, receives progress messages.
-	Logf func(string, ...any)
-}
+// GCSOptions configures StartGCS: Dir holds the buckets (data/) and
+// fake-gcs-server.log.
+type GCSOptions = DaemonOptions
 
 // StartGCS starts fake-gcs-server on a free loopback port and waits until
 // it answers (at most 30 s, less if ctx ends sooner). The binary is
@@ -66,109 +48,26 @@ func StartGCS(ctx context.Context, opt GCSOptions) (*GCS, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &GCS{bin: bin, logf: opt.Logf}
-	if g.logf == nil {
-		g.logf = func(string, ...any) {}
+	g := &GCS{}
+	// -public-host: XML reads (GET /bucket/object, the SDK's default read
+	// path) are answered for this Host header.
+	if g.daemon, err = startDaemon(ctx, daemonSpec{name: "fake-gcs-server", bin: bin, tmp: "testenv-gcs-", options: opt,
+		args: func(data string, port int) []string {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			return []string{"-scheme", "http", "-host", "127.0.0.1", "-port", strconv.Itoa(port),
+				"-backend", "filesystem", "-filesystem-root", data,
+				"-public-host", addr, "-external-url", "http://" + addr, "-log-level", "warn"}
+		},
+		ready: "/storage/v1/b", wait: 30 * time.Second, inUse: "address already in use"}); err != nil {
+		return nil, err
 	}
-	if opt.Dir == "" {
-		if g.dir, err = os.MkdirTemp("", "testenv-gcs-"); err != nil {
-			return nil, fmt.Errorf("testenv: %w", err)
-		}
-		g.ownDir = true
-	} else if g.dir, err = filepath.Abs(opt.Dir); err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
+	g.Endpoint = "http://" + g.addr
+	if g.client, err = g.newClient(ctx); err != nil {
+		_ = g.Close()
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(g.dir, "data"), 0o755); err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			lastErr = err
-			break
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		g.Endpoint = "http://" + addr
-		t0 := time.Now()
-		p, err := g.spawn(ports[0])
-		if err != nil {
-			lastErr = err
-			break
-		}
-		if err = g.waitReady(ctx, p); err == nil {
-			g.proc = p
-			g.logf("testenv: fake-gcs-server pid %d ready in %v on %s (dir %s)", p.pid, time.Since(t0).Round(time.Millisecond), g.Endpoint, g.dir)
-			if g.client, err = g.newClient(ctx); err == nil {
-				return g, nil
-			}
-			lastErr = err
-			_ = g.Close()
-			return nil, lastErr
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		lastErr = err
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	if g.ownDir {
-		os.RemoveAll(g.dir)
-	}
-	return nil, lastErr
+	return g, nil
 }
-
-// spawn starts fake-gcs-server through startChild (Pdeathsig: it dies
-// with the test binary).
-func (g *GCS) spawn(port int) (*process, error) {
-	logFile, err := os.OpenFile(filepath.Join(g.dir, "fake-gcs-server.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	defer logFile.Close()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	// -public-host: XML reads (GET /bucket/object, the SDK's default
-	// read path) are answered for this Host header.
-	cmd := exec.Command(g.bin, "-scheme", "http", "-host", "127.0.0.1", "-port", strconv.Itoa(port),
-		"-backend", "filesystem", "-filesystem-root", filepath.Join(g.dir, "data"),
-		"-public-host", addr, "-external-url", "http://"+addr, "-log-level", "warn")
-	cmd.Dir = g.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + g.dir}
-	cmd.SysProcAttr = sysProcAttr()
-	return startChild(cmd)
-}
-
-func (g *GCS) waitReady(ctx context.Context, p *process) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer client.CloseIdleConnections()
-	t0 := time.Now()
-	for {
-		if p.exited() {
-			return fmt.Errorf("testenv: fake-gcs-server (%s, pid %d) exited during startup after %v: %v%s",
-				g.bin, p.pid, time.Since(t0).Round(time.Millisecond), p.err, g.logTail())
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.Endpoint+"/storage/v1/b", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return fmt.Errorf("testenv: fake-gcs-server (pid %d) not ready on %s after %v: %v%s",
-				p.pid, g.Endpoint, time.Since(t0).Round(time.Millisecond), context.Cause(ctx), g.logTail())
-		case <-time.After(30 * time.Millisecond):
-		}
-	}
-}
-
-func (g *GCS) logTail() string { return fileTail(filepath.Join(g.dir, "fake-gcs-server.log")) }
 
 func (g *GCS) newClient(ctx context.Context) (*storage.Client, error) {
 	c, err := storage.NewClient(ctx, option.WithEndpoint(g.Endpoint+"/storage/v1/"), option.WithoutAuthentication(),
@@ -181,19 +80,6 @@ func (g *GCS) newClient(ctx context.Context) (*storage.Client, error) {
 
 // Client is an anonymous GCS client for this server.
 func (g *GCS) Client() *storage.Client { return g.client }
-
-// Dir is the server's directory (data/ holds one directory per bucket).
-func (g *GCS) Dir() string { return g.dir }
-
-// PID of the server, 0 once stopped.
-func (g *GCS) PID() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.proc == nil {
-		return 0
-	}
-	return g.proc.pid
-}
 
 // CreateBucket creates bucket.
 func (g *GCS) CreateBucket(ctx context.Context, bucket string) error {
@@ -252,46 +138,13 @@ func (g *GCS) IngestArgs(bucket string) []string {
 	return []string{"--source", "gcs", "--gcs-bucket", bucket, "--gcs-endpoint", g.Endpoint, "--gcs-anonymous"}
 }
 
-// Kill sends SIGKILL to the server and waits for it to exit (the data stays).
-func (g *GCS) Kill() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.proc == nil {
-		return
-	}
-	_ = g.proc.cmd.Process.Kill()
-	<-g.proc.done
-	g.proc = nil
-}
-
 // Close stops the server (SIGTERM, SIGKILL after 10 s) and removes its
 // directory if StartGCS created it. Calling it more than once is safe.
 func (g *GCS) Close() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return nil
-	}
-	g.closed = true
 	if g.client != nil {
 		_ = g.client.Close()
 	}
-	if p := g.proc; p != nil {
-		g.proc = nil
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	if g.ownDir {
-		if err := os.RemoveAll(g.dir); err != nil {
-			return fmt.Errorf("testenv: %w", err)
-		}
-	}
-	return nil
+	return g.stop()
 }
 
 // NewGCS starts a GCS server (see StartGCS) that is closed when the test

@@ -10,12 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,25 +38,13 @@ type S3 struct {
 	SecretKey string
 	Region    string
 
-	bin    string
-	dir    string
-	ownDir bool
-	logf   func(string, ...any)
-
-	mu     sync.Mutex
-	proc   *process
-	closed bool
+	*daemon
 	client *s3.Client
 }
 
-// S3Options configures StartS3.
-type S3Options struct {
-	// Dir holds the buckets (data/) and the server's output (versitygw.log).
-	// "" means a new temporary directory that Close removes.
-	Dir string
-	// Logf, if set, receives progress messages.
-	Logf func(string, ...any)
-}
+// S3Options configures StartS3: Dir holds the buckets (data/) and
+// versitygw.log.
+type S3Options = DaemonOptions
 
 // StartS3 starts versitygw on a free loopback port and waits until it
 // answers (at most 30 s, less if ctx ends sooner). The binary is
@@ -70,107 +54,23 @@ func StartS3(ctx context.Context, opt S3Options) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &S3{bin: bin, Region: S3Region, logf: opt.Logf, AccessKey: "seatline" + randHex(6), SecretKey: randHex(20)}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
+	s := &S3{Region: S3Region, AccessKey: "seatline" + randHex(6), SecretKey: randHex(20)}
+	// The root keys are on the command line (a private loopback server
+	// with throw-away keys).
+	if s.daemon, err = startDaemon(ctx, daemonSpec{name: "versitygw", bin: bin, tmp: "testenv-s3-", options: opt,
+		args: func(data string, port int) []string {
+			return []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
+				"--port", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--health", "/health", "--quiet", "posix", data}
+		},
+		ready: "/health", wait: 30 * time.Second, inUse: "address already in use"}); err != nil {
+		return nil, err
 	}
-	if opt.Dir == "" {
-		if s.dir, err = os.MkdirTemp("", "testenv-s3-"); err != nil {
-			return nil, fmt.Errorf("testenv: %w", err)
-		}
-		s.ownDir = true
-	} else {
-		if s.dir, err = filepath.Abs(opt.Dir); err != nil {
-			return nil, fmt.Errorf("testenv: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o755); err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			lastErr = err
-			break
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		s.Endpoint = "http://" + addr
-		t0 := time.Now()
-		p, err := s.spawn(addr)
-		if err != nil {
-			lastErr = err
-			break
-		}
-		if err = s.waitReady(ctx, p); err == nil {
-			s.proc = p
-			s.logf("testenv: versitygw pid %d ready in %v on %s (dir %s)", p.pid, time.Since(t0).Round(time.Millisecond), s.Endpoint, s.dir)
-			s.client = s.newClient()
-			return s, nil
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		lastErr = err
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	if s.ownDir {
-		os.RemoveAll(s.dir)
-	}
-	return nil, lastErr
+	s.Endpoint = "http://" + s.addr
+	s.client = s.newClient()
+	return s, nil
 }
 
 func findVersityGW() (string, error) { return findGoTool("VERSITYGW", "versitygw", ErrNoVersityGW) }
-
-// spawn starts versitygw from a goroutine locked to its thread, as
-// ClickHouse.spawn does, so Pdeathsig fires only when the test binary dies.
-func (s *S3) spawn(addr string) (*process, error) {
-	logFile, err := os.OpenFile(filepath.Join(s.dir, "versitygw.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(s.bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
-		"--port", addr, "--health", "/health", "--quiet", "posix", filepath.Join(s.dir, "data"))
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// The root keys are on the command line (a private loopback server with
-	// throw-away keys); keep the user's AWS settings out of its environment.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.dir}
-	cmd.SysProcAttr = sysProcAttr()
-	return startChild(cmd)
-}
-
-func (s *S3) waitReady(ctx context.Context, p *process) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer client.CloseIdleConnections()
-	t0 := time.Now()
-	for {
-		if p.exited() {
-			return fmt.Errorf("testenv: versitygw (%s, pid %d) exited during startup after %v: %v%s",
-				s.bin, p.pid, time.Since(t0).Round(time.Millisecond), p.err, s.logTail())
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/health", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return fmt.Errorf("testenv: versitygw (pid %d) not ready on %s after %v: %v%s",
-				p.pid, s.Endpoint, time.Since(t0).Round(time.Millisecond), context.Cause(ctx), s.logTail())
-		case <-time.After(30 * time.Millisecond):
-		}
-	}
-}
-
-func (s *S3) logTail() string { return fileTail(filepath.Join(s.dir, "versitygw.log")) }
 
 func (s *S3) newClient() *s3.Client {
 	return s3.New(s3.Options{
@@ -184,19 +84,6 @@ func (s *S3) newClient() *s3.Client {
 
 // Client is an S3 client for this server (path-style, its root keys).
 func (s *S3) Client() *s3.Client { return s.client }
-
-// Dir is the server's directory (data/ holds one directory per bucket).
-func (s *S3) Dir() string { return s.dir }
-
-// PID of the server, 0 once stopped.
-func (s *S3) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return 0
-	}
-	return s.proc.pid
-}
 
 // CreateBucket creates bucket.
 func (s *S3) CreateBucket(ctx context.Context, bucket string) error {
@@ -232,44 +119,9 @@ func (s *S3) IngestArgs(bucket string) []string {
 	return []string{"--source", "s3", "--s3-bucket", bucket, "--s3-endpoint", s.Endpoint, "--s3-path-style", "--s3-region", s.Region}
 }
 
-// Kill sends SIGKILL to the server and waits for it to exit (the data stays).
-func (s *S3) Kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return
-	}
-	_ = s.proc.cmd.Process.Kill()
-	<-s.proc.done
-	s.proc = nil
-}
-
 // Close stops the server (SIGTERM, SIGKILL after 10 s) and removes its
 // directory if StartS3 created it. Calling it more than once is safe.
-func (s *S3) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	if p := s.proc; p != nil {
-		s.proc = nil
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	if s.ownDir {
-		if err := os.RemoveAll(s.dir); err != nil {
-			return fmt.Errorf("testenv: %w", err)
-		}
-	}
-	return nil
-}
+func (s *S3) Close() error { return s.stop() }
 
 // NewS3 starts an S3 server (see StartS3) that is closed when the test
 // ends. A missing versitygw fails the test with how to install it.

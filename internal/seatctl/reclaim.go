@@ -135,7 +135,7 @@ func githubClient(cfg ghclient.Config, stderr io.Writer) (*ghclient.Client, *ghc
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c, err := ghclient.New(cfg, log)
 	if err != nil {
-		return nil, nil, &cli.ConfigError{Err: err}
+		return nil, nil, &cli.ConfigError{Err: ghflags.FlagError(err)}
 	}
 	return c, ghclient.NewLookup(c, ghclient.LookupConfig{}), nil
 }

@@ -19,19 +19,19 @@ func TestValidate(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{"nothing", Config{}, "github-token:"},
-		{"both", Config{Token: "x1234", AppID: 1, InstallationID: 2, PrivateKeyPEM: pemKey}, "github-token:"},
-		{"app no id", Config{InstallationID: 2, PrivateKeyPEM: pemKey}, "github-app-id:"},
-		{"app no inst", Config{AppID: 1, PrivateKeyPEM: pemKey}, "github-installation-id:"},
-		{"app no key", Config{AppID: 1, InstallationID: 2}, "github-private-key:"},
-		{"app bad key", Config{AppID: 1, InstallationID: 2, PrivateKeyPEM: []byte("-----BEGIN NOPE-----\nc2VjcmV0a2V5bWF0ZXJpYWw=\n-----END NOPE-----\n")}, "github-private-key:"},
-		{"bad url", Config{BaseURL: "ftp://x", Token: "tok1234"}, "github-base-url:"},
-		{"url creds", Config{BaseURL: "https://u:p@127.0.0.1/", Token: "tok1234"}, "github-base-url:"},
-		{"token ws", Config{Token: "tok 1234"}, "github-token:"},
-		{"neg timeout", Config{Token: "tok1234", Timeout: -1}, "github-timeout:"},
-		{"neg retries", Config{Token: "tok1234", MaxRetries: -2}, "github-max-retries:"},
-		{"neg reserve", Config{Token: "tok1234", Reserve: -1}, "github-reserve:"},
-		{"neg wait", Config{Token: "tok1234", MaxWait: -1}, "github-max-wait:"},
+		{"nothing", Config{}, "ghclient: Config.Token:"},
+		{"both", Config{Token: "x1234", AppID: 1, InstallationID: 2, PrivateKeyPEM: pemKey}, "ghclient: Config.Token:"},
+		{"app no id", Config{InstallationID: 2, PrivateKeyPEM: pemKey}, "ghclient: Config.AppID:"},
+		{"app no inst", Config{AppID: 1, PrivateKeyPEM: pemKey}, "ghclient: Config.InstallationID:"},
+		{"app no key", Config{AppID: 1, InstallationID: 2}, "ghclient: Config.PrivateKeyPEM:"},
+		{"app bad key", Config{AppID: 1, InstallationID: 2, PrivateKeyPEM: []byte("-----BEGIN NOPE-----\nc2VjcmV0a2V5bWF0ZXJpYWw=\n-----END NOPE-----\n")}, "ghclient: Config.PrivateKeyPEM:"},
+		{"bad url", Config{BaseURL: "ftp://x", Token: "tok1234"}, "ghclient: Config.BaseURL:"},
+		{"url creds", Config{BaseURL: "https://u:p@127.0.0.1/", Token: "tok1234"}, "ghclient: Config.BaseURL:"},
+		{"token ws", Config{Token: "tok 1234"}, "ghclient: Config.Token:"},
+		{"neg timeout", Config{Token: "tok1234", Timeout: -1}, "ghclient: Config.Timeout:"},
+		{"neg retries", Config{Token: "tok1234", MaxRetries: -2}, "ghclient: Config.MaxRetries:"},
+		{"neg reserve", Config{Token: "tok1234", Reserve: -1}, "ghclient: Config.Reserve:"},
+		{"neg wait", Config{Token: "tok1234", MaxWait: -1}, "ghclient: Config.MaxWait:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

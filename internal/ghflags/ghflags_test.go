@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The library names Config's fields; the user reads the flags' names, and
@@ -21,7 +20,7 @@ func TestConfigErrorsNameFlags(t *testing.T) {
 		f    Flags
 		want string
 	}{
-		{"nothing", Defaults(time.Minute), "github-token: a token or a GitHub App (github-app-id, github-installation-id, github-private-key) is required"},
+		{"nothing", Defaults(0), "github-token: a token or a GitHub App (github-app-id, github-installation-id, github-private-key) is required"},
 		{"both", Flags{BaseURL: "https://api.github.com/", Token: "tok1234", AppID: 1, InstallationID: 2, MaxConcurrent: 1}, "github-token: set either a token or a GitHub App (github-app-id, github-installation-id, github-private-key), not both"},
 		{"no key", Flags{BaseURL: "https://api.github.com/", AppID: 1, InstallationID: 2, MaxConcurrent: 1}, "github-private-key: required with github-app-id"},
 		{"bad key", Flags{BaseURL: "https://api.github.com/", AppID: 1, InstallationID: 2, PrivateKeyFile: key, MaxConcurrent: 1}, "github-private-key: not an RSA private key in PEM form"},

@@ -174,10 +174,9 @@ func (b *populator) addMemberships() error {
 			}
 		}
 		for _, o := range in {
-			if err := b.s.AddMember(o, u); err != nil {
+			if err := note(b.members, o, u, b.s.AddMember); err != nil {
 				return err
 			}
-			b.members[o] = append(b.members[o], u)
 		}
 	}
 	return nil
@@ -189,13 +188,21 @@ func (b *populator) addInvitations() error {
 		if b.rng.IntN(100) < 4 {
 			o := pick(b.rng, b.p.Orgs)
 			if !slices.Contains(b.members[o], u) {
-				if err := b.s.Invite(o, u); err != nil {
+				if err := note(b.invited, o, u, b.s.Invite); err != nil {
 					return err
 				}
-				b.invited[o] = append(b.invited[o], u)
 			}
 		}
 	}
+	return nil
+}
+
+// note makes login a member or invitee of org with add and notes it in byOrg.
+func note(byOrg map[string][]string, org, login string, add func(org, login string) error) error {
+	if err := add(org, login); err != nil {
+		return err
+	}
+	byOrg[org] = append(byOrg[org], login)
 	return nil
 }
 

@@ -400,35 +400,7 @@ func (s *Server) RandomChangeIn(rng *rand.Rand, scope ChangeScope) string {
 		actor = pick(rng, scope.Actors)
 	}
 	a := s.systemActor(actor)
-	seats := orderedSeats(o.seats)
-	var active, pending, free []string
-	for _, st := range seats {
-		switch {
-		case scope.keeps(st.login):
-		case st.pending.IsZero():
-			active = append(active, st.login)
-		default:
-			pending = append(pending, st.login)
-		}
-	}
-	for _, m := range o.memberOrder {
-		if o.seats[m] == nil && !scope.keeps(m) {
-			free = append(free, m)
-		}
-	}
-	var toggle, members []string // teams a change may (un)assign; members it may add to the first team
-	if len(o.teamOrder) > 1 {
-		for _, t := range o.teamOrder[1:] {
-			if !scope.keeps(t) {
-				toggle = append(toggle, t)
-			}
-		}
-	}
-	for _, m := range o.memberOrder {
-		if !scope.keeps(m) {
-			members = append(members, m)
-		}
-	}
+	active, pending, free, toggle, members := o.changeCandidates(scope)
 	x := rng.IntN(100)
 	switch {
 	case x < 30 && len(free) > 0:
@@ -504,6 +476,40 @@ func (s *Server) RandomChangeIn(rng *rand.Rand, scope ChangeScope) string {
 		return fmt.Sprintf("assigned %s in %s", u, o.login)
 	}
 	return "nothing to change"
+}
+
+// changeCandidates are what a random change in o may touch, leaving out
+// what scope keeps: seat holders (active, pending cancellation), members
+// without a seat, the teams it may (un)assign (all but the first, which
+// Populate assigns), and the members it may add to the first team.
+func (o *org) changeCandidates(scope ChangeScope) (active, pending, free, toggle, members []string) {
+	for _, st := range orderedSeats(o.seats) {
+		switch {
+		case scope.keeps(st.login):
+		case st.pending.IsZero():
+			active = append(active, st.login)
+		default:
+			pending = append(pending, st.login)
+		}
+	}
+	for _, m := range o.memberOrder {
+		if o.seats[m] == nil && !scope.keeps(m) {
+			free = append(free, m)
+		}
+	}
+	if len(o.teamOrder) > 1 {
+		for _, t := range o.teamOrder[1:] {
+			if !scope.keeps(t) {
+				toggle = append(toggle, t)
+			}
+		}
+	}
+	for _, m := range o.memberOrder {
+		if !scope.keeps(m) {
+			members = append(members, m)
+		}
+	}
+	return active, pending, free, toggle, members
 }
 
 func (s *Server) setActivityLocked(o *org, login string, rng *rand.Rand) {

@@ -377,21 +377,7 @@ func (s *Server) hOrgSeats(c *reqCtx) {
 		return
 	}
 	all := orderedSeats(o.seats)
-	raw := s.rawSeats[o.login]
-	from, to, link := paginate(c, len(all)+len(raw))
-	out := seatListJSON{TotalSeats: len(all) + len(raw), Seats: []any{}}
-	for i := from; i < to; i++ {
-		if i < len(all) {
-			out.Seats = append(out.Seats, s.renderSeat(c.base, scope{org: o}, all[i]))
-		} else {
-			out.Seats = append(out.Seats, raw[i-len(all)])
-		}
-	}
-	s.mu.Unlock()
-	if link != "" {
-		c.w.Header().Set("Link", link)
-	}
-	s.writeRaw(c, http.StatusOK, out)
+	s.writeSeatPage(c, len(all), len(all), s.rawSeats[o.login], func(i int) seatJSON { return s.renderSeat(c.base, scope{org: o}, all[i]) })
 }
 
 func (s *Server) hEnterpriseSeats(c *reqCtx) {
@@ -405,14 +391,20 @@ func (s *Server) hEnterpriseSeats(c *reqCtx) {
 	for _, e := range all {
 		users[e.st.login] = true
 	}
-	raw := s.rawSeats[s.opts.Enterprise]
-	from, to, link := paginate(c, len(all)+len(raw))
-	out := seatListJSON{TotalSeats: len(users) + len(raw), Seats: []any{}}
+	s.writeSeatPage(c, len(all), len(users), s.rawSeats[s.opts.Enterprise], func(i int) seatJSON { return s.renderSeat(c.base, all[i].sc, all[i].st) })
+}
+
+// writeSeatPage answers a seat list: the page c asks for of n seats
+// (render gives the i-th), then the raw ones (AddRawSeat), with
+// total_seats total plus the raw ones. Needs mu, which it releases.
+func (s *Server) writeSeatPage(c *reqCtx, n, total int, raw []json.RawMessage, render func(i int) seatJSON) {
+	from, to, link := paginate(c, n+len(raw))
+	out := seatListJSON{TotalSeats: total + len(raw), Seats: []any{}}
 	for i := from; i < to; i++ {
-		if i < len(all) {
-			out.Seats = append(out.Seats, s.renderSeat(c.base, all[i].sc, all[i].st))
+		if i < n {
+			out.Seats = append(out.Seats, render(i))
 		} else {
-			out.Seats = append(out.Seats, raw[i-len(all)])
+			out.Seats = append(out.Seats, raw[i-n])
 		}
 	}
 	s.mu.Unlock()

@@ -215,10 +215,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}

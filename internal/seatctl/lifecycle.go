@@ -146,10 +146,7 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 	if len(f.Users) == 0 && len(f.Scopes) == 0 && !*all {
 		return usageErrorf("user: required (whose periods? --org for an organization's, --all for every one)")
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
@@ -246,10 +243,7 @@ func runSeatDays(ctx context.Context, e *env, args []string) error {
 	if *by != "org" && *by != "team" {
 		return usageErrorf("by: %q is not org or team", *by)
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
@@ -339,10 +333,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErrorf("at: %v", err)
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,16 @@ func resolveFormat(e *env, f string) (string, error) {
 	return f, checkFormat(f)
 }
 
+// connectListing resolves a listing's --format (resolveFormat), then
+// connects: a bad format is found before any connection.
+func connectListing(ctx context.Context, e *env, cfg timeline.Config, format *string) (*timeline.Store, error) {
+	var err error
+	if *format, err = resolveFormat(e, *format); err != nil {
+		return nil, err
+	}
+	return connect(ctx, cfg, e.stderr)
+}
+
 // render runs l's query and writes its rows in format (output.go: the
 // table's escaping, the csv cell guard). It returns how many rows there
 // were. Nothing reaches stdout when the query fails.

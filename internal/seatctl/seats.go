@@ -232,10 +232,7 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 			return usageErrorf("--at lists the holders at an instant: it cannot be combined with --summary, --by, --idle, --state or --plan")
 		}
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
@@ -442,10 +439,7 @@ func runPending(ctx context.Context, e *env, args []string) error {
 			return usageErrorf("before: %v", err)
 		}
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}

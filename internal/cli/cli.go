@@ -170,12 +170,22 @@ const ExitCodesHelp = `Exit codes:
 
 // ExitCode maps a run's error to the exit codes. When an error holds
 // several causes (errors.Join), the first that applies in this order
-// decides: configuration, GitHub refusing the credentials, ClickHouse or
-// GitHub unavailable, anything else.
-func ExitCode(err error) int {
+// decides: a code the error carries itself, configuration, GitHub refusing
+// the credentials, ClickHouse or GitHub unavailable, anything else.
+func ExitCode(err error) int { return ExitCodeOr(err, ExitFailed) }
+
+// ExitCodeOr is ExitCode for a command whose failures of no other class
+// have their own documented code: other (seatctl: 3, its other failures
+// are reading or writing a file). An error with an ExitCode() int method
+// (a command's documented codes: seatctl's failed check, reclaim's refused
+// plan) carries its own code.
+func ExitCodeOr(err error, other int) int {
+	var coded interface{ ExitCode() int }
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
+	case errors.As(err, &coded):
+		return coded.ExitCode()
 	case errors.As(err, new(*ConfigError)):
 		return ExitConfig
 	case ghclient.CredentialsRefused(err):
@@ -183,7 +193,7 @@ func ExitCode(err error) int {
 	case timeline.IsClickHouseError(err), ghclient.Unavailable(err):
 		return ExitUnavailable
 	}
-	return ExitFailed
+	return other
 }
 
 // ConfigError is a configuration mistake found at start-up.

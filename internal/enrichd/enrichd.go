@@ -174,7 +174,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 	}
 	gh, err := ghclient.New(ghcfg, log)
 	if err != nil {
-		return nil, &cli.ConfigError{Err: err}
+		return nil, &cli.ConfigError{Err: ghflags.FlagError(err)}
 	}
 	enricher, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, cfg.Enrich)
 	if err != nil {

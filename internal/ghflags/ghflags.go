@@ -3,6 +3,7 @@
 package ghflags
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -85,7 +86,33 @@ func (f *Flags) Config() (ghclient.Config, error) {
 		cfg.PrivateKeyPEM = ghclient.SecretBytes(pem)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, FlagError(err)
 	}
 	return cfg, nil
+}
+
+// flagOf is the flag of each ghclient.Config field a user sets.
+var flagOf = map[string]string{
+	"BaseURL":        "github-base-url",
+	"Token":          "github-token",
+	"AppID":          "github-app-id",
+	"InstallationID": "github-installation-id",
+	"PrivateKeyPEM":  "github-private-key",
+	"MaxConcurrent":  maxConcurrentFlag.Name,
+	"MaxWait":        maxWaitFlag.Name,
+}
+
+// FlagError says a ghclient configuration error in the flags' names
+// ("github-token: …"), which the user typed; other errors pass unchanged.
+func FlagError(err error) error {
+	var ce *ghclient.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return errors.New(ce.Describe(func(field string) string {
+		if f, ok := flagOf[field]; ok {
+			return f
+		}
+		return "ghclient Config." + field // set by the program, not by a flag
+	}))
 }

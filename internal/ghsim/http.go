@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -145,6 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.rl.Unlock()
 
 	c := &reqCtx{key: key, w: w, r: r, params: params, reqID: reqID, base: "http://" + r.Host}
+	logged := s.logRequest(rt, key, r, arrival)
 	p, authMsg := s.authenticate(r, rt)
 	counted := rt != nil && authMsg == "" && !rt.exempt
 	ahead := 0
@@ -195,6 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	sn, v := s.admit(p, arrival, ahead)
 	c.snap = sn
+	s.logAdmission(logged, sn, v == admitOK)
 	switch v {
 	case rejectPrimary:
 		status := http.StatusForbidden
@@ -229,6 +230,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(c, http.StatusForbidden, "Resource not accessible by personal access token", docsUserMgmt)
 		return
 	}
+	if !rt.app && s.applyFailure(c) {
+		return
+	}
 	if s.injectFault(c) {
 		return
 	}
@@ -247,16 +251,8 @@ func (s *Server) injectFault(c *reqCtx) bool {
 
 	switch {
 	case f.ResetRate > 0 && xReset < f.ResetRate:
-		if hj, ok := c.w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // RST, not FIN
-				}
-				_ = conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler) // not hijackable (HTTP/2): abort the stream
+		dropConnection(c.w)
+		return true
 	case f.Burst429Every > 0 && f.Burst429Len > 0 && (n-1)%(f.Burst429Every+f.Burst429Len) >= f.Burst429Every:
 		c.snap = s.trip(c.snap, f.RetryAfter)
 		s.writeRaw(c, http.StatusTooManyRequests, secondaryBody(c.reqID, http.StatusTooManyRequests))
@@ -381,16 +377,7 @@ func (s *Server) hOrgSeats(c *reqCtx) {
 		return
 	}
 	all := orderedSeats(o.seats)
-	from, to, link := paginate(c, len(all))
-	out := seatListJSON{TotalSeats: len(all), Seats: []seatJSON{}}
-	for _, st := range all[from:to] {
-		out.Seats = append(out.Seats, s.renderSeat(c.base, scope{org: o}, st))
-	}
-	s.mu.Unlock()
-	if link != "" {
-		c.w.Header().Set("Link", link)
-	}
-	s.writeRaw(c, http.StatusOK, out)
+	s.writeSeatPage(c, len(all), len(all), s.rawSeats[o.login], func(i int) seatJSON { return s.renderSeat(c.base, scope{org: o}, all[i]) })
 }
 
 func (s *Server) hEnterpriseSeats(c *reqCtx) {
@@ -404,10 +391,21 @@ func (s *Server) hEnterpriseSeats(c *reqCtx) {
 	for _, e := range all {
 		users[e.st.login] = true
 	}
-	from, to, link := paginate(c, len(all))
-	out := seatListJSON{TotalSeats: len(users), Seats: []seatJSON{}}
-	for _, e := range all[from:to] {
-		out.Seats = append(out.Seats, s.renderSeat(c.base, e.sc, e.st))
+	s.writeSeatPage(c, len(all), len(users), s.rawSeats[s.opts.Enterprise], func(i int) seatJSON { return s.renderSeat(c.base, all[i].sc, all[i].st) })
+}
+
+// writeSeatPage answers a seat list: the page c asks for of n seats
+// (render gives the i-th), then the raw ones (AddRawSeat), with
+// total_seats total plus the raw ones. Needs mu, which it releases.
+func (s *Server) writeSeatPage(c *reqCtx, n, total int, raw []json.RawMessage, render func(i int) seatJSON) {
+	from, to, link := paginate(c, n+len(raw))
+	out := seatListJSON{TotalSeats: total + len(raw), Seats: []any{}}
+	for i := from; i < to; i++ {
+		if i < n {
+			out.Seats = append(out.Seats, render(i))
+		} else {
+			out.Seats = append(out.Seats, raw[i-n])
+		}
 	}
 	s.mu.Unlock()
 	if link != "" {
@@ -426,7 +424,10 @@ func (s *Server) hSeatDetails(c *reqCtx) {
 		return
 	}
 	login := c.params["username"]
-	u := s.users[login]
+	u := s.userFold(login)
+	if u != nil {
+		login = u.login
+	}
 	var st *seat
 	if u != nil && !u.deleted {
 		st = o.seats[login]
@@ -577,7 +578,15 @@ func (s *Server) hAccessToken(c *reqCtx) {
 		return
 	}
 	s.rl.Lock()
+	s.jwts = append(s.jwts, c.p.token)
+	if s.tokenFailures > 0 {
+		s.tokenFailures--
+		s.rl.Unlock()
+		s.writeError(c, http.StatusUnauthorized, "Bad credentials", docsRoot)
+		return
+	}
 	tok, exp := s.issueLocked(id)
+	s.issued = append(s.issued, tok)
 	s.rl.Unlock()
 	seats := "write"
 	if s.opts.AppReadOnly {
@@ -591,6 +600,10 @@ func (s *Server) hAccessToken(c *reqCtx) {
 }
 
 func (s *Server) hRateLimit(c *reqCtx) {
+	if s.opts.NoRateLimitEndpoint {
+		s.writeError(c, http.StatusNotFound, "Not Found", docsRoot)
+		return
+	}
 	sn := c.snap
 	reset := sn.reset.Unix()
 	core := rateJSON{Limit: sn.limit, Used: sn.used, Remaining: sn.remaining, Reset: reset}
@@ -671,8 +684,8 @@ type billingJSON struct {
 }
 
 type seatListJSON struct {
-	TotalSeats int        `json:"total_seats"`
-	Seats      []seatJSON `json:"seats"`
+	TotalSeats int   `json:"total_seats"`
+	Seats      []any `json:"seats"` // seatJSON, or a raw seat (AddRawSeat)
 }
 
 type seatJSON struct {

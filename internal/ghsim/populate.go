@@ -64,6 +64,32 @@ func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
 // ones, some pending cancellations, and a deleted user whose seat has a null
 // assignee. Choices come from rng; ids from Options.Seed.
 func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
+	p.fillDefaults()
+	s.mu.Lock()
+	mark, tmark := len(s.events), len(s.truth.periods)
+	s.mu.Unlock()
+	b := &populator{s: s, rng: rng, p: p, admin: s.opts.Admin, members: map[string][]string{}, invited: map[string][]string{}}
+	// The steps in this order: each draws from rng, so the order is what
+	// makes a seed give the same enterprise.
+	for _, step := range []func() error{
+		b.addOrgs, b.addUsers, b.addMemberships, b.addInvitations, b.addOrgTeamsAndSeats,
+		b.addEnterpriseTeams, b.backdateSeats, b.unassignSome, b.deleteOneUser,
+	} {
+		if err := step(); err != nil {
+			return b.out, err
+		}
+	}
+	s.mu.Lock()
+	if !p.Emit && len(s.events) >= mark {
+		s.events = s.events[:mark]
+		s.tHide(tmark) // the seats predate the stream: no truth for them
+	}
+	b.out.Seats = len(s.enterpriseSeatsLocked())
+	s.mu.Unlock()
+	return b.out, nil
+}
+
+func (p *Population) fillDefaults() {
 	if len(p.Orgs) == 0 {
 		p.Orgs = []string{"acme-platform", "acme-mobile", "acme-research", "acme-data"}
 	}
@@ -78,29 +104,43 @@ func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
 	}
 	p.EnterpriseTeams = min(p.EnterpriseTeams, len(entTeamNames))
 	p.TeamsPerOrg = min(p.TeamsPerOrg, len(teamNames))
+}
 
-	s.mu.Lock()
-	mark, tmark := len(s.events), len(s.truth.periods)
-	s.mu.Unlock()
-	var out Populated
-	admin := s.opts.Admin
+// populator is one Populate call: what it has built so far.
+type populator struct {
+	s       *Server
+	rng     *rand.Rand
+	p       Population
+	admin   string
+	out     Populated
+	members map[string][]string // org -> its members
+	invited map[string][]string // org -> its pending invitations
+}
 
-	for i, name := range p.Orgs {
+// addOrgs: the last org on assign_all (with more than one), the second on
+// the enterprise plan.
+func (b *populator) addOrgs() error {
+	for i, name := range b.p.Orgs {
 		setting, plan := AssignSelected, PlanBusiness
-		if i == len(p.Orgs)-1 && len(p.Orgs) > 1 {
-			setting, out.AssignAllOrg = AssignAll, name
+		if i == len(b.p.Orgs)-1 && len(b.p.Orgs) > 1 {
+			setting, b.out.AssignAllOrg = AssignAll, name
 		}
 		if i == 1 {
 			plan = PlanEnterprise
 		}
-		if err := s.AddOrg(name, setting, plan); err != nil {
-			return out, err
+		if err := b.s.AddOrg(name, setting, plan); err != nil {
+			return err
 		}
-		out.Orgs = append(out.Orgs, name)
+		b.out.Orgs = append(b.out.Orgs, name)
 	}
+	return nil
+}
 
+// addUsers makes p.Users users with logins of the shapes people choose.
+func (b *populator) addUsers() error {
+	rng := b.rng
 	seen := map[string]bool{}
-	for len(out.Users) < p.Users {
+	for len(b.out.Users) < b.p.Users {
 		var login string
 		switch rng.IntN(4) {
 		case 0:
@@ -116,106 +156,155 @@ func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
 			login += strconv.Itoa(rng.IntN(10))
 		}
 		seen[login] = true
-		s.AddUser(login)
-		out.Users = append(out.Users, login)
+		b.s.AddUser(login)
+		b.out.Users = append(b.out.Users, login)
 	}
+	return nil
+}
 
-	members := map[string][]string{}
-	for _, u := range out.Users {
-		o := pick(rng, p.Orgs)
-		orgs := []string{o}
-		if rng.IntN(5) == 0 && len(p.Orgs) > 1 {
-			if o2 := pick(rng, p.Orgs); o2 != o {
-				orgs = append(orgs, o2)
+// addMemberships puts each user in one org, one in five in two.
+func (b *populator) addMemberships() error {
+	rng, orgs := b.rng, b.p.Orgs
+	for _, u := range b.out.Users {
+		o := pick(rng, orgs)
+		in := []string{o}
+		if rng.IntN(5) == 0 && len(orgs) > 1 {
+			if o2 := pick(rng, orgs); o2 != o {
+				in = append(in, o2)
 			}
 		}
-		for _, o := range orgs {
-			if err := s.AddMember(o, u); err != nil {
-				return out, err
-			}
-			members[o] = append(members[o], u)
-		}
-	}
-	invited := map[string][]string{}
-	for _, u := range out.Users {
-		if rng.IntN(100) < 4 {
-			o := pick(rng, p.Orgs)
-			if !slices.Contains(members[o], u) {
-				if err := s.Invite(o, u); err != nil {
-					return out, err
-				}
-				invited[o] = append(invited[o], u)
+		for _, o := range in {
+			if err := note(b.members, o, u, b.s.AddMember); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
 
-	for _, o := range p.Orgs {
-		ms := members[o]
-		if len(ms) == 0 {
-			continue
-		}
-		names := slices.Clone(teamNames)
-		rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-		for ti := 0; ti < p.TeamsPerOrg; ti++ {
-			var tm []string
-			for range 4 + rng.IntN(9) {
-				if m := pick(rng, ms); !slices.Contains(tm, m) {
-					tm = append(tm, m)
+// addInvitations invites about 4% of the users to an org they are not in.
+func (b *populator) addInvitations() error {
+	for _, u := range b.out.Users {
+		if b.rng.IntN(100) < 4 {
+			o := pick(b.rng, b.p.Orgs)
+			if !slices.Contains(b.members[o], u) {
+				if err := note(b.invited, o, u, b.s.Invite); err != nil {
+					return err
 				}
 			}
-			if err := s.AddTeam(o, names[ti], tm...); err != nil {
-				return out, err
-			}
-		}
-		if o == out.AssignAllOrg {
-			continue
-		}
-		if err := s.AssignTeams(o, admin, names[0]); err != nil {
-			return out, err
-		}
-		var direct []string
-		for _, m := range ms {
-			if _, has := s.Seat(o, m); !has && rng.IntN(100) < 55 {
-				direct = append(direct, m)
-			}
-		}
-		for _, inv := range invited[o] {
-			if rng.IntN(2) == 0 {
-				direct = append(direct, inv)
-			}
-		}
-		for len(direct) > 0 {
-			n := min(len(direct), 100)
-			if err := s.Assign(o, admin, direct[:n]...); err != nil {
-				return out, err
-			}
-			direct = direct[n:]
 		}
 	}
+	return nil
+}
 
-	for i := 0; i < p.EnterpriseTeams; i++ {
+// note makes login a member or invitee of org with add and notes it in byOrg.
+func note(byOrg map[string][]string, org, login string, add func(org, login string) error) error {
+	if err := add(org, login); err != nil {
+		return err
+	}
+	byOrg[org] = append(byOrg[org], login)
+	return nil
+}
+
+// addOrgTeamsAndSeats gives each org its teams and, on assign_selected
+// orgs, seats: the first team's, then direct ones.
+func (b *populator) addOrgTeamsAndSeats() error {
+	for _, o := range b.p.Orgs {
+		if len(b.members[o]) == 0 {
+			continue
+		}
+		first, err := b.addOrgTeams(o)
+		if err != nil {
+			return err
+		}
+		if o == b.out.AssignAllOrg {
+			continue
+		}
+		if err := b.s.AssignTeams(o, b.admin, first); err != nil {
+			return err
+		}
+		if err := b.assignDirect(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addOrgTeams adds p.TeamsPerOrg teams of 4 to 12 members to o and
+// returns the first one's name.
+func (b *populator) addOrgTeams(o string) (string, error) {
+	rng, ms := b.rng, b.members[o]
+	names := slices.Clone(teamNames)
+	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	for ti := 0; ti < b.p.TeamsPerOrg; ti++ {
 		var tm []string
-		for range 6 + rng.IntN(10) {
-			if u := pick(rng, out.Users); !slices.Contains(tm, u) {
+		for range 4 + rng.IntN(9) {
+			if m := pick(rng, ms); !slices.Contains(tm, m) {
+				tm = append(tm, m)
+			}
+		}
+		if err := b.s.AddTeam(o, names[ti], tm...); err != nil {
+			return "", err
+		}
+	}
+	return names[0], nil
+}
+
+// assignDirect assigns seats to about 55% of o's members without one, and
+// to half of its invitees, 100 a request.
+func (b *populator) assignDirect(o string) error {
+	var direct []string
+	for _, m := range b.members[o] {
+		if _, has := b.s.Seat(o, m); !has && b.rng.IntN(100) < 55 {
+			direct = append(direct, m)
+		}
+	}
+	for _, inv := range b.invited[o] {
+		if b.rng.IntN(2) == 0 {
+			direct = append(direct, inv)
+		}
+	}
+	for len(direct) > 0 {
+		n := min(len(direct), 100)
+		if err := b.s.Assign(o, b.admin, direct[:n]...); err != nil {
+			return err
+		}
+		direct = direct[n:]
+	}
+	return nil
+}
+
+// addEnterpriseTeams adds p.EnterpriseTeams enterprise teams of 6 to 15
+// users, each assigned to Copilot.
+func (b *populator) addEnterpriseTeams() error {
+	for i := 0; i < b.p.EnterpriseTeams; i++ {
+		var tm []string
+		for range 6 + b.rng.IntN(10) {
+			if u := pick(b.rng, b.out.Users); !slices.Contains(tm, u) {
 				tm = append(tm, u)
 			}
 		}
-		slug, err := s.AddEnterpriseTeam(entTeamNames[i], tm...)
+		slug, err := b.s.AddEnterpriseTeam(entTeamNames[i], tm...)
 		if err != nil {
-			return out, err
+			return err
 		}
-		if err := s.AssignEnterpriseTeams(admin, slug); err != nil {
-			return out, err
+		if err := b.s.AssignEnterpriseTeams(b.admin, slug); err != nil {
+			return err
 		}
-		out.EnterpriseTeams = append(out.EnterpriseTeams, slug)
+		b.out.EnterpriseTeams = append(b.out.EnterpriseTeams, slug)
 	}
+	return nil
+}
 
-	// History: backdate seats, then activity, then some unassignments.
-	now := s.Now()
-	for _, st := range s.AllSeats() {
+// backdateSeats gives every seat a creation up to 300 days ago and most a
+// last activity since (recent for most, none for 18%).
+func (b *populator) backdateSeats() error {
+	rng := b.rng
+	now := b.s.Now()
+	for _, st := range b.s.AllSeats() {
 		created := now.Add(-time.Duration(1+rng.IntN(300)) * 24 * time.Hour).Add(-time.Duration(rng.IntN(86400)) * time.Second)
-		if err := s.SetSeatCreated(st.Scope, st.Login, created); err != nil {
-			return out, err
+		if err := b.s.SetSeatCreated(st.Scope, st.Login, created); err != nil {
+			return err
 		}
 		if rng.IntN(100) < 18 {
 			continue // never used: last_activity_at null
@@ -225,46 +314,51 @@ func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
 			span = min(span, 7*24*time.Hour)
 		}
 		at := now.Add(-time.Duration(rng.Int64N(int64(span/time.Second)+1)) * time.Second)
-		if err := s.SetActivity(st.Scope, st.Login, at, pick(rng, Editors)); err != nil {
-			return out, err
+		if err := b.s.SetActivity(st.Scope, st.Login, at, pick(rng, Editors)); err != nil {
+			return err
 		}
 	}
-	for _, o := range p.Orgs {
-		if o == out.AssignAllOrg {
+	return nil
+}
+
+// unassignSome unassigns about 6% of the direct seats of the
+// assign_selected orgs: they are pending cancellation.
+func (b *populator) unassignSome() error {
+	for _, o := range b.p.Orgs {
+		if o == b.out.AssignAllOrg {
 			continue
 		}
 		var drop []string
-		for _, st := range s.Seats(o) {
-			if st.Direct && len(st.Teams) == 0 && rng.IntN(100) < 6 {
+		for _, st := range b.s.Seats(o) {
+			if st.Direct && len(st.Teams) == 0 && b.rng.IntN(100) < 6 {
 				drop = append(drop, st.Login)
 			}
 		}
 		if len(drop) > 0 {
-			if err := s.Unassign(o, admin, drop...); err != nil {
-				return out, err
+			if err := b.s.Unassign(o, b.admin, drop...); err != nil {
+				return err
 			}
 		}
 	}
-	if len(p.Orgs) > 0 {
-		for _, st := range s.Seats(p.Orgs[0]) {
-			if st.PendingCancellationDate == "" && !st.PendingInvitation {
-				if err := s.DeleteUser(st.Login); err != nil {
-					return out, err
-				}
-				out.DeletedUser = st.Login
-				break
-			}
-		}
-	}
+	return nil
+}
 
-	s.mu.Lock()
-	if !p.Emit && len(s.events) >= mark {
-		s.events = s.events[:mark]
-		s.tHide(tmark) // the seats predate the stream: no truth for them
+// deleteOneUser deletes the first org's first seat holder with a plain
+// seat: the seat lists "assignee": null.
+func (b *populator) deleteOneUser() error {
+	if len(b.p.Orgs) == 0 {
+		return nil
 	}
-	out.Seats = len(s.enterpriseSeatsLocked())
-	s.mu.Unlock()
-	return out, nil
+	for _, st := range b.s.Seats(b.p.Orgs[0]) {
+		if st.PendingCancellationDate == "" && !st.PendingInvitation {
+			if err := b.s.DeleteUser(st.Login); err != nil {
+				return err
+			}
+			b.out.DeletedUser = st.Login
+			return nil
+		}
+	}
+	return nil
 }
 
 // RandomChange performs one realistic seat change chosen with rng (a direct
@@ -274,11 +368,26 @@ func (s *Server) Populate(rng *rand.Rand, p Population) (Populated, error) {
 // the demo's and benchmark's source of live audit events. Time does not move:
 // call Advance between changes.
 func (s *Server) RandomChange(rng *rand.Rand) string {
+	return s.RandomChangeIn(rng, ChangeScope{})
+}
+
+// ChangeScope narrows RandomChangeIn; the zero value is RandomChange's
+// whole enterprise.
+type ChangeScope struct {
+	Orgs   []string // only these orgs (their assign_selected ones); empty: every assign_selected org
+	Actors []string // who makes each change, one picked per change ("": the admin); empty: the admin
+	Keep   []string // logins and team slugs no change touches (a scenario's featured seats)
+}
+
+func (c ChangeScope) keeps(name string) bool { return slices.Contains(c.Keep, name) }
+
+// RandomChangeIn is RandomChange within scope.
+func (s *Server) RandomChangeIn(rng *rand.Rand, scope ChangeScope) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var sel []*org
 	for _, n := range s.orgOrder {
-		if s.orgs[n].setting == AssignSelected {
+		if s.orgs[n].setting == AssignSelected && (len(scope.Orgs) == 0 || slices.Contains(scope.Orgs, n)) {
 			sel = append(sel, s.orgs[n])
 		}
 	}
@@ -286,21 +395,12 @@ func (s *Server) RandomChange(rng *rand.Rand) string {
 		return "nothing to change"
 	}
 	o := pick(rng, sel)
-	a := s.systemActor("")
-	seats := orderedSeats(o.seats)
-	var active, pending, free []string
-	for _, st := range seats {
-		if st.pending.IsZero() {
-			active = append(active, st.login)
-		} else {
-			pending = append(pending, st.login)
-		}
+	actor := ""
+	if len(scope.Actors) > 0 {
+		actor = pick(rng, scope.Actors)
 	}
-	for _, m := range o.memberOrder {
-		if o.seats[m] == nil {
-			free = append(free, m)
-		}
-	}
+	a := s.systemActor(actor)
+	active, pending, free, toggle, members := o.changeCandidates(scope)
 	x := rng.IntN(100)
 	switch {
 	case x < 30 && len(free) > 0:
@@ -333,17 +433,17 @@ func (s *Server) RandomChange(rng *rand.Rand) string {
 		u := pick(rng, active)
 		s.setActivityLocked(o, u, rng)
 		return fmt.Sprintf("%s used Copilot in %s", u, o.login)
-	case x < 92 && len(o.teamOrder) > 1:
-		t := o.teams[pick(rng, o.teamOrder[1:])]
+	case x < 92 && len(toggle) > 0:
+		t := o.teams[pick(rng, toggle)]
 		if t.copilot {
 			_, _ = s.unassignTeamsLocked(o.login, []string{t.slug}, a)
 			return fmt.Sprintf("unassigned team %s/%s", o.login, t.slug)
 		}
 		_, _ = s.assignTeamsLocked(o.login, []string{t.slug}, a)
 		return fmt.Sprintf("assigned team %s/%s", o.login, t.slug)
-	case x < 96 && len(o.teamOrder) > 0 && len(o.memberOrder) > 0:
+	case x < 96 && len(o.teamOrder) > 0 && len(members) > 0 && !scope.keeps(o.teamOrder[0]):
 		t := o.teams[o.teamOrder[0]]
-		u := pick(rng, o.memberOrder)
+		u := pick(rng, members)
 		if t.memberSet[u] {
 			break
 		}
@@ -352,7 +452,12 @@ func (s *Server) RandomChange(rng *rand.Rand) string {
 	case x < 99 && len(o.invites) > 0:
 		var inv []string
 		for u := range o.invites {
-			inv = append(inv, u)
+			if !scope.keeps(u) {
+				inv = append(inv, u)
+			}
+		}
+		if len(inv) == 0 {
+			break
 		}
 		slices.Sort(inv)
 		u := pick(rng, inv)
@@ -371,6 +476,40 @@ func (s *Server) RandomChange(rng *rand.Rand) string {
 		return fmt.Sprintf("assigned %s in %s", u, o.login)
 	}
 	return "nothing to change"
+}
+
+// changeCandidates are what a random change in o may touch, leaving out
+// what scope keeps: seat holders (active, pending cancellation), members
+// without a seat, the teams it may (un)assign (all but the first, which
+// Populate assigns), and the members it may add to the first team.
+func (o *org) changeCandidates(scope ChangeScope) (active, pending, free, toggle, members []string) {
+	for _, st := range orderedSeats(o.seats) {
+		switch {
+		case scope.keeps(st.login):
+		case st.pending.IsZero():
+			active = append(active, st.login)
+		default:
+			pending = append(pending, st.login)
+		}
+	}
+	for _, m := range o.memberOrder {
+		if o.seats[m] == nil && !scope.keeps(m) {
+			free = append(free, m)
+		}
+	}
+	if len(o.teamOrder) > 1 {
+		for _, t := range o.teamOrder[1:] {
+			if !scope.keeps(t) {
+				toggle = append(toggle, t)
+			}
+		}
+	}
+	for _, m := range o.memberOrder {
+		if !scope.keeps(m) {
+			members = append(members, m)
+		}
+	}
+	return active, pending, free, toggle, members
 }
 
 func (s *Server) setActivityLocked(o *org, login string, rng *rand.Rand) {

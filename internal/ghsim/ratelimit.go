@@ -104,6 +104,7 @@ func (s *Server) enter(p *principal) int {
 	defer s.rl.Unlock()
 	b := s.bucketLocked(p.bucket, p.limit, p.enforce, s.wall())
 	b.inflight++
+	s.peakInFlight = max(s.peakInFlight, b.inflight)
 	return b.inflight - 1
 }
 

@@ -70,6 +70,7 @@ package ghsim
 
 import (
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -179,6 +180,10 @@ type Options struct {
 	InstallationID int64         // default 1
 	TokenTTL       time.Duration // installation token lifetime; default 1h (GitHub's)
 
+	// NoRateLimitEndpoint answers GET /rate_limit with 404, as a GitHub
+	// Enterprise Server with rate limiting switched off does.
+	NoRateLimitEndpoint bool
+
 	// Start is the simulated clock's initial time; default 2024-06-03T09:00:00Z.
 	Start time.Time
 	// BillingCycleDay is the day of the month (1..28) a billing cycle starts;
@@ -280,6 +285,14 @@ type Server struct {
 
 	mutations    []Mutation
 	mutationHook func(Mutation)
+
+	// Test hooks (hooks.go); rawSeats under mu, the rest under rl.
+	rawSeats      map[string][]json.RawMessage
+	reqLog        []LoggedRequest
+	peakInFlight  int
+	failures      []*queuedFailure
+	tokenFailures int
+	issued, jwts  []string
 
 	srv      *http.Server
 	ln       net.Listener

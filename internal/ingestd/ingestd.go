@@ -273,7 +273,7 @@ func addEnrichment(cfg Config, pipe *ingest.Pipeline, metrics *ingest.Metrics, l
 	}
 	gh, err := ghclient.New(ghcfg, log)
 	if err != nil {
-		return err
+		return ghflags.FlagError(err)
 	}
 	enricher, err := enrich.New(ghclient.NewLookup(gh, ghclient.LookupConfig{}), gh, cfg.Enrich)
 	if err != nil {

@@ -185,6 +185,48 @@ func checkExportFormats(formats []string) error {
 // stream from the ClickHouse cursor to the files: memory does not grow
 // with the row count. On failure the files it created are removed.
 func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Manifest, err error) {
+	o.fillDefaults()
+	if err := checkExportFormats(o.Formats); err != nil {
+		return nil, err
+	}
+	if err := prepareDir(o.Dir); err != nil {
+		return nil, err
+	}
+	src, err := describeSource(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	cols := append([]column(nil), exportColumns...)
+	if o.IncludeRaw {
+		cols = append(cols, column{name: "raw"})
+	}
+	b := &bundleWriter{dir: o.Dir}
+	defer func() {
+		if err != nil {
+			b.abort()
+		}
+	}()
+	if err := b.openDataFiles(o.Formats, cols, o.CheckpointEvery); err != nil {
+		return nil, err
+	}
+	q := ExportQuery(o, bindingFor(store))
+	span, err := b.writeRows(ctx, store, q, o.IncludeRaw)
+	if err != nil {
+		return nil, err
+	}
+	files, err := b.closeDataFiles()
+	if err != nil {
+		return nil, err
+	}
+	m = newManifest(o, src, q, cols, span, files)
+	if err := b.writeManifest(m, o.SignKey); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fillDefaults gives the options' zero values their documented defaults.
+func (o *ExportOptions) fillDefaults() {
 	if len(o.Formats) == 0 {
 		o.Formats = []string{"csv"}
 	}
@@ -197,60 +239,81 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 	if o.Range.Until.IsZero() {
 		o.Range.Until = o.Now
 	}
-	if err := checkExportFormats(o.Formats); err != nil {
-		return nil, err
-	}
-	if err := prepareDir(o.Dir); err != nil {
-		return nil, err
-	}
+}
+
+// exportSource is what the manifest records of the database the rows
+// come from.
+type exportSource struct {
+	schemaVersion int
+	source        ManifestSource
+}
+
+func describeSource(ctx context.Context, store *timeline.Store) (exportSource, error) {
 	schemaVersion, err := store.SchemaVersion(ctx)
 	if err != nil {
-		return nil, err
+		return exportSource{}, err
 	}
 	var serverVersion string
 	if err := store.Conn().QueryRow(ctx, "SELECT version()").Scan(&serverVersion); err != nil {
-		return nil, timeline.Explain(store.Config(), err)
+		return exportSource{}, timeline.Explain(store.Config(), err)
 	}
+	return exportSource{schemaVersion: schemaVersion, source: ManifestSource{
+		ClickHouseAddr: strings.Join(store.Config().Addrs, ","),
+		Database:       store.Config().Database,
+		ServerVersion:  serverVersion,
+		View:           "seat_timeline",
+		Deduplicated:   true,
+	}}, nil
+}
 
-	cols := append([]column(nil), exportColumns...)
-	if o.IncludeRaw {
-		cols = append(cols, column{name: "raw"})
-	}
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.name
-	}
+// bundleWriter writes a bundle's files into dir and remembers each it
+// created, so that a failed export leaves none behind.
+type bundleWriter struct {
+	dir     string
+	files   []*dataFile
+	created []string
+}
 
-	var files []*dataFile
-	var created []string
-	defer func() {
-		if err != nil {
-			for _, df := range files {
-				df.f.Close()
-			}
-			for _, p := range created {
-				os.Remove(p)
-			}
-		}
-	}()
-	for _, format := range o.Formats {
+// abort closes the data files and removes every file the export created.
+func (b *bundleWriter) abort() {
+	for _, df := range b.files {
+		df.f.Close()
+	}
+	for _, p := range b.created {
+		os.Remove(p)
+	}
+}
+
+// openDataFiles creates events.<format> for each format, each with its own
+// hash and row chain.
+func (b *bundleWriter) openDataFiles(formats []string, cols []column, checkpointEvery int) error {
+	for _, format := range formats {
 		name := "events." + format
-		path := filepath.Join(o.Dir, name)
+		path := filepath.Join(b.dir, name)
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		created = append(created, path)
+		b.created = append(b.created, path)
 		df := &dataFile{name: name, format: format, f: f, hw: newHashWriter(f), ch: newChain()}
-		df.ch.every = int64(o.CheckpointEvery)
+		df.ch.every = int64(checkpointEvery)
 		df.bw = bufio.NewWriterSize(df.hw, 1<<20)
 		if df.rw, err = newChainedRowWriter(df.bw, format, cols, df.ch); err != nil {
-			return nil, err
+			return err
 		}
-		files = append(files, df)
+		b.files = append(b.files, df)
 	}
+	return nil
+}
 
-	q := ExportQuery(o, bindingFor(store))
+// rowSpan is how many rows an export wrote and the first and last event's time.
+type rowSpan struct {
+	rows        int64
+	first, last uint64 // event_ms
+}
+
+// writeRows streams q's rows from the cursor into every data file.
+func (b *bundleWriter) writeRows(ctx context.Context, store *timeline.Store, q Stmt, raw bool) (rowSpan, error) {
 	// Small blocks keep the client's memory flat; a big sort spills to disk
 	// on the server rather than failing.
 	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
@@ -259,70 +322,80 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 	}))
 	rows, err := store.Conn().Query(qctx, q.SQL, q.Args()...)
 	if err != nil {
-		return nil, queryError(store, "", err)
+		return rowSpan{}, queryError(store, "", err)
 	}
 	defer rows.Close()
 	var (
-		r           exportRow
-		dest        = r.dest(o.IncludeRaw)
-		cells       []string
-		n           int64
-		first, last uint64
+		r     exportRow
+		dest  = r.dest(raw)
+		cells []string
+		span  rowSpan
 	)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("reading row %d: %w", n+1, err)
+			return span, fmt.Errorf("reading row %d: %w", span.rows+1, err)
 		}
-		cells = r.cells(cells, o.IncludeRaw)
-		n++
-		if n == 1 {
-			first = r.eventMs
+		cells = r.cells(cells, raw)
+		span.rows++
+		if span.rows == 1 {
+			span.first = r.eventMs
 		}
-		last = r.eventMs
+		span.last = r.eventMs
 		// Each writer chains the row as it writes it.
-		for _, df := range files {
+		for _, df := range b.files {
 			if err := df.rw.Row(cells); err != nil {
-				return nil, fmt.Errorf("writing %s: %w", df.name, err)
+				return span, fmt.Errorf("writing %s: %w", df.name, err)
 			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, queryError(store, "", err)
+		return span, queryError(store, "", err)
 	}
-	rows.Close()
+	return span, nil
+}
 
-	var bundleFiles []BundleFile
-	for _, df := range files {
-		if err := df.rw.Close(); err != nil {
+// closeDataFiles flushes, syncs and closes the data files and describes
+// each as the manifest lists it.
+func (b *bundleWriter) closeDataFiles() ([]BundleFile, error) {
+	var out []BundleFile
+	for _, df := range b.files {
+		if err := df.finish(); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", df.name, err)
 		}
-		if err := df.bw.Flush(); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", df.name, err)
-		}
-		if err := df.f.Sync(); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", df.name, err)
-		}
-		if err := df.f.Close(); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", df.name, err)
-		}
-		bundleFiles = append(bundleFiles, BundleFile{Name: df.name, Format: df.format, Rows: df.ch.rows, Bytes: df.hw.n, SHA256: df.hw.sum(),
+		out = append(out, BundleFile{Name: df.name, Format: df.format, Rows: df.ch.rows, Bytes: df.hw.n, SHA256: df.hw.sum(),
 			ChainHead: df.ch.headHex(), Checkpoints: df.ch.cps})
 	}
+	return out, nil
+}
 
+func (df *dataFile) finish() error {
+	if err := df.rw.Close(); err != nil {
+		return err
+	}
+	if err := df.bw.Flush(); err != nil {
+		return err
+	}
+	if err := df.f.Sync(); err != nil {
+		return err
+	}
+	return df.f.Close()
+}
+
+// newManifest describes the export: what was asked, from where, how the
+// files were written, and what they hold.
+func newManifest(o ExportOptions, src exportSource, q Stmt, cols []column, span rowSpan, files []BundleFile) *Manifest {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
 	params := make([]any, len(q.Values))
 	copy(params, q.Values)
-	m = &Manifest{
+	m := &Manifest{
 		Format:        BundleFormat,
 		Generator:     "seatctl",
 		GeneratedAt:   o.Now.UTC().Format(time.RFC3339),
-		SchemaVersion: schemaVersion,
-		Source: ManifestSource{
-			ClickHouseAddr: strings.Join(store.Config().Addrs, ","),
-			Database:       store.Config().Database,
-			ServerVersion:  serverVersion,
-			View:           "seat_timeline",
-			Deduplicated:   true,
-		},
+		SchemaVersion: src.schemaVersion,
+		Source:        src.source,
 		Scope: Scope{
 			Orgs: nonNil(o.Orgs), Users: nonNil(o.Users),
 			Until: iso(o.Range.Until),
@@ -334,42 +407,46 @@ func Export(ctx context.Context, store *timeline.Store, o ExportOptions) (m *Man
 			Algorithm: "sha256-chain", Canonical: canonicalRules,
 			Genesis: strings.Repeat("0", 64), CheckpointEvery: o.CheckpointEvery,
 		},
-		RowCount: n,
-		Files:    bundleFiles,
+		RowCount: span.rows,
+		Files:    files,
 	}
 	m.Scope.SinceMs, m.Scope.UntilMs = o.Range.msBounds()
 	if !o.Range.Since.IsZero() {
 		m.Scope.Since = iso(o.Range.Since)
 	}
-	if n > 0 {
-		m.FirstEvent, m.LastEvent = isoMs(first), isoMs(last)
+	if span.rows > 0 {
+		m.FirstEvent, m.LastEvent = isoMs(span.first), isoMs(span.last)
 	}
 	if o.SignKey != nil {
 		m.Signature = &SignatureInfo{Algorithm: "ed25519", PublicKeyFingerprint: Fingerprint(o.SignKey.Public().(ed25519.PublicKey)), File: SignatureFile}
 	}
+	return m
+}
+
+// writeManifest writes manifest.json, its SHA-256 and, with key, its signature.
+func (b *bundleWriter) writeManifest(m *Manifest, key ed25519.PrivateKey) error {
 	body, err := encodeManifest(m)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	write := func(name string, data []byte) error {
-		p := filepath.Join(o.Dir, name)
-		created = append(created, p)
-		return writeFileSync(p, data)
-	}
-	if err := write(ManifestFile, body); err != nil {
-		return nil, err
+	if err := b.writeFile(ManifestFile, body); err != nil {
+		return err
 	}
 	sum := sha256.Sum256(body)
-	if err := write(ManifestSum, []byte(hex.EncodeToString(sum[:])+"  "+ManifestFile+"\n")); err != nil {
-		return nil, err
+	if err := b.writeFile(ManifestSum, []byte(hex.EncodeToString(sum[:])+"  "+ManifestFile+"\n")); err != nil {
+		return err
 	}
-	if o.SignKey != nil {
-		sig := ed25519.Sign(o.SignKey, body)
-		if err := write(SignatureFile, []byte(base64.StdEncoding.EncodeToString(sig)+"\n")); err != nil {
-			return nil, err
-		}
+	if key != nil {
+		sig := ed25519.Sign(key, body)
+		return b.writeFile(SignatureFile, []byte(base64.StdEncoding.EncodeToString(sig)+"\n"))
 	}
-	return m, nil
+	return nil
+}
+
+func (b *bundleWriter) writeFile(name string, data []byte) error {
+	p := filepath.Join(b.dir, name)
+	b.created = append(b.created, p)
+	return writeFileSync(p, data)
 }
 
 func nonNil(s []string) []string {

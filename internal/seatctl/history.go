@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
 )
@@ -129,34 +131,24 @@ func History(ctx context.Context, store *timeline.Store, f HistoryFilter, fn fun
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}
-	q := HistoryQuery(f, bindingFor(store))
-	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
-	if err != nil {
-		return 0, queryError(store, "", err)
-	}
-	defer rows.Close()
 	var r HistoryRow
 	var last []HistoryRow // --last: read newest first, hand out oldest first
-	n := 0
-	for rows.Next() {
+	n, err := eachRow(ctx, store, "", HistoryQuery(f, bindingFor(store)), func(rows driver.Rows) error {
 		if err := rows.Scan(&r.EventMs, &r.DocumentID, &r.Transition, &r.Action, &r.Org, &r.User, &r.Actor,
 			&r.TeamSlug, &r.TeamName, &r.Plan, &r.BillableUntil, &r.LastActivityAt,
 			&r.Enrichment, &r.Source, &r.SourcePosition); err != nil {
-			return n, fmt.Errorf("reading history: %w", err)
+			return fmt.Errorf("reading history: %w", err)
 		}
-		n++
 		if f.Last > 0 {
 			c := r
 			c.BillableUntil, c.LastActivityAt = copyTime(r.BillableUntil), copyTime(r.LastActivityAt)
 			last = append(last, c)
-			continue
+			return nil
 		}
-		if err := fn(&r); err != nil {
-			return n, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return n, queryError(store, "", err)
+		return fn(&r)
+	})
+	if err != nil {
+		return n, err
 	}
 	for i := len(last) - 1; i >= 0; i-- {
 		if err := fn(&last[i]); err != nil {
@@ -223,13 +215,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	if *format == "" {
-		*format = defaultFormat(e.stdout)
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ var heldColumns = []column{
 }
 
 func seatsAt(ctx context.Context, e *env, store *timeline.Store, f PeriodFilter, t time.Time, format string) error {
-	n, err := render(ctx, e, store, "periods", HeldAtQuery(f, t, bindingFor(store)), heldColumns, format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, listing{view: "periods", q: HeldAtQuery(f, t, bindingFor(store)), cols: heldColumns, scan: func(rows driver.Rows) ([]string, error) {
 		var kind, scope, user, holder, via, team, by, status, orphan, plan string
 		var since time.Time
 		var until *time.Time
@@ -63,7 +63,7 @@ func seatsAt(ctx context.Context, e *env, store *timeline.Store, f PeriodFilter,
 			return nil, err
 		}
 		return []string{kind, scope, user, holder, via, team, by, isoSec(&since), status, isoSec(until), orphan, plan}, nil
-	})
+	}}, format)
 	if err == nil && n == 0 {
 		fmt.Fprintf(e.stderr, "seatctl seats: nobody held a seat at %s (or the periods are not derived yet: seatctl derive)\n", iso(t))
 	}
@@ -146,15 +146,12 @@ func runPeriods(ctx context.Context, e *env, args []string) error {
 	if len(f.Users) == 0 && len(f.Scopes) == 0 && !*all {
 		return usageErrorf("user: required (whose periods? --org for an organization's, --all for every one)")
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	n, err := render(ctx, e, store, "periods", PeriodsQuery(f, bindingFor(store)), periodColumns, *format, scanPeriod)
+	n, err := render(ctx, e, store, listing{view: "periods", q: PeriodsQuery(f, bindingFor(store)), cols: periodColumns, scan: scanPeriod}, *format)
 	if err == nil && n == 0 {
 		fmt.Fprintln(e.stderr, "seatctl periods: no periods match (or they are not derived yet: seatctl derive)")
 	}
@@ -246,10 +243,7 @@ func runSeatDays(ctx context.Context, e *env, args []string) error {
 	if *by != "org" && *by != "team" {
 		return usageErrorf("by: %q is not org or team", *by)
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
@@ -264,7 +258,7 @@ func runSeatDays(ctx context.Context, e *env, args []string) error {
 		{name: "holders", head: "HOLDERS", kind: kindNumber},
 	}
 	var total uint64
-	n, err := render(ctx, e, store, "seat_days", SeatDaysQuery(scopes, from, to, *by == "team", bindingFor(store)), cols, *format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, listing{view: "seat_days", q: SeatDaysQuery(scopes, from, to, *by == "team", bindingFor(store)), cols: cols, scan: func(rows driver.Rows) ([]string, error) {
 		var kind, scope, team, plan string
 		var m time.Time
 		var days, holders uint64
@@ -273,7 +267,7 @@ func runSeatDays(ctx context.Context, e *env, args []string) error {
 		}
 		total += days
 		return []string{m.Format("2006-01"), kind, scope, team, plan, u64s(days), u64s(holders)}, nil
-	})
+	}}, *format)
 	if err == nil {
 		if n == 0 {
 			fmt.Fprintln(e.stderr, "seatctl seat-days: no seat-days in that range (or the periods are not derived yet: seatctl derive)")
@@ -339,10 +333,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErrorf("at: %v", err)
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
@@ -364,7 +355,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 		{name: "monthly_cost_usd", head: "MONTHLY COST", kind: kindNumber},
 	}
 	var cost uint64
-	n, err := render(ctx, e, store, "orphan_periods", OrphansQuery(f, atTime, bindingFor(store)), cols, *format, func(rows driver.Rows) ([]string, error) {
+	n, err := render(ctx, e, store, listing{view: "orphan_periods", q: OrphansQuery(f, atTime, bindingFor(store)), cols: cols, scan: func(rows driver.Rows) ([]string, error) {
 		var kind, scope, user, holder, why, via, team, by, plan string
 		var since, from time.Time
 		var ended, until *time.Time
@@ -378,7 +369,7 @@ func runOrphans(ctx context.Context, e *env, args []string) error {
 			money = "$" + money
 		}
 		return []string{kind, scope, user, holder, isoSec(&since), why, via, team, by, isoSec(&from), isoSec(ended), isoSec(until), plan, money}, nil
-	})
+	}}, *format)
 	if err == nil {
 		if n == 0 {
 			fmt.Fprintln(e.stderr, "seatctl orphans: no orphaned seats (or the periods are not derived yet: seatctl derive)")
@@ -419,45 +410,4 @@ func runDerive(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "derived %d seat period(s) of %d business(es) from %d event(s): %d written, %d removed\n",
 		st.Periods, st.Businesses, st.Events, st.Written, st.Removed)
 	return nil
-}
-
-// resolveFormat defaults the output format and checks it.
-func resolveFormat(e *env, f string) (string, error) {
-	if f == "" {
-		f = defaultFormat(e.stdout)
-	}
-	return f, checkFormat(f)
-}
-
-// render runs a query and writes its rows with cols: the one loop every
-// listing shares. It returns how many rows there were.
-func render(ctx context.Context, e *env, store *timeline.Store, view string, q Stmt, cols []column, format string,
-	scan func(driver.Rows) ([]string, error)) (int, error) {
-	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
-	if err != nil {
-		return 0, queryError(store, view, err)
-	}
-	defer rows.Close()
-	out, err := newRowWriter(e.stdout, format, cols)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for rows.Next() {
-		cells, err := scan(rows)
-		if err != nil {
-			return n, err
-		}
-		n++
-		if err := out.Row(cells); err != nil {
-			return n, err
-		}
-	}
-	if err := out.Close(); err != nil {
-		return n, err
-	}
-	if err := rows.Err(); err != nil {
-		return n, queryError(store, view, err)
-	}
-	return n, nil
 }

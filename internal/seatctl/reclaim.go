@@ -101,18 +101,22 @@ Examples:
 
 `
 
+// reclaimSteps are reclaim's steps, dispatched as seatctl's commands are.
+func reclaimSteps() []command {
+	return []command{
+		{"plan", "read-only: the candidates, what would end each seat, the plan file and its SHA-256", reclaimPlan},
+		{"apply", "the approved plan's actions on GitHub (PLAN --approve SHA256)", reclaimApply},
+		{"status", "which seats of a plan GitHub's audit events confirm", reclaimStatus},
+	}
+}
+
 func runReclaim(ctx context.Context, e *env, args []string) error {
 	step := "plan"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		step, args = args[0], args[1:]
 	}
-	switch step {
-	case "plan":
-		return reclaimPlan(ctx, e, args)
-	case "apply":
-		return reclaimApply(ctx, e, args)
-	case "status":
-		return reclaimStatus(ctx, e, args)
+	if c, ok := findCommand(reclaimSteps(), step); ok {
+		return c.run(ctx, e, args)
 	}
 	return usageErrorf("reclaim: unknown step %q: plan, apply or status (seatctl reclaim --help)", step)
 }
@@ -131,7 +135,7 @@ func githubClient(cfg ghclient.Config, stderr io.Writer) (*ghclient.Client, *ghc
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c, err := ghclient.New(cfg, log)
 	if err != nil {
-		return nil, nil, &cli.ConfigError{Err: err}
+		return nil, nil, &cli.ConfigError{Err: ghflags.FlagError(err)}
 	}
 	return c, ghclient.NewLookup(c, ghclient.LookupConfig{}), nil
 }

@@ -178,10 +178,7 @@ func reclaimStatus(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,11 @@ import (
 	"github.com/seatline/seatline/internal/timeline"
 )
 
-// Exit codes: cli's, which every binary shares (0, 2, 3 and 5 mean the
-// same everywhere), with seatctl's own meaning of 1 (and reclaim's 4).
+// Exit codes: cli's, which every binary shares (README, "Readiness and
+// exit codes"), with seatctl's own meaning of 1 (and reclaim's 4).
 const (
 	ExitOK          = cli.ExitOK          // success (also: no rows matched, reported on stderr)
-	ExitVerifyFail  = 1                   // verify: the bundle does not check out; rebuild --check: a model differs
+	ExitVerifyFail  = cli.ExitFailed      // verify: the bundle does not check out; rebuild --check: a model differs
 	ExitUsage       = cli.ExitConfig      // bad flags, bad time range, unknown database, bad key file
 	ExitUnavailable = cli.ExitUnavailable // cannot reach ClickHouse, a query failed, or a file could not be read or written
 )
@@ -48,31 +48,23 @@ type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
+func (e *usageError) ExitCode() int { return ExitUsage }
 
 func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
-// errVerifyFailed: verification found problems (already printed).
-var errVerifyFailed = errors.New("verification failed")
+// verifyFailed: verification found problems (already printed): exit code 1.
+type verifyFailed struct{}
 
-// exitCode maps an error to the documented exit codes.
-func exitCode(err error) int {
-	var ue *usageError
-	var ce *cli.ConfigError
-	var coded interface{ ExitCode() int } // a command's own documented codes (reclaim)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return ExitOK
-	case errors.As(err, &coded):
-		return coded.ExitCode()
-	case errors.Is(err, errVerifyFailed):
-		return ExitVerifyFail
-	case errors.As(err, &ue), errors.As(err, &ce):
-		return ExitUsage
-	}
-	return ExitUnavailable
-}
+func (verifyFailed) Error() string { return "verification failed" }
+func (verifyFailed) ExitCode() int { return ExitVerifyFail }
+
+var errVerifyFailed error = verifyFailed{}
+
+// exitCode is cli's one mapping; a failure of no other class is reading
+// or writing (ClickHouse, a file): 3.
+func exitCode(err error) int { return cli.ExitCodeOr(err, ExitUnavailable) }
 
 type command struct {
 	name, summary string
@@ -152,18 +144,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, mainUsage())
 		return ExitOK
 	}
-	for _, c := range commands() {
+	c, ok := findCommand(commands(), name)
+	if !ok {
+		fmt.Fprintf(stderr, "seatctl: unknown command %q\n\n%s", name, mainUsage())
+		return ExitUsage
+	}
+	err := c.run(ctx, e, args[1:])
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errVerifyFailed) {
+		// An error may quote a value (a server's message, a file name).
+		fmt.Fprintf(stderr, "seatctl %s: %s\n", name, visibleLines(err.Error()))
+	}
+	return exitCode(err)
+}
+
+// findCommand finds name in a table of commands (seatctl's, reclaim's steps).
+func findCommand(table []command, name string) (command, bool) {
+	for _, c := range table {
 		if c.name == name {
-			err := c.run(ctx, e, args[1:])
-			if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errVerifyFailed) {
-				// An error may quote a value (a server's message, a file name).
-				fmt.Fprintf(stderr, "seatctl %s: %s\n", name, visibleLines(err.Error()))
-			}
-			return exitCode(err)
+			return c, true
 		}
 	}
-	fmt.Fprintf(stderr, "seatctl: unknown command %q\n\n%s", name, mainUsage())
-	return ExitUsage
+	return command{}, false
 }
 
 // parse parses a command's flags (SEATLINE_* environment variables fill

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/seatline/seatline/internal/cli"
 	"github.com/seatline/seatline/internal/timeline"
 	"github.com/seatline/seatline/schema"
@@ -230,13 +232,7 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 			return usageErrorf("--at lists the holders at an instant: it cannot be combined with --summary, --by, --idle, --state or --plan")
 		}
 	}
-	if *format == "" {
-		*format = defaultFormat(e.stdout)
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
@@ -253,49 +249,35 @@ func runSeats(ctx context.Context, e *env, args []string) error {
 }
 
 func listSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter, format string) error {
-	q := CurrentSeatsQuery(f, bindingFor(store))
-	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
-	if err != nil {
-		return queryError(store, "current_seats", err)
+	n, err := render(ctx, e, store, listing{view: "current_seats", q: CurrentSeatsQuery(f, bindingFor(store)), cols: seatColumns, scan: scanSeat}, format)
+	if err == nil && n == 0 {
+		fmt.Fprintln(e.stderr, "seatctl seats: no current seats match")
 	}
-	defer rows.Close()
-	out, err := newRowWriter(e.stdout, format, seatColumns)
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+func scanSeat(rows driver.Rows) ([]string, error) {
 	var (
 		org, user, state, lastTr, actor, slug, name, plan, editor, src string
 		first, last, detailAt                                          time.Time
 		billable, activity                                             *time.Time
-		n                                                              int
 	)
-	for rows.Next() {
-		if err := rows.Scan(&org, &user, &state, &first, &last, &lastTr, &actor, &slug, &name, &plan, &billable, &activity, &editor, &src, &detailAt); err != nil {
-			return err
-		}
-		n++
-		if slug == "" {
-			slug = name
-		}
-		detail := ""
-		if src != "" {
-			detail = src + " " + isoSec(&detailAt)
-		}
-		if err := out.Row([]string{org, user, state, isoSec(&first), isoSec(&last), lastTr, actor, slug, plan,
-			day(billable), isoSec(activity), editor, detail, src, isoSec(&detailAt)}); err != nil {
-			return err
-		}
+	if err := rows.Scan(&org, &user, &state, &first, &last, &lastTr, &actor, &slug, &name, &plan, &billable, &activity, &editor, &src, &detailAt); err != nil {
+		return nil, err
 	}
-	if err := out.Close(); err != nil {
-		return err
+	if slug == "" {
+		slug = name
 	}
-	if err := rows.Err(); err != nil {
-		return queryError(store, "current_seats", err)
+	return []string{org, user, state, isoSec(&first), isoSec(&last), lastTr, actor, slug, plan,
+		day(billable), isoSec(activity), editor, detailFrom(src, &detailAt), src, isoSec(&detailAt)}, nil
+}
+
+// detailFrom is the DETAIL FROM cell: where the seat's detail came from, and when.
+func detailFrom(src string, at *time.Time) string {
+	if src == "" {
+		return ""
 	}
-	if n == 0 {
-		fmt.Fprintln(e.stderr, "seatctl seats: no current seats match")
-	}
-	return nil
+	return src + " " + isoSec(at)
 }
 
 func seatSummary(ctx context.Context, e *env, store *timeline.Store, f SeatFilter, by, format string) error {
@@ -303,100 +285,67 @@ func seatSummary(ctx context.Context, e *env, store *timeline.Store, f SeatFilte
 	if err != nil {
 		return err
 	}
-	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
-	if err != nil {
-		return queryError(store, "current_seats", err)
-	}
-	defer rows.Close()
 	cols := []column{
 		{name: by, head: strings.ToUpper(by)},
 		{name: "active", head: "ACTIVE", kind: kindNumber},
 		{name: "pending_cancellation", head: "PENDING CANCELLATION", kind: kindNumber},
 		{name: "seats", head: "SEATS", kind: kindNumber},
 	}
-	out, err := newRowWriter(e.stdout, format, cols)
-	if err != nil {
-		return err
-	}
-	var grp string
-	var active, pending, seats, ta, tp, ts uint64
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(&grp, &active, &pending, &seats); err != nil {
-			return err
-		}
-		n++
-		ta, tp, ts = ta+active, tp+pending, ts+seats
-		if err := out.Row([]string{grp, u64s(active), u64s(pending), u64s(seats)}); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return queryError(store, "current_seats", err)
-	}
-	if n > 0 {
-		total := "(all)"
-		if format == "table" {
-			total = "TOTAL"
-		}
-		if err := out.Row([]string{total, u64s(ta), u64s(tp), u64s(ts)}); err != nil {
-			return err
-		}
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if n == 0 {
+	var ta, tp, ts uint64
+	n, err := render(ctx, e, store, listing{view: "current_seats", q: q, cols: cols,
+		scan: func(rows driver.Rows) ([]string, error) {
+			var grp string
+			var active, pending, seats uint64
+			if err := rows.Scan(&grp, &active, &pending, &seats); err != nil {
+				return nil, err
+			}
+			ta, tp, ts = ta+active, tp+pending, ts+seats
+			return []string{grp, u64s(active), u64s(pending), u64s(seats)}, nil
+		},
+		total: func() []string {
+			total := "(all)"
+			if format == "table" {
+				total = "TOTAL"
+			}
+			return []string{total, u64s(ta), u64s(tp), u64s(ts)}
+		},
+	}, format)
+	if err == nil && n == 0 {
 		fmt.Fprintln(e.stderr, "seatctl seats: no current seats match")
 	}
-	return nil
+	return err
 }
 
 func idleSeats(ctx context.Context, e *env, store *timeline.Store, f SeatFilter, days int, format string) error {
-	q := IdleQuery(f, days, bindingFor(store))
-	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
-	if err != nil {
-		return queryError(store, "idle_seats", err)
-	}
-	defer rows.Close()
-	out, err := newRowWriter(e.stdout, format, idleColumns)
-	if err != nil {
-		return err
-	}
-	var (
-		org, user, editor, slug, plan, actor, src string
-		never                                     uint8
-		idleDays                                  int64
-		activity, created                         *time.Time
-		first, detailAt                           time.Time
-		n, never0                                 int
-	)
-	for rows.Next() {
-		if err := rows.Scan(&org, &user, &never, &idleDays, &activity, &editor, &slug, &plan, &first, &created, &actor, &src, &detailAt); err != nil {
-			return err
-		}
-		n++
-		last := isoSec(activity)
-		if never == 1 {
-			never0++
-			if format == "table" {
-				last = "never used"
+	never0 := 0
+	n, err := render(ctx, e, store, listing{view: "idle_seats", q: IdleQuery(f, days, bindingFor(store)), cols: idleColumns,
+		scan: func(rows driver.Rows) ([]string, error) {
+			var (
+				org, user, editor, slug, plan, actor, src string
+				never                                     uint8
+				idleDays                                  int64
+				activity, created                         *time.Time
+				first, detailAt                           time.Time
+			)
+			if err := rows.Scan(&org, &user, &never, &idleDays, &activity, &editor, &slug, &plan, &first, &created, &actor, &src, &detailAt); err != nil {
+				return nil, err
 			}
-		}
-		since := isoSec(created)
-		if since == "" {
-			since = isoSec(&first)
-		}
-		if err := out.Row([]string{org, user, last, strconv.Itoa(int(never)), strconv.FormatInt(idleDays, 10), editor, slug, plan,
-			since, actor, src + " " + isoSec(&detailAt), src, isoSec(&detailAt)}); err != nil {
-			return err
-		}
-	}
-	if err := out.Close(); err != nil {
+			last := isoSec(activity)
+			if never == 1 {
+				never0++
+				if format == "table" {
+					last = "never used"
+				}
+			}
+			since := isoSec(created)
+			if since == "" {
+				since = isoSec(&first)
+			}
+			return []string{org, user, last, strconv.Itoa(int(never)), strconv.FormatInt(idleDays, 10), editor, slug, plan,
+				since, actor, src + " " + isoSec(&detailAt), src, isoSec(&detailAt)}, nil
+		}}, format)
+	if err != nil {
 		return err
-	}
-	if err := rows.Err(); err != nil {
-		return queryError(store, "idle_seats", err)
 	}
 	// Seats without any detail cannot be judged: say how many.
 	uq := UndescribedQuery(f, bindingFor(store))
@@ -490,59 +439,30 @@ func runPending(ctx context.Context, e *env, args []string) error {
 			return usageErrorf("before: %v", err)
 		}
 	}
-	if *format == "" {
-		*format = defaultFormat(e.stdout)
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connectListing(ctx, e, cfg, format)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	q := PendingQuery(f, beforeT, bindingFor(store))
-	rows, err := store.Conn().Query(ctx, q.SQL, q.Args()...)
-	if err != nil {
-		return queryError(store, "pending_cancellations", err)
-	}
-	defer rows.Close()
-	out, err := newRowWriter(e.stdout, *format, pendingColumns)
-	if err != nil {
-		return err
-	}
-	var (
-		org, user, actor, plan, slug, src string
-		at, detailAt                      time.Time
-		billable                          *time.Time
-		n                                 int
-	)
 	today := now.Truncate(24 * time.Hour)
-	for rows.Next() {
-		if err := rows.Scan(&org, &user, &at, &actor, &billable, &plan, &slug, &src, &detailAt); err != nil {
-			return err
-		}
-		n++
-		left := ""
-		if b := day(billable); b != "" {
-			left = strconv.Itoa(int(billable.UTC().Sub(today).Hours() / 24))
-		}
-		detail := ""
-		if src != "" {
-			detail = src + " " + isoSec(&detailAt)
-		}
-		if err := out.Row([]string{org, user, isoSec(&at), actor, day(billable), left, slug, plan, detail, src, isoSec(&detailAt)}); err != nil {
-			return err
-		}
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if err := rows.Err(); err != nil {
-		return queryError(store, "pending_cancellations", err)
-	}
-	if n == 0 {
+	n, err := render(ctx, e, store, listing{view: "pending_cancellations", q: PendingQuery(f, beforeT, bindingFor(store)), cols: pendingColumns,
+		scan: func(rows driver.Rows) ([]string, error) {
+			var (
+				org, user, actor, plan, slug, src string
+				at, detailAt                      time.Time
+				billable                          *time.Time
+			)
+			if err := rows.Scan(&org, &user, &at, &actor, &billable, &plan, &slug, &src, &detailAt); err != nil {
+				return nil, err
+			}
+			left := ""
+			if b := day(billable); b != "" {
+				left = strconv.Itoa(int(billable.UTC().Sub(today).Hours() / 24))
+			}
+			return []string{org, user, isoSec(&at), actor, day(billable), left, slug, plan, detailFrom(src, &detailAt), src, isoSec(&detailAt)}, nil
+		}}, *format)
+	if err == nil && n == 0 {
 		fmt.Fprintln(e.stderr, "seatctl pending: no seats are pending cancellation")
 	}
-	return nil
+	return err
 }

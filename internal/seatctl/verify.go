@@ -200,6 +200,10 @@ type rowSource interface {
 	next() (cells []string, line int, err error)
 }
 
+// verifyFile checks one data file: its size and SHA-256, its header, and
+// every row against the hash chain, the checkpoints, the head, the row
+// count and (csv) the cell guard. The error is for a file that exists but
+// cannot be opened; everything else goes into r.
 func verifyFile(r *VerifyReport, dir string, m *Manifest, bf *BundleFile) error {
 	name := bf.Name
 	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
@@ -229,119 +233,14 @@ func verifyFile(r *VerifyReport, dir string, m *Manifest, bf *BundleFile) error 
 		r.fail(ManifestFile, 0, "%s: unknown format %q", name, bf.Format)
 		return nil
 	}
-	rowsOK := true
-	if head, err := src.header(); err != nil {
-		r.fail(name, 0, "cannot read the header: %v", err)
-		rowsOK = false
-	} else if head != nil && strings.Join(head, ",") != strings.Join(want, ",") {
-		r.fail(name, 0, "header %q differs from the manifest's columns %q", strings.Join(head, ","), strings.Join(want, ","))
-		rowsOK = false
-	}
-
-	docCol := -1
-	for i, c := range m.Columns {
-		if c == "document_id" {
-			docCol = i
-		}
-	}
-	n := len(m.Columns)
-	head, checkpoints := m.fileChain(bf)
-	if head == "" {
+	rowsOK := checkHeader(r, name, src, want)
+	fc := newFileCheck(m, bf)
+	if fc.head == "" {
 		r.fail(ManifestFile, 0, "%s: no chain_head: the manifest does not say where the file's chain ends", name)
 	}
-	// A csv file must hold what the manifest says was written: no text
-	// cell a spreadsheet would run.
-	var guarded []bool
-	if bf.Format == "csv" && m.Cells != nil && m.Cells.CSVCellGuard == CSVCellGuard {
-		guarded = make([]bool, n)
-		for i, c := range m.Columns {
-			guarded[i] = contains(m.Cells.CSVGuardedColumns, c)
-		}
-	}
-	var unguarded *Problem
-	var (
-		ch         = newChain()
-		prevStored [32]byte // the previous row's chain column: each row is checked against it
-		rows       int64
-		badRows    int64
-		firstBad   *Problem
-		cpIdx      int
-		cpBad      *Problem
-		lastCP     int64
-		readErr    error
-	)
-	for rowsOK {
-		cells, line, err := src.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = fmt.Errorf("line %d: %v", line, err)
-			break
-		}
-		rows++
-		values := cells
-		stored := ""
-		if len(cells) == n+1 {
-			values, stored = cells[:n], cells[n]
-		} else {
-			values = make([]string, n)
-			copy(values, cells)
-		}
-		trueBefore := ch.head
-		ch.add(values)
-		expect := ch.head
-		if prevStored != trueBefore {
-			expect = ch.link(prevStored, values)
-		}
-		var storedBytes [32]byte
-		storedOK := len(stored) == 64
-		if storedOK {
-			_, err := hex.Decode(storedBytes[:], []byte(stored))
-			storedOK = err == nil
-		}
-		if !storedOK || storedBytes != expect || len(cells) != n+1 {
-			badRows++
-			if firstBad == nil {
-				doc := ""
-				if docCol >= 0 && docCol < len(cells) {
-					doc = cells[docCol]
-				}
-				where := fmt.Sprintf("row %d", rows)
-				if line != int(rows) {
-					where += fmt.Sprintf(" (line %d)", line)
-				}
-				msg := fmt.Sprintf("%s does not match the chain (document_id %s): this row was changed, or a row before it was removed or inserted", where, doc)
-				if len(cells) != n+1 {
-					msg = fmt.Sprintf("%s has %d values, the manifest's columns and the chain make %d (document_id %s)", where, len(cells), n+1, doc)
-				}
-				firstBad = &Problem{File: name, Row: rows, Message: msg}
-			}
-		}
-		if storedOK {
-			prevStored = storedBytes
-		} else {
-			prevStored = expect
-		}
-		if unguarded == nil && guarded != nil {
-			for i, v := range values {
-				if guarded[i] && guardCSV(v) != v && v[0] != '\'' {
-					unguarded = &Problem{File: name, Row: rows, Message: fmt.Sprintf("row %d, column %s begins with %q without the cell guard the manifest states (%s): a spreadsheet would run it as a formula",
-						rows, m.Columns[i], v[:1], CSVCellGuard)}
-					break
-				}
-			}
-		}
-		for cpIdx < len(checkpoints) && checkpoints[cpIdx].Row < rows {
-			cpIdx++
-		}
-		if cpIdx < len(checkpoints) && checkpoints[cpIdx].Row == rows {
-			if ch.headHex() != strings.ToLower(checkpoints[cpIdx].Chain) && cpBad == nil {
-				cpBad = &Problem{File: name, Row: rows, Message: fmt.Sprintf("rows %d–%d do not match the manifest's checkpoint at row %d: rows in that range were changed and the chain column recomputed", lastCP+1, rows, rows)}
-			}
-			lastCP = rows
-			cpIdx++
-		}
+	var readErr error
+	if rowsOK {
+		readErr = fc.readRows(src)
 	}
 	if rowsOK && readErr == nil {
 		// Read the rest so the file hash covers every byte.
@@ -357,33 +256,200 @@ func verifyFile(r *VerifyReport, dir string, m *Manifest, bf *BundleFile) error 
 		r.pass("%s: SHA-256 and size match the manifest", name)
 	}
 	if readErr != nil {
-		r.fail(name, rows+1, "cannot be read past row %d: %v", rows, readErr)
+		r.fail(name, fc.rows+1, "cannot be read past row %d: %v", fc.rows, readErr)
 	}
-	if !rowsOK {
-		return nil
+	if rowsOK {
+		fc.report(r, readErr)
 	}
-	if firstBad != nil {
-		if badRows > 1 {
-			firstBad.Message += fmt.Sprintf(" (%d rows in all do not match)", badRows)
+	return nil
+}
+
+// checkHeader checks a file's header (csv) against the manifest's
+// columns; false: the rows cannot be read as those columns.
+func checkHeader(r *VerifyReport, name string, src rowSource, want []string) bool {
+	head, err := src.header()
+	switch {
+	case err != nil:
+		r.fail(name, 0, "cannot read the header: %v", err)
+		return false
+	case head != nil && strings.Join(head, ",") != strings.Join(want, ","):
+		r.fail(name, 0, "header %q differs from the manifest's columns %q", strings.Join(head, ","), strings.Join(want, ","))
+		return false
+	}
+	return true
+}
+
+// fileCheck re-reads a data file's rows against the manifest: the chain
+// over the values, each row's stored link, the checkpoints and the head,
+// and in csv the cell guard. It keeps the first problem of each kind.
+type fileCheck struct {
+	name        string
+	m           *Manifest
+	n           int // data columns (the chain column follows them)
+	docCol      int // document_id's column, -1 if none
+	head        string
+	checkpoints []Checkpoint
+	guarded     []bool // csv with the cell guard: the guarded columns
+
+	ch         *chain
+	prevStored [32]byte // the previous row's chain column: each row is checked against it
+	rows       int64
+	badRows    int64
+	firstBad   *Problem
+	unguarded  *Problem
+	cpIdx      int
+	cpBad      *Problem
+	lastCP     int64
+}
+
+func newFileCheck(m *Manifest, bf *BundleFile) *fileCheck {
+	fc := &fileCheck{name: bf.Name, m: m, n: len(m.Columns), docCol: -1, ch: newChain()}
+	for i, c := range m.Columns {
+		if c == "document_id" {
+			fc.docCol = i
 		}
-		r.problem(*firstBad)
 	}
-	if unguarded != nil {
-		r.problem(*unguarded)
+	fc.head, fc.checkpoints = m.fileChain(bf)
+	// A csv file must hold what the manifest says was written: no text
+	// cell a spreadsheet would run.
+	if bf.Format == "csv" && m.Cells != nil && m.Cells.CSVCellGuard == CSVCellGuard {
+		fc.guarded = make([]bool, fc.n)
+		for i, c := range m.Columns {
+			fc.guarded[i] = contains(m.Cells.CSVGuardedColumns, c)
+		}
+	}
+	return fc
+}
+
+// readRows checks every row src yields; the error is one that stopped
+// the reading.
+func (fc *fileCheck) readRows(src rowSource) error {
+	for {
+		cells, line, err := src.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %v", line, err)
+		}
+		fc.rows++
+		values := cells
+		if len(cells) == fc.n+1 {
+			values = cells[:fc.n]
+		} else {
+			values = make([]string, fc.n)
+			copy(values, cells)
+		}
+		fc.checkLink(cells, values, line)
+		fc.checkGuard(values)
+		fc.checkCheckpoint()
+	}
+}
+
+// checkLink checks the row's chain column against the link the chain
+// gives it from the previous row's stored link.
+func (fc *fileCheck) checkLink(cells, values []string, line int) {
+	stored := ""
+	if len(cells) == fc.n+1 {
+		stored = cells[fc.n]
+	}
+	trueBefore := fc.ch.head
+	fc.ch.add(values)
+	expect := fc.ch.head
+	if fc.prevStored != trueBefore {
+		expect = fc.ch.link(fc.prevStored, values)
+	}
+	var storedBytes [32]byte
+	storedOK := len(stored) == 64
+	if storedOK {
+		_, err := hex.Decode(storedBytes[:], []byte(stored))
+		storedOK = err == nil
+	}
+	if !storedOK || storedBytes != expect || len(cells) != fc.n+1 {
+		fc.badRows++
+		if fc.firstBad == nil {
+			fc.firstBad = fc.badRow(cells, line)
+		}
+	}
+	if storedOK {
+		fc.prevStored = storedBytes
+	} else {
+		fc.prevStored = expect
+	}
+}
+
+// badRow says where a row that does not link is and what is wrong with it.
+func (fc *fileCheck) badRow(cells []string, line int) *Problem {
+	doc := ""
+	if fc.docCol >= 0 && fc.docCol < len(cells) {
+		doc = cells[fc.docCol]
+	}
+	where := fmt.Sprintf("row %d", fc.rows)
+	if line != int(fc.rows) {
+		where += fmt.Sprintf(" (line %d)", line)
+	}
+	msg := fmt.Sprintf("%s does not match the chain (document_id %s): this row was changed, or a row before it was removed or inserted", where, doc)
+	if len(cells) != fc.n+1 {
+		msg = fmt.Sprintf("%s has %d values, the manifest's columns and the chain make %d (document_id %s)", where, len(cells), fc.n+1, doc)
+	}
+	return &Problem{File: fc.name, Row: fc.rows, Message: msg}
+}
+
+// checkGuard finds the first guarded csv cell written without the guard.
+func (fc *fileCheck) checkGuard(values []string) {
+	if fc.unguarded != nil || fc.guarded == nil {
+		return
+	}
+	for i, v := range values {
+		if fc.guarded[i] && guardCSV(v) != v && v[0] != '\'' {
+			fc.unguarded = &Problem{File: fc.name, Row: fc.rows, Message: fmt.Sprintf("row %d, column %s begins with %q without the cell guard the manifest states (%s): a spreadsheet would run it as a formula",
+				fc.rows, fc.m.Columns[i], v[:1], CSVCellGuard)}
+			return
+		}
+	}
+}
+
+// checkCheckpoint compares the chain with the manifest's checkpoint at
+// this row, if there is one.
+func (fc *fileCheck) checkCheckpoint() {
+	rows := fc.rows
+	for fc.cpIdx < len(fc.checkpoints) && fc.checkpoints[fc.cpIdx].Row < rows {
+		fc.cpIdx++
+	}
+	if fc.cpIdx < len(fc.checkpoints) && fc.checkpoints[fc.cpIdx].Row == rows {
+		if fc.ch.headHex() != strings.ToLower(fc.checkpoints[fc.cpIdx].Chain) && fc.cpBad == nil {
+			fc.cpBad = &Problem{File: fc.name, Row: rows, Message: fmt.Sprintf("rows %d–%d do not match the manifest's checkpoint at row %d: rows in that range were changed and the chain column recomputed", fc.lastCP+1, rows, rows)}
+		}
+		fc.lastCP = rows
+		fc.cpIdx++
+	}
+}
+
+// report adds the row checks' outcome to r: the first bad row, an
+// unguarded cell, the row count, then the checkpoints and the head.
+func (fc *fileCheck) report(r *VerifyReport, readErr error) {
+	name, m, rows := fc.name, fc.m, fc.rows
+	if fc.firstBad != nil {
+		if fc.badRows > 1 {
+			fc.firstBad.Message += fmt.Sprintf(" (%d rows in all do not match)", fc.badRows)
+		}
+		r.problem(*fc.firstBad)
+	}
+	if fc.unguarded != nil {
+		r.problem(*fc.unguarded)
 	}
 	if rows != m.RowCount {
 		r.fail(name, 0, "holds %d rows, the manifest says %d: rows were removed or added", rows, m.RowCount)
 	}
-	got := ch.headHex()
+	got := fc.ch.headHex()
 	switch {
-	case firstBad == nil && cpBad != nil:
-		r.problem(*cpBad)
-	case firstBad == nil && rows == m.RowCount && head != "" && got != strings.ToLower(head):
-		r.fail(name, 0, "the chain over its rows ends in %s, the manifest's head is %s: rows after the last checkpoint were changed and the chain column recomputed", got, head)
-	case firstBad == nil && rows == m.RowCount && readErr == nil && head != "" && unguarded == nil:
-		r.pass("%s: %d rows, every row's chain link, %d checkpoints and the head %s match", name, rows, len(checkpoints), got)
+	case fc.firstBad == nil && fc.cpBad != nil:
+		r.problem(*fc.cpBad)
+	case fc.firstBad == nil && rows == m.RowCount && fc.head != "" && got != strings.ToLower(fc.head):
+		r.fail(name, 0, "the chain over its rows ends in %s, the manifest's head is %s: rows after the last checkpoint were changed and the chain column recomputed", got, fc.head)
+	case fc.firstBad == nil && rows == m.RowCount && readErr == nil && fc.head != "" && fc.unguarded == nil:
+		r.pass("%s: %d rows, every row's chain link, %d checkpoints and the head %s match", name, rows, len(fc.checkpoints), got)
 	}
-	return nil
 }
 
 // ---- csv ----

@@ -7,27 +7,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seatline/seatline/internal/ghsim"
 )
 
-func newAppFake(t *testing.T) (*fakeGH, Config) {
+// appSim starts a simulator that takes App auth (App 4242, installation
+// 77, installation tokens living ttl) and a client Config for it.
+func appSim(t *testing.T, ttl time.Duration) (*ghsim.Server, Config) {
 	t.Helper()
-	f := newFakeGH(t)
 	key, pemKey := testKey(t)
-	f.appID, f.appKey = 4242, &key.PublicKey
-	return f, Config{BaseURL: f.url(), AppID: 4242, InstallationID: 77, PrivateKeyPEM: pemKey, Timeout: 5 * time.Second}
+	s := startSim(t, ghsim.Options{AppID: 4242, AppPublicKey: &key.PublicKey, InstallationID: 77, TokenTTL: ttl})
+	return s, Config{BaseURL: s.URL() + "/", AppID: 4242, InstallationID: 77, PrivateKeyPEM: pemKey, Timeout: 5 * time.Second}
 }
 
 // TestAppInstallationToken: a JWT signed with the App key (verified by the
 // server) buys an installation token, used for API calls and refreshed
 // before it expires.
 func TestAppInstallationToken(t *testing.T) {
-	f, cfg := newAppFake(t)
-	f.addOrg("acme", 3)
-	f.tokenTTL = 61500 * time.Millisecond // ghinstallation refreshes a minute before expiry
+	s, cfg := appSim(t, 61500*time.Millisecond) // ghinstallation refreshes a minute before expiry
+	seatOrg(t, s, "acme", 3)
 	c, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -38,29 +39,25 @@ func TestAppInstallationToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.mu.Lock()
-	posts, issued := f.tokenPosts, append([]string(nil), f.issued...)
-	f.mu.Unlock()
-	if posts != 1 || len(issued) != 1 {
+	issued, _ := s.Credentials()
+	if posts := s.Requests()[ghsim.EndpointAccessToken]; posts != 1 || len(issued) != 1 {
 		t.Fatalf("token posts %d", posts)
 	}
 	time.Sleep(1600 * time.Millisecond) // now within a minute of expiry
 	if _, err := c.UserSeat(ctx, "acme", "user0002"); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	posts, issued = f.tokenPosts, append([]string(nil), f.issued...)
-	f.mu.Unlock()
-	if posts != 2 || len(issued) != 2 {
+	issued, _ = s.Credentials()
+	if posts := s.Requests()[ghsim.EndpointAccessToken]; posts != 2 || len(issued) != 2 {
 		t.Fatalf("token not refreshed before expiry: %d posts", posts)
 	}
-	reqs := f.requests()
+	reqs := s.RequestLog()
 	for i, r := range reqs {
 		want := "token " + issued[0]
 		if i == len(reqs)-1 {
 			want = "token " + issued[1]
 		}
-		if r.auth != want || r.version != APIVersion {
+		if r.Authorization != want || r.APIVersion != APIVersion {
 			t.Fatalf("request %d auth/version wrong", i)
 		}
 	}
@@ -70,9 +67,9 @@ func TestAppInstallationToken(t *testing.T) {
 }
 
 func TestAppTokenFailure(t *testing.T) {
-	f, cfg := newAppFake(t)
-	f.addOrg("acme", 3)
-	f.tokenFail = 2 // the free GET /rate_limit probe, then the request itself
+	s, cfg := appSim(t, 0)
+	seatOrg(t, s, "acme", 3)
+	s.FailTokenExchanges(2) // the free GET /rate_limit probe, then the request itself
 	c, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +79,8 @@ func TestAppTokenFailure(t *testing.T) {
 	if !errors.As(err, &te) || Retryable(err) || !strings.Contains(err.Error(), "status 401") {
 		t.Fatalf("want a final token error, got %v", err)
 	}
-	if f.count() != 0 || c.Budget().InFlight != 0 {
-		t.Fatalf("API requests %d, in flight %d", f.count(), c.Budget().InFlight)
+	if apiCount(s) != 0 || c.Budget().InFlight != 0 {
+		t.Fatalf("API requests %d, in flight %d", apiCount(s), c.Budget().InFlight)
 	}
 	if _, err := c.UserSeat(context.Background(), "acme", "user0001"); err != nil {
 		t.Fatalf("after the token endpoint recovered: %v", err)
@@ -111,27 +108,15 @@ func TestNoSecretInOutput(t *testing.T) {
 	ctx := context.Background()
 
 	// PAT paths
-	f := newFakeGH(t)
-	f.addOrg("acme", 120)
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		switch {
-		case strings.Contains(r.URL.Path, "/members/boom/"):
-			// a server that echoes the credential back
-			writeJSON(w, 500, map[string]string{"message": "internal error for " + r.Header.Get("Authorization")})
-			return true
-		case strings.Contains(r.URL.Path, "/members/policy/"):
-			writeJSON(w, 422, map[string]string{"message": "Copilot is not enabled; token " + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")})
-			return true
-		case strings.Contains(r.URL.Path, "/members/limited/"):
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, 429, map[string]string{"message": "slow down"})
-			return true
-		case strings.Contains(r.URL.Path, "/members/slow/"):
-			time.Sleep(200 * time.Millisecond)
-		}
-		return false
-	})
-	cfg := Config{BaseURL: f.url(), Token: Secret(f.pat), Timeout: 100 * time.Millisecond, MaxRetries: 1}
+	f := startSim(t, ghsim.Options{})
+	seatOrg(t, f, "acme", 120)
+	f.Fail(
+		// a server that echoes the credential back
+		ghsim.Failure{Path: "/members/boom/", Status: 500, Message: "internal error for", EchoAuthorization: true},
+		ghsim.Failure{Path: "/members/policy/", Status: 422, Message: "Copilot is not enabled; token", EchoAuthorization: true},
+		ghsim.Failure{Path: "/members/limited/", Status: 429, Message: "slow down", RetryAfter: time.Second},
+		ghsim.Failure{Path: "/members/slow/", Delay: 200 * time.Millisecond})
+	cfg := Config{BaseURL: f.URL() + "/", Token: Secret(simToken), Timeout: 100 * time.Millisecond, MaxRetries: 1}
 	show(cfg, &cfg)
 	c, err := New(cfg, log)
 	if err != nil {
@@ -152,20 +137,22 @@ func TestNoSecretInOutput(t *testing.T) {
 	show(err)
 	show(lk.Seats(ctx, "acme", []string{"a", "b", "c", "user0005"}, 0))
 	// a server that is gone
-	dead := newFakeGH(t)
-	deadURL := dead.url()
-	dead.srv.Close()
-	cd, _ := New(Config{BaseURL: deadURL, Token: Secret(f.pat), MaxRetries: -1}, log)
+	dead := ghsim.New(ghsim.Options{})
+	if err := dead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadURL := dead.URL() + "/"
+	dead.Close()
+	cd, _ := New(Config{BaseURL: deadURL, Token: Secret(simToken), MaxRetries: -1}, log)
 	_, err = cd.UserSeat(ctx, "acme", "user0001")
 	show(err)
 	// a bad config
-	bad := Config{Token: Secret("bad token " + f.pat)}
+	bad := Config{Token: Secret("bad token " + simToken)}
 	show(bad.Validate(), bad)
 
 	// App paths
-	fa, acfg := newAppFake(t)
-	fa.addOrg("acme", 3)
-	fa.tokenTTL = 61 * time.Second
+	fa, acfg := appSim(t, 61*time.Second)
+	seatOrg(t, fa, "acme", 3)
 	show(acfg)
 	ca, err := New(acfg, log)
 	if err != nil {
@@ -176,10 +163,8 @@ func TestNoSecretInOutput(t *testing.T) {
 		_, err := ca.UserSeat(ctx, "acme", login)
 		show(err)
 	}
-	fa.mu.Lock()
-	fa.tokenFail = 1
-	fa.tokens = map[string]time.Time{} // forget issued tokens: 401 on the API, then a refresh fails
-	fa.mu.Unlock()
+	fa.FailTokenExchanges(1)
+	fa.RevokeInstallationTokens() // 401 on the API, then a refresh fails
 	time.Sleep(1100 * time.Millisecond)
 	_, err = ca.UserSeat(ctx, "acme", "user0001")
 	show(err)
@@ -187,10 +172,9 @@ func TestNoSecretInOutput(t *testing.T) {
 	show(err)
 
 	all := logBuf.String() + out.String()
-	fa.mu.Lock()
-	secrets := append([]string{f.pat}, fa.issued...)
-	secrets = append(secrets, fa.jwts...)
-	fa.mu.Unlock()
+	issued, jwts := fa.Credentials()
+	secrets := append([]string{simToken}, issued...)
+	secrets = append(secrets, jwts...)
 	if len(secrets) < 4 {
 		t.Fatalf("expected installation tokens and JWTs to check, got %d secrets", len(secrets))
 	}

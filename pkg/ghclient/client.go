@@ -80,7 +80,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	} else {
 		itr, err := ghinstallation.New(&headerTransport{next: wire, userAgent: cfg.UserAgent}, cfg.AppID, cfg.InstallationID, cfg.PrivateKeyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("github-private-key: not an RSA private key in PEM form")
+			return nil, errNotRSAKey
 		}
 		itr.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 		auth = itr

@@ -2,6 +2,7 @@ package ghclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seatline/seatline/internal/ghsim"
 )
 
 func TestValidate(t *testing.T) {
@@ -19,19 +22,19 @@ func TestValidate(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{"nothing", Config{}, "github-token:"},
-		{"both", Config{Token: "x1234", AppID: 1, InstallationID: 2, PrivateKeyPEM: pemKey}, "github-token:"},
-		{"app no id", Config{InstallationID: 2, PrivateKeyPEM: pemKey}, "github-app-id:"},
-		{"app no inst", Config{AppID: 1, PrivateKeyPEM: pemKey}, "github-installation-id:"},
-		{"app no key", Config{AppID: 1, InstallationID: 2}, "github-private-key:"},
-		{"app bad key", Config{AppID: 1, InstallationID: 2, PrivateKeyPEM: []byte("-----BEGIN NOPE-----\nc2VjcmV0a2V5bWF0ZXJpYWw=\n-----END NOPE-----\n")}, "github-private-key:"},
-		{"bad url", Config{BaseURL: "ftp://x", Token: "tok1234"}, "github-base-url:"},
-		{"url creds", Config{BaseURL: "https://u:p@127.0.0.1/", Token: "tok1234"}, "github-base-url:"},
-		{"token ws", Config{Token: "tok 1234"}, "github-token:"},
-		{"neg timeout", Config{Token: "tok1234", Timeout: -1}, "github-timeout:"},
-		{"neg retries", Config{Token: "tok1234", MaxRetries: -2}, "github-max-retries:"},
-		{"neg reserve", Config{Token: "tok1234", Reserve: -1}, "github-reserve:"},
-		{"neg wait", Config{Token: "tok1234", MaxWait: -1}, "github-max-wait:"},
+		{"nothing", Config{}, "ghclient: Config.Token:"},
+		{"both", Config{Token: "x1234", AppID: 1, InstallationID: 2, PrivateKeyPEM: pemKey}, "ghclient: Config.Token:"},
+		{"app no id", Config{InstallationID: 2, PrivateKeyPEM: pemKey}, "ghclient: Config.AppID:"},
+		{"app no inst", Config{AppID: 1, PrivateKeyPEM: pemKey}, "ghclient: Config.InstallationID:"},
+		{"app no key", Config{AppID: 1, InstallationID: 2}, "ghclient: Config.PrivateKeyPEM:"},
+		{"app bad key", Config{AppID: 1, InstallationID: 2, PrivateKeyPEM: []byte("-----BEGIN NOPE-----\nc2VjcmV0a2V5bWF0ZXJpYWw=\n-----END NOPE-----\n")}, "ghclient: Config.PrivateKeyPEM:"},
+		{"bad url", Config{BaseURL: "ftp://x", Token: "tok1234"}, "ghclient: Config.BaseURL:"},
+		{"url creds", Config{BaseURL: "https://u:p@127.0.0.1/", Token: "tok1234"}, "ghclient: Config.BaseURL:"},
+		{"token ws", Config{Token: "tok 1234"}, "ghclient: Config.Token:"},
+		{"neg timeout", Config{Token: "tok1234", Timeout: -1}, "ghclient: Config.Timeout:"},
+		{"neg retries", Config{Token: "tok1234", MaxRetries: -2}, "ghclient: Config.MaxRetries:"},
+		{"neg reserve", Config{Token: "tok1234", Reserve: -1}, "ghclient: Config.Reserve:"},
+		{"neg wait", Config{Token: "tok1234", MaxWait: -1}, "ghclient: Config.MaxWait:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,9 +65,9 @@ func TestValidate(t *testing.T) {
 }
 
 func TestHeadersOnEveryRequest(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 3)
-	c := newTestClient(t, f, func(c *Config) { c.UserAgent = "seatline-test/1" }, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 3)
+	c := simClient(t, s, func(c *Config) { c.UserAgent = "seatline-test/1" }, nil)
 	ctx := context.Background()
 	if _, err := c.UserSeat(ctx, "acme", "user0001"); err != nil {
 		t.Fatal(err)
@@ -73,47 +76,47 @@ func TestHeadersOnEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = c.UserSeat(ctx, "acme", "nobody")
-	for _, r := range f.requests() {
-		if r.version != "2022-11-28" || r.ua != "seatline-test/1" || r.auth != "Bearer "+f.pat {
-			t.Fatalf("request %s: version=%q ua=%q auth ok=%v", r.path, r.version, r.ua, r.auth == "Bearer "+f.pat)
+	for _, r := range s.RequestLog() {
+		if r.APIVersion != "2022-11-28" || r.UserAgent != "seatline-test/1" || r.Authorization != "Bearer "+simToken {
+			t.Fatalf("request %s: version=%q ua=%q auth ok=%v", r.Path, r.APIVersion, r.UserAgent, r.Authorization == "Bearer "+simToken)
 		}
 	}
-	if c.Requests() != 3 || f.count() != 3 {
-		t.Fatalf("requests: client %d server %d", c.Requests(), f.count())
+	if c.Requests() != 3 || apiCount(s) != 3 {
+		t.Fatalf("requests: client %d server %d", c.Requests(), apiCount(s))
 	}
 }
 
 func TestOrgSeatsPagination(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 250)
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{})
+	usedOrg(t, s, "acme", 250)
+	c := simClient(t, s, nil, nil)
 	var got []Seat
-	total, err := c.OrgSeats(context.Background(), "acme", func(s Seat) error { got = append(got, s); return nil })
+	total, err := c.OrgSeats(context.Background(), "acme", func(st Seat) error { got = append(got, st); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if total != 250 || len(got) != 250 {
 		t.Fatalf("total %d, got %d", total, len(got))
 	}
-	reqs := f.requests()
+	reqs := s.RequestLog()
 	if len(reqs) != 3 {
 		t.Fatalf("want 3 page requests, got %d", len(reqs))
 	}
 	for i, r := range reqs {
-		if want := fmt.Sprintf("per_page=100&page=%d", i+1); r.raw != want {
-			t.Fatalf("request %d query %q, want %q", i, r.raw, want)
+		if want := fmt.Sprintf("per_page=100&page=%d", i+1); r.RawQuery != want {
+			t.Fatalf("request %d query %q, want %q", i, r.RawQuery, want)
 		}
 	}
 	seen := map[string]bool{}
-	for _, s := range got {
-		if s.Org != "acme" || s.AssigneeType != "User" || s.PlanType != "business" || s.LastActivityEditor != "vscode" ||
-			s.CreatedAt.IsZero() || s.LastActivityAt == nil || s.LastAuthenticatedAt == nil || s.UserID == 0 {
-			t.Fatalf("bad seat %+v", s)
+	for _, st := range got {
+		if st.Org != "acme" || st.AssigneeType != "User" || st.PlanType != "business" || st.LastActivityEditor != "vscode" ||
+			st.CreatedAt.IsZero() || st.LastActivityAt == nil || st.LastAuthenticatedAt == nil || st.UserID == 0 {
+			t.Fatalf("bad seat %+v", st)
 		}
-		if seen[s.Login] {
-			t.Fatalf("duplicate %s", s.Login)
+		if seen[st.Login] {
+			t.Fatalf("duplicate %s", st.Login)
 		}
-		seen[s.Login] = true
+		seen[st.Login] = true
 	}
 	// fn's error stops the walk
 	stop := errors.New("stop")
@@ -124,29 +127,33 @@ func TestOrgSeatsPagination(t *testing.T) {
 		}
 		return nil
 	})
-	if !errors.Is(err, stop) || f.count() != 5 {
-		t.Fatalf("err %v after %d requests", err, f.count())
+	if !errors.Is(err, stop) || apiCount(s) != 5 {
+		t.Fatalf("err %v after %d requests", err, apiCount(s))
 	}
 }
 
 func TestOddSeatsNeverFailAPage(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 2)
-	f.addRawSeat("acme", `{"assignee":null,"created_at":"2024-01-10T00:00:00Z","pending_cancellation_date":null,"last_activity_at":null}`)
-	f.addRawSeat("acme", `{"assignee":{"login":"robo","id":7,"type":"Bot"},"created_at":"2024-01-10T00:00:00Z","plan_type":null}`)
-	f.addRawSeat("acme", `{"assignee":{"login":"ent1","id":8,"type":"User"},"assigning_team":{"id":42,"name":"Justice League","slug":"justice-league","url":"https://api.github.com/enterprises/dc/teams/justice-league","sync_to_organizations":"disabled","group_id":null},"pending_cancellation_date":"2024-07-31","created_at":"2024-01-10T00:00:00Z","last_activity_at":null,"last_authenticated_at":null,"updated_at":null}`)
-	f.addRawSeat("acme", `{"assignee":{"login":"org1","id":9,"type":"User"},"assigning_team":{"id":43,"name":"Eng","slug":"eng","url":"https://api.github.com/orgs/acme/teams/eng","privacy":"closed","permission":"pull"},"created_at":"not a date","last_activity_at":12345}`)
-	f.addRawSeat("acme", `"just a string"`)
-	f.addRawSeat("acme", `{"assignee":{"login":"odd","id":"10"},"assigning_team":"eng","created_at":1704844800,"unknown_field":{"x":1}}`)
-	f.addRawSeat("acme", `{"assignee":{"slug":"team-a","name":"Team A","type":"Team","id":11},"created_at":"2024-01-10T00:00:00Z"}`)
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 2)
+	for _, raw := range []string{
+		`{"assignee":null,"created_at":"2024-01-10T00:00:00Z","pending_cancellation_date":null,"last_activity_at":null}`,
+		`{"assignee":{"login":"robo","id":7,"type":"Bot"},"created_at":"2024-01-10T00:00:00Z","plan_type":null}`,
+		`{"assignee":{"login":"ent1","id":8,"type":"User"},"assigning_team":{"id":42,"name":"Justice League","slug":"justice-league","url":"https://api.github.com/enterprises/dc/teams/justice-league","sync_to_organizations":"disabled","group_id":null},"pending_cancellation_date":"2024-07-31","created_at":"2024-01-10T00:00:00Z","last_activity_at":null,"last_authenticated_at":null,"updated_at":null}`,
+		`{"assignee":{"login":"org1","id":9,"type":"User"},"assigning_team":{"id":43,"name":"Eng","slug":"eng","url":"https://api.github.com/orgs/acme/teams/eng","privacy":"closed","permission":"pull"},"created_at":"not a date","last_activity_at":12345}`,
+		`"just a string"`,
+		`{"assignee":{"login":"odd","id":"10"},"assigning_team":"eng","created_at":1704844800,"unknown_field":{"x":1}}`,
+		`{"assignee":{"slug":"team-a","name":"Team A","type":"Team","id":11},"created_at":"2024-01-10T00:00:00Z"}`,
+	} {
+		s.AddRawSeat("acme", json.RawMessage(raw))
+	}
+	c := simClient(t, s, nil, nil)
 	bylogin := map[string]Seat{}
 	var nullAssignee int
-	total, err := c.OrgSeats(context.Background(), "acme", func(s Seat) error {
-		if s.Login == "" {
+	total, err := c.OrgSeats(context.Background(), "acme", func(st Seat) error {
+		if st.Login == "" {
 			nullAssignee++
 		}
-		bylogin[s.Login] = s
+		bylogin[st.Login] = st
 		return nil
 	})
 	if err != nil {
@@ -155,43 +162,39 @@ func TestOddSeatsNeverFailAPage(t *testing.T) {
 	if total != 9 || len(bylogin) != 8 || nullAssignee != 1 {
 		t.Fatalf("total %d, decoded %d (null %d): %v", total, len(bylogin), nullAssignee, bylogin)
 	}
-	if s := bylogin[""]; s.AssigneeType != "" || s.LastActivityAt != nil || s.CreatedAt.IsZero() {
-		t.Fatalf("null assignee seat %+v", s)
+	if st := bylogin[""]; st.AssigneeType != "" || st.LastActivityAt != nil || st.CreatedAt.IsZero() {
+		t.Fatalf("null assignee seat %+v", st)
 	}
-	if s := bylogin["robo"]; s.AssigneeType != "Bot" || s.PlanType != "" {
-		t.Fatalf("unknown type seat %+v", s)
+	if st := bylogin["robo"]; st.AssigneeType != "Bot" || st.PlanType != "" {
+		t.Fatalf("unknown type seat %+v", st)
 	}
-	s := bylogin["ent1"]
-	if s.AssigningTeam == nil || !s.AssigningTeam.Enterprise || s.AssigningTeam.Slug != "justice-league" || s.AssigningTeam.ID != 42 ||
-		s.PendingCancellation == nil || s.PendingCancellation.Format(time.DateOnly) != "2024-07-31" || s.LastAuthenticatedAt != nil || s.UpdatedAt != nil {
-		t.Fatalf("enterprise team seat %+v team %+v", s, s.AssigningTeam)
+	st := bylogin["ent1"]
+	if st.AssigningTeam == nil || !st.AssigningTeam.Enterprise || st.AssigningTeam.Slug != "justice-league" || st.AssigningTeam.ID != 42 ||
+		st.PendingCancellation == nil || st.PendingCancellation.Format(time.DateOnly) != "2024-07-31" || st.LastAuthenticatedAt != nil || st.UpdatedAt != nil {
+		t.Fatalf("enterprise team seat %+v team %+v", st, st.AssigningTeam)
 	}
-	if s := bylogin["org1"]; s.AssigningTeam == nil || s.AssigningTeam.Enterprise || s.AssigningTeam.Slug != "eng" || !s.CreatedAt.IsZero() || s.LastActivityAt == nil {
-		t.Fatalf("org team seat %+v", s)
+	if st := bylogin["org1"]; st.AssigningTeam == nil || st.AssigningTeam.Enterprise || st.AssigningTeam.Slug != "eng" || !st.CreatedAt.IsZero() || st.LastActivityAt == nil {
+		t.Fatalf("org team seat %+v", st)
 	}
-	if s := bylogin["odd"]; s.UserID != 10 || s.AssigneeType != "User" || s.AssigningTeam != nil || s.CreatedAt.Unix() != 1704844800 {
-		t.Fatalf("odd seat %+v", s)
+	if st := bylogin["odd"]; st.UserID != 10 || st.AssigneeType != "User" || st.AssigningTeam != nil || st.CreatedAt.Unix() != 1704844800 {
+		t.Fatalf("odd seat %+v", st)
 	}
-	if s := bylogin["team-a"]; s.AssigneeType != "Team" {
-		t.Fatalf("team assignee %+v", s)
+	if st := bylogin["team-a"]; st.AssigneeType != "Team" {
+		t.Fatalf("team assignee %+v", st)
 	}
 }
 
 func TestUserSeatNoSeatAndPolicy(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if strings.Contains(r.URL.Path, "/members/invited/") {
-			writeJSON(w, 422, map[string]string{"message": "User has a pending organization invitation"})
-			return true
-		}
-		return false
-	})
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	if err := s.Invite("acme", "invited"); err != nil {
+		t.Fatal(err)
+	}
+	c := simClient(t, s, nil, nil)
 	ctx := context.Background()
-	s, err := c.UserSeat(ctx, "acme", "USER0003")
-	if err != nil || s.Login != "user0003" || s.Org != "acme" || s.PendingCancellation != nil {
-		t.Fatalf("seat %+v err %v", s, err)
+	st, err := c.UserSeat(ctx, "acme", "USER0003")
+	if err != nil || st.Login != "user0003" || st.Org != "acme" || st.PendingCancellation != nil {
+		t.Fatalf("seat %+v err %v", st, err)
 	}
 	_, err = c.UserSeat(ctx, "acme", "ghost")
 	if !errors.Is(err, ErrNoSeat) || Retryable(err) {
@@ -199,27 +202,32 @@ func TestUserSeatNoSeatAndPolicy(t *testing.T) {
 	}
 	_, err = c.UserSeat(ctx, "acme", "invited")
 	var pe *PolicyError
-	if !errors.As(err, &pe) || pe.Message != "User has a pending organization invitation" || pe.Org != "acme" || pe.Login != "invited" || Retryable(err) {
+	if !errors.As(err, &pe) || pe.Message != "The user has a pending invitation to this organization." || pe.Org != "acme" || pe.Login != "invited" || Retryable(err) {
 		t.Fatalf("422: %v", err)
 	}
-	if f.count() != 3 {
-		t.Fatalf("no retries expected for 4xx: %d requests", f.count())
+	if apiCount(s) != 3 {
+		t.Fatalf("no retries expected for 4xx: %d requests", apiCount(s))
 	}
 }
 
 func TestEnterpriseSeatsAndBilling(t *testing.T) {
-	f := newFakeGH(t)
-	f.addRawSeat("dc", `{"assignee":{"login":"clark","id":1,"type":"User"},"organization":{"login":"daily-planet","id":5},"assigning_team":{"id":1,"slug":"justice-league","name":"Justice League","html_url":"https://github.com/enterprises/dc/teams/justice-league"},"plan_type":"enterprise","created_at":"2024-01-10T00:00:00Z"}`)
-	f.addRawSeat("dc", `{"assignee":{"login":"clark","id":1,"type":"User"},"organization":{"login":"kent-farm","id":6},"assigning_team":null,"plan_type":"business","created_at":"2024-01-10T00:00:00Z"}`)
-	f.addRawSeat("dc", `{"assignee":{"login":"bruce","id":2,"type":"User"},"organization":null,"created_at":"2024-01-10T00:00:00Z"}`)
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{Enterprise: "dc"})
+	s.AddRawSeat("dc", json.RawMessage(`{"assignee":{"login":"clark","id":1,"type":"User"},"organization":{"login":"daily-planet","id":5},"assigning_team":{"id":1,"slug":"justice-league","name":"Justice League","html_url":"https://github.com/enterprises/dc/teams/justice-league"},"plan_type":"enterprise","created_at":"2024-01-10T00:00:00Z"}`))
+	s.AddRawSeat("dc", json.RawMessage(`{"assignee":{"login":"clark","id":1,"type":"User"},"organization":{"login":"kent-farm","id":6},"assigning_team":null,"plan_type":"business","created_at":"2024-01-10T00:00:00Z"}`))
+	s.AddRawSeat("dc", json.RawMessage(`{"assignee":{"login":"bruce","id":2,"type":"User"},"organization":null,"created_at":"2024-01-10T00:00:00Z"}`))
+	c := simClient(t, s, nil, nil)
 	var got []Seat
-	total, err := c.EnterpriseSeats(context.Background(), "dc", func(s Seat) error { got = append(got, s); return nil })
+	total, err := c.EnterpriseSeats(context.Background(), "dc", func(st Seat) error { got = append(got, st); return nil })
 	if err != nil || total != 3 || len(got) != 3 {
 		t.Fatalf("total %d got %d err %v", total, len(got), err)
 	}
 	if got[0].Org != "daily-planet" || !got[0].AssigningTeam.Enterprise || got[1].Org != "kent-farm" || got[2].Org != "" {
 		t.Fatalf("orgs: %+v", got)
+	}
+	// acme: 12 seats, one of them unassigned (pending cancellation)
+	users := seatOrg(t, s, "acme", 12)
+	if err := s.Unassign("acme", "", users[3]); err != nil {
+		t.Fatal(err)
 	}
 	b, err := c.OrgBilling(context.Background(), "acme")
 	if err != nil {
@@ -233,19 +241,10 @@ func TestEnterpriseSeatsAndBilling(t *testing.T) {
 // TestRetryAfter429: after a 429 with Retry-After, no request reaches the
 // server before it expires (server-side timestamps), from any goroutine.
 func TestRetryAfter429(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	var first atomic.Int64
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 1 {
-			first.Store(time.Now().UnixNano())
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "You have exceeded a secondary rate limit"})
-			return true
-		}
-		return false
-	})
-	c := newTestClient(t, f, func(c *Config) { c.MaxWait = 5 * time.Second }, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	s.Fail(ghsim.Failure{Times: 1, Status: http.StatusTooManyRequests, Message: "You have exceeded a secondary rate limit", RetryAfter: time.Second})
+	c := simClient(t, s, func(c *Config) { c.MaxWait = 5 * time.Second }, nil)
 	ctx := context.Background()
 	if _, err := c.UserSeat(ctx, "acme", "user0001"); err != nil {
 		t.Fatal(err)
@@ -261,29 +260,22 @@ func TestRetryAfter429(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	reqs := f.requests()
+	reqs := s.RequestLog()
 	if len(reqs) != 10 {
 		t.Fatalf("want 10 requests, got %d", len(reqs))
 	}
-	pauseEnd := time.Unix(0, first.Load()).Add(time.Second)
+	pauseEnd := reqs[0].At.Add(time.Second)
 	for _, r := range reqs[1:] {
-		if r.at.Before(pauseEnd) {
-			t.Fatalf("request at %v before Retry-After expired at %v", r.at, pauseEnd)
+		if r.At.Before(pauseEnd) {
+			t.Fatalf("request at %v before Retry-After expired at %v", r.At, pauseEnd)
 		}
 	}
 
 	// Fail fast when MaxWait is 0: no request while the pause lasts.
-	f2 := newFakeGH(t)
-	f2.addOrg("acme", 5)
-	f2.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 1 {
-			w.Header().Set("Retry-After", "2")
-			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "slow down"})
-			return true
-		}
-		return false
-	})
-	c2 := newTestClient(t, f2, nil, nil)
+	s2 := startSim(t, ghsim.Options{})
+	seatOrg(t, s2, "acme", 5)
+	s2.Fail(ghsim.Failure{Times: 1, Status: http.StatusTooManyRequests, Message: "slow down", RetryAfter: 2 * time.Second})
+	c2 := simClient(t, s2, nil, nil)
 	_, err := c2.UserSeat(ctx, "acme", "user0001")
 	var rl *RateLimitedError
 	if !errors.As(err, &rl) || !rl.Secondary || !Retryable(err) || time.Until(rl.Until) < time.Second {
@@ -294,8 +286,8 @@ func TestRetryAfter429(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = c2.UserSeat(ctx, "acme", "user0002")
-	if !errors.As(err, &rl) || time.Since(start) > 100*time.Millisecond || f2.count() != 1 {
-		t.Fatalf("second call: %v after %v, %d requests", err, time.Since(start), f2.count())
+	if !errors.As(err, &rl) || time.Since(start) > 100*time.Millisecond || apiCount(s2) != 1 {
+		t.Fatalf("second call: %v after %v, %d requests", err, time.Since(start), apiCount(s2))
 	}
 	if b := c2.Budget(); b.PausedUntil.IsZero() || !b.Secondary {
 		t.Fatalf("budget %+v", b)
@@ -306,18 +298,12 @@ func TestRetryAfter429(t *testing.T) {
 // Retry-After maps to a secondary RateLimitedError and pauses all requests;
 // go-github's own memory and ours agree.
 func TestSecondary403(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 1 {
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusForbidden, map[string]string{"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-				"documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"})
-			return true
-		}
-		return false
-	})
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	s.Fail(ghsim.Failure{Times: 1, Status: http.StatusForbidden, RetryAfter: time.Second,
+		Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+		DocumentationURL: "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"})
+	c := simClient(t, s, nil, nil)
 	ctx := context.Background()
 	_, err := c.UserSeat(ctx, "acme", "user0001")
 	var rl *RateLimitedError
@@ -329,99 +315,74 @@ func TestSecondary403(t *testing.T) {
 			t.Fatalf("during pause: %v", err)
 		}
 	}
-	if f.count() != 1 {
-		t.Fatalf("requests during pause: %d", f.count()-1)
+	if apiCount(s) != 1 {
+		t.Fatalf("requests during pause: %d", apiCount(s)-1)
 	}
 	time.Sleep(time.Until(rl.Until) + 10*time.Millisecond)
 	if _, err := c.UserSeat(ctx, "acme", "user0001"); err != nil {
 		t.Fatalf("after pause: %v", err)
 	}
-	reqs := f.requests()
-	if reqs[1].at.Sub(reqs[0].at) < time.Second {
-		t.Fatalf("second request %v after the first", reqs[1].at.Sub(reqs[0].at))
+	reqs := s.RequestLog()
+	if reqs[1].At.Sub(reqs[0].At) < time.Second {
+		t.Fatalf("second request %v after the first", reqs[1].At.Sub(reqs[0].At))
 	}
 	// A 403 that is a permission error is neither a limit nor retried.
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		writeJSON(w, http.StatusForbidden, map[string]string{"message": "Resource not accessible by integration"})
-		return true
-	})
-	before := f.count()
+	s.Fail(ghsim.Failure{Times: 1, Status: http.StatusForbidden, Message: "Resource not accessible by integration"})
+	before := apiCount(s)
 	_, err = c.UserSeat(ctx, "acme", "user0001")
 	var api *APIError
-	if !errors.As(err, &api) || api.Status != 403 || Retryable(err) || f.count() != before+1 {
-		t.Fatalf("permission 403: %v (%d requests)", err, f.count()-before)
+	if !errors.As(err, &api) || api.Status != 403 || Retryable(err) || apiCount(s) != before+1 {
+		t.Fatalf("permission 403: %v (%d requests)", err, apiCount(s)-before)
 	}
 }
 
 func TestRetry5xxThenSuccess(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		switch n {
-		case 1:
-			writeJSON(w, 502, map[string]string{"message": "Server Error"})
-			return true
-		case 2:
-			writeJSON(w, 503, map[string]string{"message": "Unavailable"})
-			return true
-		case 3: // connection reset: hijack and close
-			hj, _ := w.(http.Hijacker)
-			conn, _, _ := hj.Hijack()
-			_ = conn.Close()
-			return true
-		}
-		return false
-	})
-	c := newTestClient(t, f, nil, nil)
-	s, err := c.UserSeat(context.Background(), "acme", "user0002")
-	if err != nil || s.Login != "user0002" || f.count() != 4 {
-		t.Fatalf("seat %+v err %v after %d requests", s, err, f.count())
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	s.Fail(ghsim.Failure{Times: 1, Status: 502, Message: "Server Error"},
+		ghsim.Failure{Times: 1, Status: 503, Message: "Unavailable"},
+		ghsim.Failure{Times: 1, Reset: true}) // connection reset
+	c := simClient(t, s, nil, nil)
+	st, err := c.UserSeat(context.Background(), "acme", "user0002")
+	if err != nil || st.Login != "user0002" || apiCount(s) != 4 {
+		t.Fatalf("seat %+v err %v after %d requests", st, err, apiCount(s))
 	}
 
 	// retries run out: the last error, retryable
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		writeJSON(w, 500, map[string]string{"message": "boom"})
-		return true
-	})
-	before := f.count()
+	s.Fail(ghsim.Failure{Status: 500, Message: "boom"})
+	before := apiCount(s)
 	_, err = c.UserSeat(context.Background(), "acme", "user0002")
 	var api *APIError
-	if !errors.As(err, &api) || api.Status != 500 || !Retryable(err) || f.count()-before != 1+DefaultMaxRetries {
-		t.Fatalf("err %v after %d requests", err, f.count()-before)
+	if !errors.As(err, &api) || api.Status != 500 || !Retryable(err) || apiCount(s)-before != 1+DefaultMaxRetries {
+		t.Fatalf("err %v after %d requests", err, apiCount(s)-before)
 	}
+	s.ClearFailures()
 
 	// timeouts are retried too
-	slowN := f.count() + 1
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == slowN {
-			time.Sleep(300 * time.Millisecond)
-		}
-		return false
-	})
-	c2 := newTestClient(t, f, func(c *Config) { c.Timeout = 100 * time.Millisecond }, nil)
-	if _, err := c2.UserSeat(context.Background(), "acme", "user0002"); err != nil || f.count() != slowN+1 {
-		t.Fatalf("after a timeout: %v, %d requests", err, f.count()-slowN+1)
+	slowN := apiCount(s) + 1
+	s.Fail(ghsim.Failure{Times: 1, Delay: 300 * time.Millisecond})
+	c2 := simClient(t, s, func(c *Config) { c.Timeout = 100 * time.Millisecond }, nil)
+	if _, err := c2.UserSeat(context.Background(), "acme", "user0002"); err != nil || apiCount(s) != slowN+1 {
+		t.Fatalf("after a timeout: %v, %d requests", err, apiCount(s)-slowN+1)
 	}
 
 	// no retries with MaxRetries -1
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		writeJSON(w, 500, map[string]string{"message": "boom"})
-		return true
-	})
-	c3 := newTestClient(t, f, func(c *Config) { c.MaxRetries = -1 }, nil)
-	before = f.count()
-	if _, err := c3.UserSeat(context.Background(), "acme", "user0002"); err == nil || f.count()-before != 1 {
-		t.Fatalf("MaxRetries -1: %v, %d requests", err, f.count()-before)
+	s.Fail(ghsim.Failure{Status: 500, Message: "boom"})
+	c3 := simClient(t, s, func(c *Config) { c.MaxRetries = -1 }, nil)
+	before = apiCount(s)
+	if _, err := c3.UserSeat(context.Background(), "acme", "user0002"); err == nil || apiCount(s)-before != 1 {
+		t.Fatalf("MaxRetries -1: %v, %d requests", err, apiCount(s)-before)
 	}
+	s.ClearFailures()
 }
 
 // TestPrimaryNearlySpent: with the budget at the reserve, MaxWait > 0 waits
 // for the reset and then succeeds; MaxWait = 0 fails fast without sending.
 func TestPrimaryNearlySpent(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	f.setWindow(30, 18, 2*time.Second) // remaining 12, reserve 10
-	c := newTestClient(t, f, func(c *Config) { c.MaxWait = 10 * time.Second }, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	s.SetRateLimit(simToken, 30, 18, time.Now().Add(2*time.Second)) // remaining 12, reserve 10
+	c := simClient(t, s, func(c *Config) { c.MaxWait = 10 * time.Second }, nil)
 	ctx := context.Background()
 	for range 2 {
 		if _, err := c.UserSeat(ctx, "acme", "user0001"); err != nil {
@@ -431,20 +392,18 @@ func TestPrimaryNearlySpent(t *testing.T) {
 	if b := c.Budget(); b.Remaining != 10 || b.Limit != 30 || b.Reserve != MinReserve || !b.Known || b.Spendable(time.Now()) != 0 {
 		t.Fatalf("budget %+v", b)
 	}
-	f.mu.Lock()
-	reset := f.windowEnd
-	f.mu.Unlock()
+	_, _, reset := s.RateLimit(simToken)
 
 	// fail fast
-	fast := newTestClient(t, f, nil, nil) // same token and URL: the same budget
+	fast := simClient(t, s, nil, nil) // same token and URL: the same budget
 	start := time.Now()
 	_, err := fast.UserSeat(ctx, "acme", "user0001")
 	var rl *RateLimitedError
 	if !errors.As(err, &rl) || rl.Secondary || time.Since(start) > 50*time.Millisecond || !rl.Until.After(reset.Add(-time.Millisecond)) {
 		t.Fatalf("fail fast: %v after %v", err, time.Since(start))
 	}
-	if f.count() != 2 {
-		t.Fatalf("a request went out at the reserve: %d", f.count())
+	if apiCount(s) != 2 {
+		t.Fatalf("a request went out at the reserve: %d", apiCount(s))
 	}
 	// and a caller deadline before the reset fails fast too
 	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -458,12 +417,12 @@ func TestPrimaryNearlySpent(t *testing.T) {
 	if _, err := c.UserSeat(ctx, "acme", "user0002"); err != nil {
 		t.Fatal(err)
 	}
-	reqs := f.requests()
-	if len(reqs) != 3 || reqs[2].at.Before(reset) || reqs[2].remainingBefore != 30 {
-		t.Fatalf("third request at %v (reset %v), remaining before %d", reqs[2].at, reset, reqs[2].remainingBefore)
+	reqs := s.RequestLog()
+	if len(reqs) != 3 || reqs[2].At.Before(reset) || reqs[2].RemainingBefore != 30 {
+		t.Fatalf("third request at %v (reset %v), remaining before %d", reqs[2].At, reset, reqs[2].RemainingBefore)
 	}
-	if f.nViolations() != 0 {
-		t.Fatalf("violations %d", f.nViolations())
+	if s.LimitViolations() != 0 {
+		t.Fatalf("violations %d", s.LimitViolations())
 	}
 }
 
@@ -471,17 +430,16 @@ func TestPrimaryNearlySpent(t *testing.T) {
 // by someone else using the same token) is a primary RateLimitedError, and
 // neither our accounting nor go-github's sends anything before the reset.
 func TestPrimaryExhaustedByServer(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	f.setWindow(100, 0, 3*time.Second)
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	s.SetRateLimit(simToken, 100, 0, time.Now().Add(3*time.Second))
+	c := simClient(t, s, nil, nil)
 	ctx := context.Background()
 	if _, err := c.UserSeat(ctx, "acme", "user0001"); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.used = f.limit // another process spent it
-	f.mu.Unlock()
+	_, _, reset := s.RateLimit(simToken)
+	s.SetRateLimit(simToken, 100, 100, reset) // another process spent it
 	_, err := c.UserSeat(ctx, "acme", "user0001")
 	var rl *RateLimitedError
 	if !errors.As(err, &rl) || rl.Secondary {
@@ -492,12 +450,13 @@ func TestPrimaryExhaustedByServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f.count() != 2 || f.nViolations() != 1 {
-		t.Fatalf("requests %d violations %d", f.count(), f.nViolations())
+	// one request met the spent window (refused 403), none after it said so
+	if apiCount(s) != 2 || s.Statuses()[http.StatusForbidden] != 1 || s.LimitViolations() != 0 {
+		t.Fatalf("requests %d refused %d violations %d", apiCount(s), s.Statuses()[http.StatusForbidden], s.LimitViolations())
 	}
 	// go-github's memory alone also refuses (it saw remaining 0)
 	req, _ := c.gh.NewRequest(ctx, "GET", "orgs/acme/members/user0001/copilot", nil)
-	if _, err := c.gh.Do(req, nil); err == nil || f.count() != 2 {
+	if _, err := c.gh.Do(req, nil); err == nil || apiCount(s) != 2 {
 		t.Fatalf("go-github sent into a spent limit: %v", err)
 	}
 }
@@ -505,12 +464,12 @@ func TestPrimaryExhaustedByServer(t *testing.T) {
 // TestConcurrentNeverOverspend: many goroutines on one Client stop at the
 // reserve together; nothing reaches the server past it.
 func TestConcurrentNeverOverspend(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 50)
-	f.setWindow(120, 0, time.Hour)
-	f.setLatency(3 * time.Millisecond)
-	c := newTestClient(t, f, func(c *Config) { c.Reserve = 15 }, nil)
-	c2 := newTestClient(t, f, func(c *Config) { c.Reserve = 15 }, nil) // same credential, same budget
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 50)
+	s.SetRateLimit(simToken, 120, 0, time.Now().Add(time.Hour))
+	s.SetFaults(ghsim.Faults{Latency: 3 * time.Millisecond})
+	c := simClient(t, s, func(c *Config) { c.Reserve = 15 }, nil)
+	c2 := simClient(t, s, func(c *Config) { c.Reserve = 15 }, nil) // same credential, same budget
 	var wg sync.WaitGroup
 	var ok, limited atomic.Int64
 	for g := range 24 {
@@ -537,12 +496,12 @@ func TestConcurrentNeverOverspend(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if f.nViolations() != 0 || f.count() != 120-15 || ok.Load() != 105 || limited.Load() != 24 {
-		t.Fatalf("requests %d (want 105) ok %d limited %d violations %d", f.count(), ok.Load(), limited.Load(), f.nViolations())
+	if s.LimitViolations() != 0 || apiCount(s) != 120-15 || ok.Load() != 105 || limited.Load() != 24 {
+		t.Fatalf("requests %d (want 105) ok %d limited %d violations %d", apiCount(s), ok.Load(), limited.Load(), s.LimitViolations())
 	}
-	for _, r := range f.requests() {
-		if r.remainingBefore <= 15 {
-			t.Fatalf("request sent with %d remaining", r.remainingBefore)
+	for _, r := range s.RequestLog() {
+		if r.RemainingBefore <= 15 {
+			t.Fatalf("request sent with %d remaining", r.RemainingBefore)
 		}
 	}
 }
@@ -619,56 +578,37 @@ func TestBudgetAccounting(t *testing.T) {
 // TestProbeBeforeFirstRequest: a fresh Client learns the budget from the
 // free GET /rate_limit, so a limit spent by an earlier process is never hit.
 func TestProbeBeforeFirstRequest(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 5)
-	f.setWindow(100, 95, time.Hour) // someone else left 5, below the reserve
-	c := newTestClient(t, f, nil, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 5)
+	s.SetRateLimit(simToken, 100, 95, time.Now().Add(time.Hour)) // someone else left 5, below the reserve
+	c := simClient(t, s, nil, nil)
 	_, err := c.UserSeat(context.Background(), "acme", "user0001")
 	var rl *RateLimitedError
-	if !errors.As(err, &rl) || rl.Secondary || f.count() != 0 {
-		t.Fatalf("want a primary limit without requests: %v, %d requests", err, f.count())
+	if !errors.As(err, &rl) || rl.Secondary || apiCount(s) != 0 {
+		t.Fatalf("want a primary limit without requests: %v, %d requests", err, apiCount(s))
 	}
-	f.mu.Lock()
-	probes := f.probes
-	f.mu.Unlock()
-	if probes != 1 {
+	if probes := s.Requests()[ghsim.EndpointRateLimit]; probes != 1 {
 		t.Fatalf("probes %d", probes)
 	}
-	// without GET /rate_limit (404 with headers) the real request is the probe
-	f2 := newFakeGH(t)
-	f2.addOrg("acme", 5)
-	f2.noRateLimit = true
-	c2 := newTestClient(t, f2, nil, nil)
+	// without GET /rate_limit (404) the real request is the probe
+	s2 := startSim(t, ghsim.Options{NoRateLimitEndpoint: true})
+	seatOrg(t, s2, "acme", 5)
+	c2 := simClient(t, s2, nil, nil)
 	for range 3 {
 		if _, err := c2.UserSeat(context.Background(), "acme", "user0001"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f2.mu.Lock()
-	probes = f2.probes
-	f2.mu.Unlock()
-	if probes != 1 || f2.count() != 3 {
-		t.Fatalf("probes %d requests %d", probes, f2.count())
+	if probes := s2.Requests()[ghsim.EndpointRateLimit]; probes != 1 || apiCount(s2) != 3 {
+		t.Fatalf("probes %d requests %d", probes, apiCount(s2))
 	}
 }
 
 func TestMaxConcurrent(t *testing.T) {
-	f := newFakeGH(t)
-	f.addOrg("acme", 50)
-	var cur, peak atomic.Int64
-	f.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		v := cur.Add(1)
-		for {
-			p := peak.Load()
-			if v <= p || peak.CompareAndSwap(p, v) {
-				break
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-		cur.Add(-1)
-		return false
-	})
-	c := newTestClient(t, f, func(c *Config) { c.MaxConcurrent = 3 }, nil)
+	s := startSim(t, ghsim.Options{})
+	seatOrg(t, s, "acme", 50)
+	s.SetFaults(ghsim.Faults{Latency: 5 * time.Millisecond})
+	c := simClient(t, s, func(c *Config) { c.MaxConcurrent = 3 }, nil)
 	var wg sync.WaitGroup
 	for g := range 20 {
 		wg.Add(1)
@@ -682,7 +622,7 @@ func TestMaxConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if peak.Load() > 3 || f.count() != 100 {
-		t.Fatalf("peak %d requests %d", peak.Load(), f.count())
+	if peak := s.PeakInFlight(); peak > 3 || apiCount(s) != 100 {
+		t.Fatalf("peak %d requests %d", peak, apiCount(s))
 	}
 }

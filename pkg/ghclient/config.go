@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,19 +57,18 @@ type Config struct {
 	UserAgent string
 }
 
-// Validate fills defaults and names the first invalid field (by its flag
-// name: github-base-url, github-token, github-app-id, ...). Error texts never
-// contain a credential.
+// Validate fills defaults and names the first invalid field in a
+// *ConfigError. Error texts never contain a credential.
 func (c *Config) Validate() error {
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("github-base-url: want an http(s) URL such as %s or https://ghes.example.com/api/v3/", DefaultBaseURL)
+		return fieldError("BaseURL", "want an http(s) URL such as "+DefaultBaseURL+" or https://ghes.example.com/api/v3/")
 	}
 	if u.User != nil {
-		return fmt.Errorf("github-base-url: must not contain credentials")
+		return fieldError("BaseURL", "must not contain credentials")
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -79,49 +79,49 @@ func (c *Config) Validate() error {
 	app := c.AppID != 0 || c.InstallationID != 0 || len(c.PrivateKeyPEM) > 0
 	switch {
 	case c.Token != "" && app:
-		return fmt.Errorf("github-token: set either a token or a GitHub App (github-app-id, github-installation-id, github-private-key), not both")
+		return fieldError("Token", "set either a token or a GitHub App (%s, %s, %s), not both", "AppID", "InstallationID", "PrivateKeyPEM")
 	case c.Token != "":
 		if strings.ContainsAny(string(c.Token), " \t\r\n") {
-			return fmt.Errorf("github-token: contains whitespace")
+			return fieldError("Token", "contains whitespace")
 		}
 	case app:
 		if c.AppID <= 0 {
-			return fmt.Errorf("github-app-id: must be a positive App ID")
+			return fieldError("AppID", "must be a positive App ID")
 		}
 		if c.InstallationID <= 0 {
-			return fmt.Errorf("github-installation-id: must be a positive installation ID")
+			return fieldError("InstallationID", "must be a positive installation ID")
 		}
 		if len(c.PrivateKeyPEM) == 0 {
-			return fmt.Errorf("github-private-key: required with github-app-id")
+			return fieldError("PrivateKeyPEM", "required with %s", "AppID")
 		}
 		if _, err := jwt.ParseRSAPrivateKeyFromPEM(c.PrivateKeyPEM); err != nil {
-			return fmt.Errorf("github-private-key: not an RSA private key in PEM form")
+			return errNotRSAKey
 		}
 	default:
-		return fmt.Errorf("github-token: a token or a GitHub App (github-app-id, github-installation-id, github-private-key) is required")
+		return fieldError("Token", "a token or a GitHub App (%s, %s, %s) is required", "AppID", "InstallationID", "PrivateKeyPEM")
 	}
 
 	switch {
 	case c.Timeout < 0:
-		return fmt.Errorf("github-timeout: must not be negative")
+		return fieldError("Timeout", "must not be negative")
 	case c.Timeout == 0:
 		c.Timeout = DefaultTimeout
 	}
 	switch {
 	case c.MaxRetries < -1:
-		return fmt.Errorf("github-max-retries: must be -1 (no retries), 0 (default %d) or more", DefaultMaxRetries)
+		return fieldError("MaxRetries", "must be -1 (no retries), 0 (default "+strconv.Itoa(DefaultMaxRetries)+") or more")
 	case c.MaxRetries == 0:
 		c.MaxRetries = DefaultMaxRetries
 	}
 	if c.Reserve < 0 {
-		return fmt.Errorf("github-reserve: must not be negative")
+		return fieldError("Reserve", "must not be negative")
 	}
 	if c.MaxWait < 0 {
-		return fmt.Errorf("github-max-wait: must not be negative")
+		return fieldError("MaxWait", "must not be negative")
 	}
 	switch {
 	case c.MaxConcurrent < 0:
-		return fmt.Errorf("github-max-concurrent: must not be negative")
+		return fieldError("MaxConcurrent", "must not be negative")
 	case c.MaxConcurrent == 0:
 		c.MaxConcurrent = DefaultConcurrent
 	}
@@ -129,6 +129,36 @@ func (c *Config) Validate() error {
 		c.UserAgent = DefaultUserAgent
 	}
 	return nil
+}
+
+// ConfigError is an invalid Config field. Its text names the fields as
+// Config does ("ghclient: Config.Token: …"); a command names its own
+// options instead with Describe, so that its user reads the flag's name.
+type ConfigError struct {
+	Field  string   // the invalid field: "Token", "AppID", "PrivateKeyPEM", …
+	format string   // what is wrong, a %s for each of others
+	others []string // other fields the message names
+}
+
+func fieldError(field, format string, others ...string) *ConfigError {
+	return &ConfigError{Field: field, format: format, others: others}
+}
+
+// errNotRSAKey: PrivateKeyPEM holds no RSA private key (New checks it again).
+var errNotRSAKey = fieldError("PrivateKeyPEM", "not an RSA private key in PEM form")
+
+func (e *ConfigError) Error() string {
+	return "ghclient: " + e.Describe(func(field string) string { return "Config." + field })
+}
+
+// Describe is the message with every field, the invalid one first, named
+// by name.
+func (e *ConfigError) Describe(name func(field string) string) string {
+	args := make([]any, len(e.others))
+	for i, f := range e.others {
+		args[i] = name(f)
+	}
+	return name(e.Field) + ": " + fmt.Sprintf(e.format, args...)
 }
 
 func (c Config) auth() string {

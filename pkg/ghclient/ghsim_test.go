@@ -8,6 +8,10 @@ package ghclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -475,4 +479,41 @@ func TestSimAppAuth(t *testing.T) {
 	if err == nil || Retryable(err) || strings.Contains(fmt.Sprintf("%+v", err), "eyJ") {
 		t.Fatalf("wrong app: %v", err)
 	}
+}
+
+// usedOrg is seatOrg with every seat used in VS Code an hour ago.
+func usedOrg(t *testing.T, s *ghsim.Server, org string, n int) []string {
+	t.Helper()
+	users := seatOrg(t, s, org, n)
+	for _, u := range users {
+		if err := s.SetActivity(org, u, s.Now().Add(-time.Hour), "vscode"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return users
+}
+
+// apiCount is how many API requests the simulator received (GET
+// /rate_limit and the App token exchange are free and not counted).
+func apiCount(s *ghsim.Server) int { return len(s.RequestLog()) }
+
+// countPath is how many of them had sub in their path.
+func countPath(s *ghsim.Server, sub string) int {
+	n := 0
+	for _, r := range s.RequestLog() {
+		if strings.Contains(r.Path, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// testKey makes an RSA key (PKCS#1 PEM) for App auth.
+func testKey(t *testing.T) (*rsa.PrivateKey, []byte) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }

@@ -160,133 +160,157 @@ func (l *Lookup) Invalidate(org string, logins ...string) {
 // comes back Unknown with the reason in Err; it never blocks past ctx.
 // The map has one entry per given login (as given).
 func (l *Lookup) Seats(ctx context.Context, org string, logins []string, maxRequests int) map[string]Result {
-	out := make(map[string]Result, len(logins))
 	ctx, rc := withCap(ctx, maxRequests)
-
-	// pending: lower(login) -> the spellings the caller used
-	pending := map[string][]string{}
-	var order []string
-	for _, login := range logins {
-		if _, done := out[login]; done {
-			continue
-		}
-		if login == "" || org == "" {
-			out[login] = Result{Err: errors.New("ghclient: empty org or login")}
-			continue
-		}
-		if r, ok := l.cached(org, login); ok {
-			out[login] = r
-			continue
-		}
-		k := lower(login)
-		if _, ok := pending[k]; !ok {
-			order = append(order, k)
-		}
-		pending[k] = append(pending[k], login)
+	q := &seatsCall{l: l, ctx: ctx, rc: rc, org: org, out: make(map[string]Result, len(logins)), pending: map[string][]string{}}
+	q.collect(logins)
+	if len(q.pending) == 0 {
+		return q.out
 	}
-	answer := func(k string, r Result) {
-		for _, login := range pending[k] {
-			out[login] = r
-		}
-		delete(pending, k)
-	}
-	fail := func(err error) {
-		for k := range pending {
-			answer(k, Result{Err: err})
-		}
-	}
-	if len(pending) == 0 {
-		return out
-	}
-
 	if pol, at, ok := l.orgPolicy(org); ok {
-		for k := range pending {
-			answer(k, Result{Status: SeatPolicyBlocked, Policy: pol, FetchedAt: at})
-		}
-		return out
+		q.answerAll(Result{Status: SeatPolicyBlocked, Policy: pol, FetchedAt: at})
+		return q.out
 	}
-
-	// listPhase answers what it can from the org's seat list (when that is
-	// the cheaper plan, or the only one); true: the call is over.
-	listPhase := func() bool {
-		page, stalls := 1, 0
-		for len(pending) > 0 && stalls < 3 && (l.listOnly(org) || l.shouldList(org, page, len(pending))) {
-			lr, err := l.listShared(ctx, org, page, pending)
-			if lr != nil {
-				for k, s := range lr.seats {
-					if _, ok := pending[k]; ok {
-						answer(k, seatResult(s, lr.at))
-					}
-				}
-				if lr.end && err == nil {
-					for k := range pending {
-						r := Result{Status: SeatAbsent, FetchedAt: lr.at}
-						l.store(org, k, r, l.cfg.AbsentTTL)
-						answer(k, r)
-					}
-					return true
-				}
-			}
-			if err != nil {
-				var pe *PolicyError
-				switch {
-				case errors.As(err, &pe):
-					for k := range pending {
-						answer(k, Result{Status: SeatPolicyBlocked, Policy: pe.Message, FetchedAt: l.now()})
-					}
-					return true
-				case ctx.Err() != nil:
-					fail(ctx.Err())
-					return true
-				case errors.Is(err, ErrRequestCap) && rc.left() <= 0:
-					fail(ErrRequestCap)
-					return true
-				case isLeaderOnly(err):
-					// The shared listing failed for its starter's reasons, not ours: go on.
-				default:
-					fail(err)
-					return true
-				}
-			}
-			if lr == nil || lr.next <= page {
-				stalls++ // a shared listing that failed before reading a page
-				continue
-			}
-			page = lr.next
-		}
-		return len(pending) == 0
-	}
-
 	// The seat list where cheaper, then per-user requests for the rest. An
 	// org that answers per-user requests with 422 because it assigns seats
 	// to all members is listed after all.
 	for round := 0; round < 2; round++ {
-		if listPhase() {
-			return out
+		if q.listPhase() {
+			return q.out
 		}
 		if l.listOnly(org) {
 			continue
 		}
-		keys := make([]string, 0, len(pending))
-		for _, k := range order {
-			if _, ok := pending[k]; ok {
-				keys = append(keys, k)
-			}
-		}
-		listAfterAll := false
-		for i, r := range l.perUser(ctx, org, keys, pending) {
-			if errors.Is(r.Err, errPerUserUnavailable) {
-				listAfterAll = true
-				continue
-			}
-			answer(keys[i], r)
-		}
-		if !listAfterAll {
+		if !q.perUserPhase() {
 			break
 		}
 	}
-	fail(errPerUserUnavailable)
-	return out
+	q.fail(errPerUserUnavailable)
+	return q.out
+}
+
+// seatsCall is the state of one Seats call: the answers so far and the
+// logins still waiting for one.
+type seatsCall struct {
+	l   *Lookup
+	ctx context.Context
+	rc  *reqCap
+	org string
+	out map[string]Result
+	// pending: lower(login) -> the spellings the caller used; order: the
+	// keys in the caller's order.
+	pending map[string][]string
+	order   []string
+}
+
+// collect answers what it can without a request (an empty name, the
+// cache) and leaves the rest pending.
+func (q *seatsCall) collect(logins []string) {
+	for _, login := range logins {
+		if _, done := q.out[login]; done {
+			continue
+		}
+		if login == "" || q.org == "" {
+			q.out[login] = Result{Err: errors.New("ghclient: empty org or login")}
+			continue
+		}
+		if r, ok := q.l.cached(q.org, login); ok {
+			q.out[login] = r
+			continue
+		}
+		k := lower(login)
+		if _, ok := q.pending[k]; !ok {
+			q.order = append(q.order, k)
+		}
+		q.pending[k] = append(q.pending[k], login)
+	}
+}
+
+// answer gives every spelling of k the result r.
+func (q *seatsCall) answer(k string, r Result) {
+	for _, login := range q.pending[k] {
+		q.out[login] = r
+	}
+	delete(q.pending, k)
+}
+
+func (q *seatsCall) answerAll(r Result) {
+	for k := range q.pending {
+		q.answer(k, r)
+	}
+}
+
+func (q *seatsCall) fail(err error) { q.answerAll(Result{Err: err}) }
+
+// listPhase answers what it can from the org's seat list (when that is
+// the cheaper plan, or the only one); true: the call is over.
+func (q *seatsCall) listPhase() bool {
+	l, org := q.l, q.org
+	page, stalls := 1, 0
+	for len(q.pending) > 0 && stalls < 3 && (l.listOnly(org) || l.shouldList(org, page, len(q.pending))) {
+		lr, err := l.listShared(q.ctx, org, page, q.pending)
+		if lr != nil {
+			for k, s := range lr.seats {
+				if _, ok := q.pending[k]; ok {
+					q.answer(k, seatResult(s, lr.at))
+				}
+			}
+			if lr.end && err == nil {
+				for k := range q.pending {
+					r := Result{Status: SeatAbsent, FetchedAt: lr.at}
+					l.store(org, k, r, l.cfg.AbsentTTL)
+					q.answer(k, r)
+				}
+				return true
+			}
+		}
+		if err != nil && q.listFailed(err) {
+			return true
+		}
+		if lr == nil || lr.next <= page {
+			stalls++ // a shared listing that failed before reading a page
+			continue
+		}
+		page = lr.next
+	}
+	return len(q.pending) == 0
+}
+
+// listFailed answers the pending logins for a listing's error; false: the
+// error was the shared listing's starter's, not this call's, so go on.
+func (q *seatsCall) listFailed(err error) bool {
+	var pe *PolicyError
+	switch {
+	case errors.As(err, &pe):
+		q.answerAll(Result{Status: SeatPolicyBlocked, Policy: pe.Message, FetchedAt: q.l.now()})
+	case q.ctx.Err() != nil:
+		q.fail(q.ctx.Err())
+	case errors.Is(err, ErrRequestCap) && q.rc.left() <= 0:
+		q.fail(ErrRequestCap)
+	case isLeaderOnly(err):
+		return false
+	default:
+		q.fail(err)
+	}
+	return true
+}
+
+// perUserPhase asks for the pending logins one by one; true: the org
+// turned out to assign seats to all members, so its list has the answers.
+func (q *seatsCall) perUserPhase() (listAfterAll bool) {
+	keys := make([]string, 0, len(q.pending))
+	for _, k := range q.order {
+		if _, ok := q.pending[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	for i, r := range q.l.perUser(q.ctx, q.org, keys, q.pending) {
+		if errors.Is(r.Err, errPerUserUnavailable) {
+			listAfterAll = true
+			continue
+		}
+		q.answer(keys[i], r)
+	}
+	return listAfterAll
 }
 
 // errPerUserUnavailable: the org assigns seats to all members, so GitHub

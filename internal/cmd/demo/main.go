@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,14 +243,9 @@ const (
 	orgTeam = "ai-pilots"      // org team (in acme-mobile) made by the demo
 )
 
-// lifecycleUsers are left alone by the random changes.
-var lifecycleUsers = map[string]bool{u1: true, u2: true, u3: true, u4: true, u5: true, u6: true}
-
 var (
 	champions = []string{u3, "pablo-ruiz", "aisha-bello", "mei-lin-wu"}
 	actors    = []string{"", "", "it-ops-okafor", "amara-silva-owner"} // "": the enterprise admin
-	newFirst  = []string{"sven", "nia", "marek", "leila", "tariq", "yara", "jonas", "keiko", "bruno", "dara"}
-	newLast   = []string{"larsen", "adeyemi", "horvat", "farouk", "lindqvist", "moreno", "petrov", "quinn"}
 )
 
 // startSimulator builds the enterprise and drives five weeks of seat
@@ -367,15 +361,11 @@ func (sc *scenario) drive() error {
 	add(late(0.75), func() error { return sim.RemoveMember(platform, u6, "hr-offboarding") })
 	add(late(0.8), func() error { return sim.RevokeOrgAccess(orgs[2], "billing", "") })
 
-	// Everything else: random changes to the other seats, before and after
-	// the cycle end.
-	teamOn := map[string]bool{} // org/team → assigned to Copilot (Populate assigns each org's first team)
-	for _, o := range []string{platform, mobile} {
-		teamOn[o+"/"+sim.Teams(o)[0]] = true
-	}
-	joined := 0
+	// Everything else: random changes to the other seats of the two
+	// assign_selected orgs, before and after the cycle end.
+	scope := ghsim.ChangeScope{Orgs: []string{platform, mobile}, Actors: actors, Keep: []string{u1, u2, u3, u4, u5, u6, orgTeam}}
 	background := func(r *rand.Rand) func() error {
-		return func() error { return sc.randomChange(r, teamOn, &joined) }
+		return func() error { sim.RandomChangeIn(r, scope); return nil }
 	}
 	spread := func(from, to time.Time, n int) {
 		span := to.Sub(from)
@@ -405,69 +395,6 @@ func (sc *scenario) drive() error {
 		{platform, u1, "direct seat cancelled at a cycle end, assigned again, now pending cancellation"},
 		{mobile, u2, "a new hire's seat through org team " + orgTeam + ": idle, never used"},
 		{"", u3, "seat through enterprise team " + ent + " (an enterprise-level seat: no org)"},
-	}
-	return nil
-}
-
-// randomChange makes one realistic change to a seat that is not featured.
-func (sc *scenario) randomChange(r *rand.Rand, teamOn map[string]bool, joined *int) error {
-	sim := sc.sim
-	o := orgs[r.IntN(2)] // the two assign_selected orgs
-	actor := actors[r.IntN(len(actors))]
-	var free, direct, pending, active []string
-	seats := map[string]ghsim.SeatState{}
-	for _, s := range sim.Seats(o) {
-		seats[s.Login] = s
-		if lifecycleUsers[s.Login] || s.UserDeleted {
-			continue
-		}
-		switch {
-		case s.PendingCancellationDate != "":
-			pending = append(pending, s.Login)
-		default:
-			active = append(active, s.Login)
-			if s.Direct && len(s.Teams) == 0 {
-				direct = append(direct, s.Login)
-			}
-		}
-	}
-	for _, m := range sim.Members(o) {
-		if _, ok := seats[m]; !ok && !lifecycleUsers[m] {
-			free = append(free, m)
-		}
-	}
-	pick := func(s []string) string { return s[r.IntN(len(s))] }
-	switch x := r.IntN(100); {
-	case x < 28 && len(free) > 0:
-		return sim.Assign(o, actor, pick(free))
-	case x < 46 && len(direct) > 0:
-		return sim.Unassign(o, actor, pick(direct))
-	case x < 56 && len(pending) > 0:
-		return sim.Assign(o, actor, pick(pending)) // refreshed
-	case x < 62 && len(active) > 0:
-		u := pick(active)
-		if seats[u].PendingInvitation || slices.Contains(sim.Members(o), u) {
-			return sim.Assign(o, actor, u) // reused
-		}
-	case x < 68:
-		ts := sim.Teams(o)
-		t := ts[r.IntN(len(ts))]
-		if t == orgTeam {
-			break
-		}
-		key := o + "/" + t
-		teamOn[key] = !teamOn[key]
-		if teamOn[key] {
-			return sim.AssignTeams(o, actor, t)
-		}
-		return sim.UnassignTeams(o, actor, t)
-	case x < 74:
-		*joined++
-		login := newFirst[*joined%len(newFirst)] + "-" + newLast[(*joined/len(newFirst))%len(newLast)]
-		return sim.AddMember(sc.pop.AssignAllOrg, login) // assign_all: a seat on joining
-	}
-	if len(active) > 0 {
-		return sim.SetActivity(o, pick(active), sim.Now().Add(-time.Duration(r.IntN(3600))*time.Second), ghsim.Editors[r.IntN(len(ghsim.Editors))])
 	}
 	return nil
 }

@@ -42,43 +42,17 @@ func runS3Demo(ctx context.Context, bin, tmp, chAddr, database string) error {
 		return err
 	}
 
-	const objects, perObject = 24, 2500
+	const objects = 24
 	start := time.Date(2025, 3, 3, 23, 48, 0, 0, time.UTC)
-	g := auditgen.New(auditgen.Config{Seed: 21, Enterprise: "acme-corp", BusinessID: 4242,
-		Orgs: []string{"acme-platform", "acme-mobile", "acme-research"}, Users: 40,
-		SeatFraction: 0.03, DuplicateFraction: 0.02, MalformedFraction: 0.002,
-		Start: start, Step: time.Minute / perObject})
-	seat, dup, bad := 0, 0, 0
-	var size int64
-	for i := range objects {
-		var raw bytes.Buffer
-		for range perObject {
-			r := g.Next()
-			switch r.Kind {
-			case auditgen.KindSeat:
-				seat++
-			case auditgen.KindDuplicate:
-				dup++
-			case auditgen.KindMalformed:
-				bad++
-			}
-			raw.Write(r.Line)
-			raw.WriteByte('\n')
-		}
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
-		zw.Write(raw.Bytes())
-		zw.Close()
-		key := fmt.Sprintf("%s/%08x-5eed-4a11-8000-%012x.json.log.gz", start.Add(time.Duration(i)*time.Minute).Format("2006/01/02/15/04"), 0x5ea71e00+i, i)
-		if _, err := srv.Put(ctx, bucket, key, gz.Bytes()); err != nil {
-			return err
-		}
-		size += int64(gz.Len())
+	st, err := fillS3Demo(ctx, srv, bucket, start, objects)
+	if err != nil {
+		return err
 	}
+	seat, dup, bad, size := st.seat, st.dup, st.bad, st.size
 	since, until := start.Format("2006-01-02"), start.Add(time.Duration(objects)*time.Minute).Format("2006-01-02")
 	say("S3 server (versitygw) on %s: bucket %s holds %d objects (%.1f MiB, %s/%s …), %d events: %d seat/policy, %d redelivered, %d malformed",
 		srv.Endpoint, bucket, objects, float64(size)/(1<<20), start.Format("2006/01/02/15/04"), "<uuid>.json.log.gz",
-		objects*perObject, seat, dup, bad)
+		objects*s3DemoPerObject, seat, dup, bad)
 
 	args := append(srv.IngestArgs(bucket), "--s3-mode", "backfill", "--since", since, "--until", until,
 		"--clickhouse-addr", chAddr, "--clickhouse-database", database, "--http-addr", "", "--batch-wait", "200ms")
@@ -115,30 +89,9 @@ func runS3Demo(ctx context.Context, bin, tmp, chAddr, database string) error {
 		err := store.Conn().QueryRow(ctx, q, args...).Scan(&n)
 		return n, err
 	}
-	rows, err := count("SELECT count() FROM seat_timeline WHERE source = 's3'")
+	rows, dead, done, err := reportS3Demo(ctx, store, bucket, st, objects)
 	if err != nil {
 		return err
-	}
-	dead, err := count("SELECT count() FROM dead_letters WHERE source = 's3'")
-	if err != nil {
-		return err
-	}
-	done, err := count("SELECT countIf(st = 'done') FROM (SELECT key, toString(argMax(state, version)) AS st FROM source_checkpoints WHERE source = ? GROUP BY key)", "s3:"+bucket+"/")
-	if err != nil {
-		return err
-	}
-	mark := func(ok bool) string {
-		if ok {
-			return "✓"
-		}
-		return "✗"
-	}
-	fmt.Printf("  %s seat_timeline: %d rows from S3 (%d seat/policy events produced, redeliveries collapsed)\n", mark(int(rows) == seat), rows, seat)
-	fmt.Printf("  %s dead_letters: %d (%d malformed lines, each with its key/line position)\n", mark(int(dead) == bad), dead, bad)
-	fmt.Printf("  %s source_checkpoints: %d of %d objects done\n", mark(int(done) == objects), done, objects)
-	var pos string
-	if err := store.Conn().QueryRow(ctx, "SELECT min(position) FROM dead_letters WHERE source = 's3'").Scan(&pos); err == nil && pos != "" {
-		fmt.Printf("    e.g. a dead letter at %s\n", pos)
 	}
 
 	before, err := count("SELECT count() FROM seat_events WHERE source = 's3'")
@@ -194,4 +147,79 @@ func (p *progressLines) Write(b []byte) (int, error) {
 			fmt.Fprintf(p.w, "    %s\n", line)
 		}
 	}
+}
+
+// s3DemoPerObject is the events in each object of the demo's bucket.
+const s3DemoPerObject = 2500
+
+// s3DemoBucket is what fillS3Demo put in the bucket.
+type s3DemoBucket struct {
+	seat, dup, bad int
+	size           int64
+}
+
+// fillS3Demo writes objects GitHub-layout objects, one a minute from
+// start, of a realistic stream (3% seat events, redeliveries, malformed
+// lines).
+func fillS3Demo(ctx context.Context, srv *testenv.S3, bucket string, start time.Time, objects int) (s3DemoBucket, error) {
+	const perObject = s3DemoPerObject
+	var st s3DemoBucket
+	g := auditgen.New(auditgen.Config{Seed: 21, Enterprise: "acme-corp", BusinessID: 4242,
+		Orgs: []string{"acme-platform", "acme-mobile", "acme-research"}, Users: 40,
+		SeatFraction: 0.03, DuplicateFraction: 0.02, MalformedFraction: 0.002,
+		Start: start, Step: time.Minute / perObject})
+	for i := range objects {
+		var raw bytes.Buffer
+		for range perObject {
+			r := g.Next()
+			switch r.Kind {
+			case auditgen.KindSeat:
+				st.seat++
+			case auditgen.KindDuplicate:
+				st.dup++
+			case auditgen.KindMalformed:
+				st.bad++
+			}
+			raw.Write(r.Line)
+			raw.WriteByte('\n')
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(raw.Bytes())
+		zw.Close()
+		key := fmt.Sprintf("%s/%08x-5eed-4a11-8000-%012x.json.log.gz", start.Add(time.Duration(i)*time.Minute).Format("2006/01/02/15/04"), 0x5ea71e00+i, i)
+		if _, err := srv.Put(ctx, bucket, key, gz.Bytes()); err != nil {
+			return st, err
+		}
+		st.size += int64(gz.Len())
+	}
+	return st, nil
+}
+
+// reportS3Demo prints what the backfill stored against what the bucket
+// holds and returns the rows, dead letters and objects done.
+func reportS3Demo(ctx context.Context, store *timeline.Store, bucket string, st s3DemoBucket, objects int) (rows, dead, done uint64, err error) {
+	count := func(q string, args ...any) (uint64, error) {
+		var n uint64
+		err := store.Conn().QueryRow(ctx, q, args...).Scan(&n)
+		return n, err
+	}
+	if rows, err = count("SELECT count() FROM seat_timeline WHERE source = 's3'"); err != nil {
+		return 0, 0, 0, err
+	}
+	if dead, err = count("SELECT count() FROM dead_letters WHERE source = 's3'"); err != nil {
+		return 0, 0, 0, err
+	}
+	done, err = count("SELECT countIf(st = 'done') FROM (SELECT key, toString(argMax(state, version)) AS st FROM source_checkpoints WHERE source = ? GROUP BY key)", "s3:"+bucket+"/")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	fmt.Printf("  %s seat_timeline: %d rows from S3 (%d seat/policy events produced, redeliveries collapsed)\n", mark(int(rows) == st.seat), rows, st.seat)
+	fmt.Printf("  %s dead_letters: %d (%d malformed lines, each with its key/line position)\n", mark(int(dead) == st.bad), dead, st.bad)
+	fmt.Printf("  %s source_checkpoints: %d of %d objects done\n", mark(int(done) == objects), done, objects)
+	var pos string
+	if err := store.Conn().QueryRow(ctx, "SELECT min(position) FROM dead_letters WHERE source = 's3'").Scan(&pos); err == nil && pos != "" {
+		fmt.Printf("    e.g. a dead letter at %s\n", pos)
+	}
+	return rows, dead, done, nil
 }

@@ -20,12 +20,12 @@ import (
 type daemonSpec struct {
 	name    string // in messages and file names: "versitygw"
 	bin     string
-	tmp     string                                 // the temporary directory's name pattern
+	tmp     string                                  // the temporary directory's name pattern
 	args    func(dataDir string, port int) []string // its command line, serving dataDir on port
-	ready   string                                 // a path whose GET answers once it serves
-	any     bool                                   // any HTTP answer means ready (not only 200)
-	wait    time.Duration                          // how long a start may take
-	inUse   string                                 // what it prints when the port is taken
+	ready   string                                  // a path whose GET answers once it serves
+	any     bool                                    // any HTTP answer means ready (not only 200)
+	wait    time.Duration                           // how long a start may take
+	inUse   string                                  // what it prints when the port is taken
 	options DaemonOptions
 }
 

@@ -152,24 +152,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ahead = s.enter(p)
 		defer s.leave(p)
 	}
-	if latency > 0 && (rt == nil || !rt.exempt) {
-		// Read a request body first: net/http notices a client that goes
-		// away (and cancels the request) only once the body is consumed, so
-		// a client killed while its request waits here is never acted on.
-		if r.Body != nil && r.Body != http.NoBody {
-			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			if err != nil {
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(b))
-		}
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if latency > 0 && (rt == nil || !rt.exempt) && !wait(r, latency) {
+		return
 	}
 
 	if rt == nil {
@@ -211,23 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if !rt.noVersion || r.Header.Get("X-GitHub-Api-Version") != "" {
-		switch ver := r.Header.Get("X-GitHub-Api-Version"); ver {
-		case APIVersion:
-		case "":
-			s.writeError(c, http.StatusBadRequest, "Missing X-GitHub-Api-Version header. Supported API versions: "+APIVersion+".", docsVersions)
-			return
-		default:
-			s.writeError(c, http.StatusBadRequest, "Unsupported 'X-GitHub-Api-Version' header value '"+ver+"'. Supported API versions: "+APIVersion+".", docsVersions)
-			return
-		}
-	}
-
-	if p.kind == kindPAT && slices.Contains(s.opts.ForbiddenTokens, p.token) {
-		h := c.w.Header()
-		h.Set("X-OAuth-Scopes", "") // a token without scopes
-		h.Set("X-Accepted-OAuth-Scopes", "manage_billing:copilot, read:org")
-		s.writeError(c, http.StatusForbidden, "Resource not accessible by personal access token", docsUserMgmt)
+	if s.refuseVersion(c, rt) || s.refuseToken(c, p) {
 		return
 	}
 	if !rt.app && s.applyFailure(c) {
@@ -237,6 +205,56 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.h(s, c)
+}
+
+// wait holds a request for d; false: the client went away meanwhile.
+// The body is read first: net/http notices a client that goes away (and
+// cancels the request) only once the body is consumed, so a client killed
+// while its request waits here is never acted on.
+func wait(r *http.Request, d time.Duration) bool {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			return false
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// refuseVersion answers 400, as GitHub does, a request without the API
+// version the route needs or with one it does not know.
+func (s *Server) refuseVersion(c *reqCtx, rt *route) bool {
+	ver := c.r.Header.Get("X-GitHub-Api-Version")
+	switch {
+	case rt.noVersion && ver == "", ver == APIVersion:
+		return false
+	case ver == "":
+		s.writeError(c, http.StatusBadRequest, "Missing X-GitHub-Api-Version header. Supported API versions: "+APIVersion+".", docsVersions)
+	default:
+		s.writeError(c, http.StatusBadRequest, "Unsupported 'X-GitHub-Api-Version' header value '"+ver+"'. Supported API versions: "+APIVersion+".", docsVersions)
+	}
+	return true
+}
+
+// refuseToken answers 403 a personal access token configured as lacking
+// the scopes (Options.ForbiddenTokens).
+func (s *Server) refuseToken(c *reqCtx, p *principal) bool {
+	if p.kind != kindPAT || !slices.Contains(s.opts.ForbiddenTokens, p.token) {
+		return false
+	}
+	h := c.w.Header()
+	h.Set("X-OAuth-Scopes", "") // a token without scopes
+	h.Set("X-Accepted-OAuth-Scopes", "manage_billing:copilot, read:org")
+	s.writeError(c, http.StatusForbidden, "Resource not accessible by personal access token", docsUserMgmt)
+	return true
 }
 
 // injectFault applies the configured faults; true means the request has

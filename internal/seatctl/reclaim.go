@@ -192,66 +192,15 @@ func readExcludeFile(path string, r *reclaim.Rules) error {
 }
 
 func reclaimPlan(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("reclaim plan", flag.ContinueOnError)
-	var cfg timeline.Config
-	clickhouseFlags(fs, &cfg)
-	var gh ghflags.Flags
-	ghflags.Register(fs, &gh, 2*time.Minute)
-	var scope ReclaimScope
-	var rules reclaim.Rules
-	fs.Var((*cli.List)(&scope.Orgs), "org", "organization(s) to reclaim in (default: every org in the timeline)")
-	fs.StringVar(&scope.Enterprise, "enterprise", "", "enterprise (slug): its enterprise-team licences too, and with no --org only its orgs")
-	idle := fs.String("idle", "30d", "candidates: active seats without Copilot activity for this long (off: no such rule)")
-	never := fs.String("never-used", "14d", "candidates: seats never used this long after they were created (off: no such rule)")
-	fs.BoolVar(&rules.Orphaned, "orphaned", true, "candidates: orphaned seats (the holder left, was deprovisioned or suspended)")
-	grace := fs.String("grace", "14d", "seats created this recently are never idle or never-used candidates")
-	fs.BoolVar(&rules.IncludeTeamSeats, "include-team-seats", false, "a seat granted by a team: plan removing the user from that team (they lose what the team grants)")
-	fs.Var((*cli.List)(&rules.ExcludeUsers), "exclude-user", "login(s) never reclaimed")
-	fs.Var((*cli.List)(&rules.ExcludeTeams), "exclude-team", "seats granted by these team(s) are never reclaimed")
-	fs.Var((*cli.List)(&rules.ExcludeOrgs), "exclude-org", "organization(s) never reclaimed in")
-	excludeFile := fs.String("exclude-file", "", "file of exclusions: user:LOGIN, team:SLUG, org:ORG or a login per line")
-	prices := fs.String("price", reclaim.DefaultPrices, "list price per seat and month by plan, USD (a seat of unknown plan: business)")
-	out := fs.String("out", "reclaim-plan.json", "the plan file to write")
-	format := fs.String("format", "", "candidates as table, csv or jsonl (default: table on a terminal, csv otherwise)")
-	pos, err := parse(e, fs, args, reclaimAbout+reclaimExitHelp)
+	o, err := parsePlanFlags(e, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErrorf("reclaim plan: unexpected argument %q", pos[0])
-	}
-	if rules.IdleDays, err = ruleDays("idle", *idle); err != nil {
-		return err
-	}
-	if rules.NeverUsedDays, err = ruleDays("never-used", *never); err != nil {
-		return err
-	}
-	if rules.GraceDays, err = ruleDays("grace", *grace); err != nil {
-		return err
-	}
-	if rules.IdleDays == 0 && rules.NeverUsedDays == 0 && !rules.Orphaned {
-		return usageErrorf("idle: every rule is off (--idle, --never-used, --orphaned): nothing can be a candidate")
-	}
-	priceCents, err := reclaim.ParsePrices(*prices)
-	if err != nil {
-		return usageErrorf("price: %v", err)
-	}
-	if *excludeFile != "" {
-		if err := readExcludeFile(*excludeFile, &rules); err != nil {
-			return err
-		}
-	}
-	if *format, err = resolveFormat(e, *format); err != nil {
-		return err
-	}
-	if *out == "" {
-		return usageErrorf("out: a file name is required")
-	}
-	ghcfg, err := githubConfig(&gh)
+	ghcfg, err := githubConfig(&o.gh)
 	if err != nil {
 		return err
 	}
-	store, err := connect(ctx, cfg, e.stderr)
+	store, err := connect(ctx, o.cfg, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -262,10 +211,111 @@ func reclaimPlan(ctx context.Context, e *env, args []string) error {
 	}
 
 	now := time.Now().UTC()
-	cands, err := reclaimCandidates(ctx, store, scope, rules)
+	cands, err := reclaimCandidates(ctx, store, o.scope, o.rules)
 	if err != nil {
 		return err
 	}
+	markExcluded(cands, o.rules)
+	checker := &reclaim.Checker{GH: client, Lookup: lookup, Rules: o.rules, Prices: o.prices, Now: func() time.Time { return time.Now().UTC() }}
+	before := client.Requests()
+	policies, err := checker.Check(ctx, cands)
+	if err != nil {
+		return githubExit(err)
+	}
+	p := &reclaim.Plan{
+		Format: reclaim.Format, Generator: "seatctl reclaim plan", GeneratedAt: now,
+		Database: o.cfg.Database, GitHub: ghcfg.BaseURL, Scope: reclaim.Scope{Orgs: o.scope.Orgs, Enterprise: o.scope.Enterprise},
+		Rules: o.rules, PricesCents: o.prices, SavingFrom: reclaim.NextCycle(now).Format(time.DateOnly),
+		Policies: policies, Candidates: cands,
+	}
+	p.Finish()
+	sum, err := p.Write(o.out)
+	if err != nil {
+		return fmt.Errorf("writing the plan: %w", err)
+	}
+	if err := printPlan(e, p, o.format); err != nil {
+		return err
+	}
+	printPlanTotals(e.stderr, p, client.Requests()-before)
+	fmt.Fprintf(e.stderr, "plan written to %s\nsha256 %s\n", o.out, sum)
+	if p.Totals.Actions > 0 {
+		fmt.Fprintf(e.stderr, "to apply (within %s): seatctl reclaim apply %s --approve %s\n", defaultMaxPlanAge, o.out, sum)
+	} else {
+		fmt.Fprintln(e.stderr, "nothing to apply: no candidate has an action that ends its seat")
+	}
+	return nil
+}
+
+// planOptions is reclaim plan's command line, checked.
+type planOptions struct {
+	cfg    timeline.Config
+	gh     ghflags.Flags
+	scope  ReclaimScope
+	rules  reclaim.Rules
+	prices map[string]int64
+	out    string
+	format string
+}
+
+// parsePlanFlags reads and checks reclaim plan's flags; it contacts nothing.
+func parsePlanFlags(e *env, args []string) (*planOptions, error) {
+	o := &planOptions{}
+	fs := flag.NewFlagSet("reclaim plan", flag.ContinueOnError)
+	clickhouseFlags(fs, &o.cfg)
+	ghflags.Register(fs, &o.gh, 2*time.Minute)
+	rules := &o.rules
+	fs.Var((*cli.List)(&o.scope.Orgs), "org", "organization(s) to reclaim in (default: every org in the timeline)")
+	fs.StringVar(&o.scope.Enterprise, "enterprise", "", "enterprise (slug): its enterprise-team licences too, and with no --org only its orgs")
+	idle := fs.String("idle", "30d", "candidates: active seats without Copilot activity for this long (off: no such rule)")
+	never := fs.String("never-used", "14d", "candidates: seats never used this long after they were created (off: no such rule)")
+	fs.BoolVar(&rules.Orphaned, "orphaned", true, "candidates: orphaned seats (the holder left, was deprovisioned or suspended)")
+	grace := fs.String("grace", "14d", "seats created this recently are never idle or never-used candidates")
+	fs.BoolVar(&rules.IncludeTeamSeats, "include-team-seats", false, "a seat granted by a team: plan removing the user from that team (they lose what the team grants)")
+	fs.Var((*cli.List)(&rules.ExcludeUsers), "exclude-user", "login(s) never reclaimed")
+	fs.Var((*cli.List)(&rules.ExcludeTeams), "exclude-team", "seats granted by these team(s) are never reclaimed")
+	fs.Var((*cli.List)(&rules.ExcludeOrgs), "exclude-org", "organization(s) never reclaimed in")
+	excludeFile := fs.String("exclude-file", "", "file of exclusions: user:LOGIN, team:SLUG, org:ORG or a login per line")
+	prices := fs.String("price", reclaim.DefaultPrices, "list price per seat and month by plan, USD (a seat of unknown plan: business)")
+	fs.StringVar(&o.out, "out", "reclaim-plan.json", "the plan file to write")
+	fs.StringVar(&o.format, "format", "", "candidates as table, csv or jsonl (default: table on a terminal, csv otherwise)")
+	pos, err := parse(e, fs, args, reclaimAbout+reclaimExitHelp)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, usageErrorf("reclaim plan: unexpected argument %q", pos[0])
+	}
+	if rules.IdleDays, err = ruleDays("idle", *idle); err != nil {
+		return nil, err
+	}
+	if rules.NeverUsedDays, err = ruleDays("never-used", *never); err != nil {
+		return nil, err
+	}
+	if rules.GraceDays, err = ruleDays("grace", *grace); err != nil {
+		return nil, err
+	}
+	if rules.IdleDays == 0 && rules.NeverUsedDays == 0 && !rules.Orphaned {
+		return nil, usageErrorf("idle: every rule is off (--idle, --never-used, --orphaned): nothing can be a candidate")
+	}
+	if o.prices, err = reclaim.ParsePrices(*prices); err != nil {
+		return nil, usageErrorf("price: %v", err)
+	}
+	if *excludeFile != "" {
+		if err := readExcludeFile(*excludeFile, rules); err != nil {
+			return nil, err
+		}
+	}
+	if o.format, err = resolveFormat(e, o.format); err != nil {
+		return nil, err
+	}
+	if o.out == "" {
+		return nil, usageErrorf("out: a file name is required")
+	}
+	return o, nil
+}
+
+// markExcluded sets the action of the candidates an exclusion covers.
+func markExcluded(cands []reclaim.Candidate, rules reclaim.Rules) {
 	for i := range cands {
 		c := &cands[i]
 		switch {
@@ -277,34 +327,6 @@ func reclaimPlan(ctx context.Context, e *env, args []string) error {
 			c.Action, c.Team, c.Reason = reclaim.ActExcluded, c.Timeline.AssigningTeam, "team "+c.Timeline.AssigningTeam+" is excluded"
 		}
 	}
-	checker := &reclaim.Checker{GH: client, Lookup: lookup, Rules: rules, Prices: priceCents, Now: func() time.Time { return time.Now().UTC() }}
-	before := client.Requests()
-	policies, err := checker.Check(ctx, cands)
-	if err != nil {
-		return githubExit(err)
-	}
-	p := &reclaim.Plan{
-		Format: reclaim.Format, Generator: "seatctl reclaim plan", GeneratedAt: now,
-		Database: cfg.Database, GitHub: ghcfg.BaseURL, Scope: reclaim.Scope{Orgs: scope.Orgs, Enterprise: scope.Enterprise},
-		Rules: rules, PricesCents: priceCents, SavingFrom: reclaim.NextCycle(now).Format(time.DateOnly),
-		Policies: policies, Candidates: cands,
-	}
-	p.Finish()
-	sum, err := p.Write(*out)
-	if err != nil {
-		return fmt.Errorf("writing the plan: %w", err)
-	}
-	if err := printPlan(e, p, *format); err != nil {
-		return err
-	}
-	printPlanTotals(e.stderr, p, client.Requests()-before)
-	fmt.Fprintf(e.stderr, "plan written to %s\nsha256 %s\n", *out, sum)
-	if p.Totals.Actions > 0 {
-		fmt.Fprintf(e.stderr, "to apply (within %s): seatctl reclaim apply %s --approve %s\n", defaultMaxPlanAge, *out, sum)
-	} else {
-		fmt.Fprintln(e.stderr, "nothing to apply: no candidate has an action that ends its seat")
-	}
-	return nil
 }
 
 var reclaimPlanColumns = []column{

@@ -319,10 +319,25 @@ func confirm(ctx context.Context, store *timeline.Store, rows []*statusRow) erro
 	if len(users) == 0 {
 		return nil
 	}
-	since = since.Add(-confirmSkew)
+	seatEvents, teamEvents, err := confirmEvents(ctx, store, orgs, users, since.Add(-confirmSkew))
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if reclaim.Reclaimed(r.outcome) {
+			r.confirmFrom(seatEvents, teamEvents)
+		}
+	}
+	return nil
+}
+
+// confirmEvents reads, since since, the seat events (org, user,
+// transition → times) and team removals (org, team, user → times) of
+// users that can confirm a reclaim action.
+func confirmEvents(ctx context.Context, store *timeline.Store, orgs, users []string, since time.Time) (seatEvents, teamEvents map[[3]string][]uint64, err error) {
 	form := bindingFor(store)
-	seatEvents := map[[3]string][]uint64{} // org, user, transition
-	err := scanAll(ctx, store, "seat_history", ReclaimSeatEventsQuery(orgs, users, since, form), func(rs driver.Rows) error {
+	seatEvents = map[[3]string][]uint64{} // org, user, transition
+	err = scanAll(ctx, store, "seat_history", ReclaimSeatEventsQuery(orgs, users, since, form), func(rs driver.Rows) error {
 		var org, user, tr string
 		var ms []uint64
 		if err := rs.Scan(&org, &user, &tr, &ms); err != nil {
@@ -336,9 +351,9 @@ func confirm(ctx context.Context, store *timeline.Store, rows []*statusRow) erro
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	teamEvents := map[[3]string][]uint64{} // org, team, user
+	teamEvents = map[[3]string][]uint64{} // org, team, user
 	err = scanAll(ctx, store, "membership_timeline", ReclaimTeamEventsQuery(users, since, form), func(rs driver.Rows) error {
 		var org, team, user string
 		var ms []uint64
@@ -353,47 +368,47 @@ func confirm(ctx context.Context, store *timeline.Store, rows []*statusRow) erro
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	for _, r := range rows {
-		if !reclaim.Reclaimed(r.outcome) {
-			continue
-		}
-		from := uint64(r.requested.Add(-confirmSkew).UnixMilli())
-		first := func(ms []uint64) *time.Time {
-			var best uint64
-			for _, m := range ms {
-				if m >= from && (best == 0 || m < best) {
-					best = m
-				}
-			}
-			if best == 0 {
-				return nil
-			}
-			t := time.UnixMilli(int64(best)).UTC()
-			return &t
-		}
-		cancelled := first(seatEvents[[3]string{r.seatScope, r.user, "cancelled"}])
-		unassigned := first(seatEvents[[3]string{r.seatScope, r.user, "unassigned"}])
-		if r.action != reclaim.ActUnassign {
-			if left := first(teamEvents[[3]string{r.seatScope, r.team, r.user}]); left != nil && (unassigned == nil || left.Before(*unassigned)) {
-				unassigned = left
+	return seatEvents, teamEvents, nil
+}
+
+// confirmFrom sets the action's status from the first seat event (or,
+// for a team removal, team event) at or after its request.
+func (r *statusRow) confirmFrom(seatEvents, teamEvents map[[3]string][]uint64) {
+	from := uint64(r.requested.Add(-confirmSkew).UnixMilli())
+	first := func(ms []uint64) *time.Time {
+		var best uint64
+		for _, m := range ms {
+			if m >= from && (best == 0 || m < best) {
+				best = m
 			}
 		}
-		switch {
-		case cancelled != nil:
-			r.status, r.eventAt = StatusCancelled, cancelled
-		case unassigned != nil:
-			r.status, r.eventAt = StatusUnassigned, unassigned
-		default:
-			r.status = StatusWaiting
+		if best == 0 {
+			return nil
 		}
-		if r.pending == nil { // GitHub's date not seen (yet): the cycle's end
-			d := reclaim.NextCycle(r.requested)
-			r.pending = &d
+		t := time.UnixMilli(int64(best)).UTC()
+		return &t
+	}
+	cancelled := first(seatEvents[[3]string{r.seatScope, r.user, "cancelled"}])
+	unassigned := first(seatEvents[[3]string{r.seatScope, r.user, "unassigned"}])
+	if r.action != reclaim.ActUnassign {
+		if left := first(teamEvents[[3]string{r.seatScope, r.team, r.user}]); left != nil && (unassigned == nil || left.Before(*unassigned)) {
+			unassigned = left
 		}
 	}
-	return nil
+	switch {
+	case cancelled != nil:
+		r.status, r.eventAt = StatusCancelled, cancelled
+	case unassigned != nil:
+		r.status, r.eventAt = StatusUnassigned, unassigned
+	default:
+		r.status = StatusWaiting
+	}
+	if r.pending == nil { // GitHub's date not seen (yet): the cycle's end
+		d := reclaim.NextCycle(r.requested)
+		r.pending = &d
+	}
 }
 
 // scanAll runs q and calls fn for every row.

@@ -240,7 +240,7 @@ func TestClickHouseOutage(t *testing.T) {
 	}
 	b := newBed(t, 4)
 	s := genStream(60_000, 11, 0.2)
-	var logs syncLog
+	var logs testenv.Buffer
 	cfg := b.config("outage")
 	cfg.HTTPAddr = freeAddr(t)
 	stop := b.run(t, cfg, &logs)
@@ -333,21 +333,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sb.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sb.String()
 }

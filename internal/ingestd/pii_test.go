@@ -1,7 +1,6 @@
 package ingestd_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,11 +92,11 @@ func TestPIIScrubbedEverywhere(t *testing.T) {
 	piiArgs := func(mode string) []string {
 		return []string{"--pii", mode, "--pii-salt", piiSalt, "--max-event-bytes", "4096"}
 	}
-	logger := func(logs *lockedBuffer) *slog.Logger {
+	logger := func(logs *testenv.Buffer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	type ingestFunc func(t *testing.T, mode string, logs *lockedBuffer) *timeline.Store
-	var fromFile ingestFunc = func(t *testing.T, mode string, logs *lockedBuffer) *timeline.Store {
+	type ingestFunc func(t *testing.T, mode string, logs *testenv.Buffer) *timeline.Store
+	var fromFile ingestFunc = func(t *testing.T, mode string, logs *testenv.Buffer) *timeline.Store {
 		db := testenv.NewDatabase(t, ch)
 		cfg, err := ingestd.ParseArgs(append([]string{"--source", "file", "--files", path, "--clickhouse-addr", ch.Addr(),
 			"--clickhouse-database", db, "--batch-wait", "100ms", "--http-addr", ""}, piiArgs(mode)...)...)
@@ -112,7 +110,7 @@ func TestPIIScrubbedEverywhere(t *testing.T) {
 		}
 		return testenv.OpenTimeline(t, timeline.Config{Addrs: []string{ch.Addr()}, Database: db})
 	}
-	var fromKafka ingestFunc = func(t *testing.T, mode string, logs *lockedBuffer) *timeline.Store {
+	var fromKafka ingestFunc = func(t *testing.T, mode string, logs *testenv.Buffer) *timeline.Store {
 		b := newBed(t, 2)
 		payloads := make([][]byte, len(lines))
 		for i, l := range lines {
@@ -142,7 +140,7 @@ func TestPIIScrubbedEverywhere(t *testing.T) {
 	} {
 		t.Run(run.name, func(t *testing.T) {
 			mode := run.mode
-			var logs lockedBuffer
+			var logs testenv.Buffer
 			store := run.ingest(t, mode, &logs)
 			t.Logf("ingest log:\n%s", logs.String())
 
@@ -215,22 +213,4 @@ func dumpDatabase(t *testing.T, ch *testenv.ClickHouse, db string) string {
 		}
 	}
 	return all.String()
-}
-
-// lockedBuffer is a log sink the worker's goroutines share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seatline/seatline/internal/ingestd"
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
+	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 )
 
@@ -36,7 +37,7 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 		"--http-addr", addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs objsrctest.SyncBuf
+	var logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))

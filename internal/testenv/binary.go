@@ -47,13 +47,13 @@ func ModuleRoot() (string, error) {
 // Process is a started binary (an ingest worker) whose output is kept.
 type Process struct {
 	*process
-	out *syncBuffer
+	out *Buffer
 }
 
 // StartProcess runs bin with args; its stdout and stderr go to the returned
 // Process's Output and, when echo is not nil, to echo as well.
 func StartProcess(bin string, args []string, echo io.Writer) (*Process, error) {
-	p := &Process{out: &syncBuffer{}}
+	p := &Process{out: &Buffer{}}
 	cmd := exec.Command(bin, args...)
 	var w io.Writer = p.out
 	if echo != nil {
@@ -124,18 +124,20 @@ func (p *Process) PeakRSSMiB() (float64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.PID())
 }
 
-type syncBuffer struct {
+// Buffer is a log sink several goroutines write: a worker's log in a
+// test, a child process's output.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

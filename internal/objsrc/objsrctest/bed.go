@@ -1,7 +1,6 @@
 package objsrctest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -138,7 +137,7 @@ func (b *Bed) Run(t *testing.T, cfg ingestd.Config, timeout time.Duration) (stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var logs SyncBuf
+	var logs testenv.Buffer
 	err := ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if ctx.Err() != nil {
 		t.Fatalf("worker did not finish within %s:\n%s", timeout, logs.String())
@@ -221,22 +220,4 @@ func (b *Bed) DeadLetters(t *testing.T) (map[string]string, map[string]string) {
 		codes[pos], reasons[pos] = code, reason
 	}
 	return codes, reasons
-}
-
-// SyncBuf is a log buffer several goroutines write.
-type SyncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seatline/seatline/internal/auditgen"
 	"github.com/seatline/seatline/internal/ingestd"
+	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/internal/timeline"
 )
 
@@ -74,7 +75,7 @@ func Follow(t *testing.T, b *Bed) {
 	cfg := b.Config(t, b.Flag("mode"), "follow", "--since", "2026-11-09", b.Flag("poll-interval"), "200ms", b.Flag("lookback"), "30m")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs SyncBuf
+	var logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))

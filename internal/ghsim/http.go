@@ -72,7 +72,7 @@ func init() {
 	add(EndpointRemoveUsers, (*Server).hSelectedUsers, nil)
 	add(EndpointAddTeams, (*Server).hSelectedTeams, nil)
 	add(EndpointRemoveTeams, (*Server).hSelectedTeams, nil)
-	// ghinstallation (and other App token clients) do not send
+	// App token clients (ghinstallation, …) may not send
 	// X-GitHub-Api-Version on the token exchange; GitHub then uses its
 	// default version, so the simulator accepts it there.
 	add(EndpointAccessToken, (*Server).hAccessToken, func(r *route) { r.app, r.noVersion = true, true })

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-github/v88/github"
+	"github.com/google/go-github/v93/github"
 )
 
 func TestPrimaryRateLimit(t *testing.T) {
@@ -335,7 +335,7 @@ func TestAppInstallationToken(t *testing.T) {
 		t.Fatalf("wrong installation: %d", r.status)
 	}
 	// A JWT is not an API token; the token exchange accepts a missing
-	// version header (ghinstallation sends none).
+	// version header (some App token clients send none).
 	if r := raw(t, s, "GET", "/orgs/octo/copilot/billing", jwt, APIVersion, nil); r.status != 401 {
 		t.Fatalf("JWT on the API: %d", r.status)
 	}

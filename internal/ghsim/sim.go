@@ -32,7 +32,7 @@
 //   - Authorization ("Bearer …" or "token …") → 401 without it (GET
 //     /rate_limit also answers anonymous callers, as GitHub does);
 //     X-GitHub-Api-Version: 2022-11-28 → 400 when missing or different
-//     (the App token exchange accepts a missing header: ghinstallation sends
+//     (the App token exchange accepts a missing header: some App token clients send
 //     none and GitHub then uses its default version); unknown routes → 404
 //     with GitHub's error body; fault injection (latency, 5xx, 429 bursts,
 //     secondary limits, connection resets).
@@ -65,7 +65,7 @@
 // Two clocks: the simulated clock (Now, Advance) drives seat timestamps,
 // billing cycles and audit-event timestamps; rate-limit windows, Retry-After,
 // JWT and installation-token expiry run on the real clock, because clients
-// (go-github, ghinstallation) sleep and compare against real time.
+// (go-github, the App token cache) sleep and compare against real time.
 package ghsim
 
 import (
@@ -171,7 +171,7 @@ type Options struct {
 	// GitHub App auth: POST /app/installations/{InstallationID}/access_tokens
 	// takes a JWT signed with the key whose public half is AppPublicKey
 	// (nil: every JWT is refused, 401 "Integration not found"). Installation
-	// tokens expire after TokenTTL of real time; note that ghinstallation
+	// tokens expire after TokenTTL of real time; note that ghclient
 	// refreshes a token one minute before it expires, so with a TTL under
 	// ~61 s it fetches a new token for every request.
 	AppID          int64

@@ -27,7 +27,7 @@ func appSim(t *testing.T, ttl time.Duration) (*ghsim.Server, Config) {
 // server) buys an installation token, used for API calls and refreshed
 // before it expires.
 func TestAppInstallationToken(t *testing.T) {
-	s, cfg := appSim(t, 61500*time.Millisecond) // ghinstallation refreshes a minute before expiry
+	s, cfg := appSim(t, 61500*time.Millisecond) // the token is renewed a minute before expiry
 	seatOrg(t, s, "acme", 3)
 	c, err := New(cfg, nil)
 	if err != nil {

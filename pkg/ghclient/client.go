@@ -26,9 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/cenkalti/backoff/v4"
-	"github.com/google/go-github/v88/github"
+	"github.com/google/go-github/v93/github"
 )
 
 // Client talks to the GitHub REST API. It is safe for concurrent use.
@@ -78,12 +77,10 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	if cfg.Token != "" {
 		auth = &tokenTransport{next: wire, token: cfg.Token, host: c.host}
 	} else {
-		itr, err := ghinstallation.New(&headerTransport{next: wire, userAgent: cfg.UserAgent}, cfg.AppID, cfg.InstallationID, cfg.PrivateKeyPEM)
-		if err != nil {
-			return nil, errNotRSAKey
+		var err error
+		if auth, err = appAuth(&headerTransport{next: wire, userAgent: cfg.UserAgent}, cfg); err != nil {
+			return nil, err
 		}
-		itr.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
-		auth = itr
 	}
 	hc := &http.Client{
 		Transport: &headerTransport{next: auth, userAgent: cfg.UserAgent},
@@ -436,7 +433,7 @@ func (c *Client) classify(ctx context.Context, method, path string, resp *github
 	var rle *github.RateLimitError
 	var are *github.AbuseRateLimitError
 	var ere *github.ErrorResponse
-	var ihe *ghinstallation.HTTPError
+	var tke *TokenError
 	now := time.Now()
 	switch {
 	case errors.As(err, &rle):
@@ -481,15 +478,11 @@ func (c *Client) classify(ctx context.Context, method, path string, resp *github
 		te.Msg, te.ctxErr, te.retryable = cerr.Error(), cerr, false
 		return final, te
 	}
-	if errors.As(err, &ihe) {
-		if ihe.Response != nil {
-			_ = ihe.Response.Body.Close()
-			te.Msg = fmt.Sprintf("installation token for installation %d: status %d", ihe.InstallationID, ihe.Response.StatusCode)
-			s := ihe.Response.StatusCode
+	if errors.As(err, &tke) {
+		te.Msg = c.scrub.scrub(tke.Error())
+		if s := tke.Status; s != 0 {
 			te.TokenStatus = s
 			te.retryable = s >= 500 || s == http.StatusTooManyRequests
-		} else {
-			te.Msg = fmt.Sprintf("installation token for installation %d: %s", ihe.InstallationID, c.scrub.scrub(errText(ihe.RootCause)))
 		}
 		if !te.retryable {
 			return final, te

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-github/v88/github"
+	"github.com/google/go-github/v93/github"
 )
 
 // MaxNamesPerRequest: GitHub takes at most 100 usernames (or team slugs)

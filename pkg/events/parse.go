@@ -73,76 +73,72 @@ const DefaultMaxEventBytes = 1 << 20
 // Event.Raw is a sub-slice of rec (trimmed of surrounding JSON whitespace):
 // a caller that reuses rec's buffer must copy Raw first.
 func Parse(rec []byte) (Event, error) {
-	d := decoded{rec: trimSpace(rec)}
-	if ev, done, err := d.decode(); done {
+	rec = trimSpace(rec)
+	// w escapes (the decoder takes it as an interface); tk stays on the
+	// stack. They travel as separate arguments: escape analysis does not
+	// tell a struct's fields apart.
+	var w wireEvent
+	var tk topKeys
+	typeErr, ev, done, err := decode(rec, &w, &tk)
+	if done {
 		return ev, err
 	}
-	ts, created, err := d.validate()
+	ts, created, err := validate(&w, &tk, typeErr)
 	if err != nil {
-		return failed(d.rec, &d.w, &d.tk), err
+		return failed(rec, &w, &tk), err
 	}
-	return d.event(ts, created), nil
+	return event(rec, &w, ts, created), nil
 }
 
-// decoded is one record in its wire form, with its top-level keys counted.
-type decoded struct {
-	rec     []byte
-	w       wireEvent
-	tk      topKeys
-	typeErr *json.UnmarshalTypeError // a field of the wrong type, reported after the filter
-}
-
-// decode reads d.rec into d.w and d.tk. done: Parse's answer is ev and
+// decode reads rec into w and tk, and returns the field of the wrong type
+// if one is (reported after the filter). done: Parse's answer is ev and
 // err (malformed, not an object, not a seat event, ambiguous action).
-func (d *decoded) decode() (ev Event, done bool, err error) {
-	rec := d.rec
+func decode(rec []byte, w *wireEvent, tk *topKeys) (typeErr *json.UnmarshalTypeError, ev Event, done bool, err error) {
 	if len(rec) == 0 {
-		return Event{}, true, &InvalidError{Reason: ReasonMalformedJSON, Detail: "empty record"}
+		return nil, Event{}, true, &InvalidError{Reason: ReasonMalformedJSON, Detail: "empty record"}
 	}
 	if rec[0] != '{' {
 		if stdjson.Valid(rec) { // rare path: the standard library's exact answer
-			return Event{Raw: rec}, true, &InvalidError{Reason: ReasonNotObject, Detail: "got " + jsonTypeName(rec[0])}
+			return nil, Event{Raw: rec}, true, &InvalidError{Reason: ReasonNotObject, Detail: "got " + jsonTypeName(rec[0])}
 		}
 		ev, err := malformed(rec)
-		return ev, true, err
+		return nil, ev, true, err
 	}
 
 	// Exact field names: GitHub's keys are lowercase, and a key that differs
 	// only in case ("User", "ACTION", actor_location's "Country_Code") is
 	// not the field; it stays in Raw. encoding/json (and segmentio's default)
 	// would match it case-insensitively, the last one winning.
-	rest, decErr := json.Parse(rec, &d.w, json.DontMatchCaseInsensitiveStructFields)
-	if len(rest) != 0 || decErr != nil && !errors.As(decErr, &d.typeErr) {
+	rest, decErr := json.Parse(rec, w, json.DontMatchCaseInsensitiveStructFields)
+	if len(rest) != 0 || decErr != nil && !errors.As(decErr, &typeErr) {
 		// json.Parse, unlike Unmarshal, leaves trailing data to the caller.
 		ev, err := malformed(rec)
-		return ev, true, err
+		return nil, ev, true, err
 	}
 	// Filter before reporting other problems: a record with a valid
 	// non-Copilot action is not ours to dead-letter.
-	actionOK := d.typeErr == nil || d.typeErr.Field != "action"
-	if actionOK && d.w.Action != "" && !Admitted(d.w.Action) {
-		if seatActionCopy(rec, &d.tk) {
-			return failed(rec, &d.w, &d.tk), true, ambiguousField(keyAction, d.tk.n[keyAction])
+	actionOK := typeErr == nil || typeErr.Field != "action"
+	if actionOK && w.Action != "" && !Admitted(w.Action) {
+		if seatActionCopy(rec, tk) {
+			return typeErr, failed(rec, w, tk), true, ambiguousField(keyAction, tk.n[keyAction])
 		}
-		return Event{Action: d.w.Action, Raw: rec}, true, ErrNotSeatEvent
+		return typeErr, Event{Action: w.Action, Raw: rec}, true, ErrNotSeatEvent
 	}
 
 	// One pass over the top-level keys: a field that decides the event's
 	// identity or meaning must appear once (the decoder keeps the last copy
 	// and says nothing).
-	d.tk = topKeys{}
-	scanTopKeys(rec, &d.tk)
-	if !d.tk.complete {
+	scanTopKeys(rec, tk)
+	if !tk.complete {
 		// Not reached: the decoder accepted rec, and the scan is exact for
 		// valid JSON (FuzzParse checks it). Fail closed all the same.
-		return Event{Raw: rec}, true, &InvalidError{Reason: ReasonMalformedJSON, Detail: "top-level keys unreadable"}
+		return nil, Event{Raw: rec}, true, &InvalidError{Reason: ReasonMalformedJSON, Detail: "top-level keys unreadable"}
 	}
-	return Event{}, false, nil
+	return typeErr, Event{}, false, nil
 }
 
 // event is the valid decoded record as an Event.
-func (d *decoded) event(ts, created time.Time) Event {
-	w := &d.w
+func event(rec []byte, w *wireEvent, ts, created time.Time) Event {
 	tr, _ := Classify(w.Action)
 	mem, _ := ClassifyMembership(w.Action)
 	ev := Event{
@@ -185,10 +181,10 @@ func (d *decoded) event(ts, created time.Time) Event {
 		EnterpriseTeam: string(w.EnterpriseTeam),
 		OldLogin:       string(w.OldLogin),
 
-		Raw: d.rec,
+		Raw: rec,
 	}
 	if ev.DocumentID == "" {
-		ev.DocumentID, ev.DocumentIDDerived = derivedDocumentID(d.rec), true
+		ev.DocumentID, ev.DocumentIDDerived = derivedDocumentID(rec), true
 	}
 	if tr == TransitionPlanChanged {
 		// copilot.plan_changed: old_plan/plan; copilot.plan_downgrade_scheduled:

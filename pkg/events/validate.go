@@ -18,18 +18,17 @@ const (
 
 // validate checks a decoded record's fields and returns its timestamps:
 // the event's (@timestamp, else created_at) and created_at.
-func (d *decoded) validate() (ts, created time.Time, err error) {
-	w := &d.w
-	if err := d.tk.ambiguous(); err != nil {
+func validate(w *wireEvent, tk *topKeys, typeErr *json.UnmarshalTypeError) (ts, created time.Time, err error) {
+	if err := tk.ambiguous(); err != nil {
 		return ts, created, err
 	}
-	if d.typeErr != nil {
-		return ts, created, wrongType(d.typeErr)
+	if typeErr != nil {
+		return ts, created, wrongType(typeErr)
 	}
 
 	// Required fields. An absent _document_id is derived below (exports
 	// before 2021 have none); a null or empty one is missing.
-	if w.DocumentID == "" && d.tk.n[keyDocumentID] != 0 {
+	if w.DocumentID == "" && tk.n[keyDocumentID] != 0 {
 		return ts, created, &InvalidError{Reason: ReasonMissingField, Field: "_document_id"}
 	}
 	if w.Action == "" {

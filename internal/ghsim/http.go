@@ -342,12 +342,17 @@ func (s *Server) writeRaw(c *reqCtx, status int, v any) {
 	if v != nil {
 		h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	}
+	// Counted before it is sent: a client that has the answer finds it in
+	// Statuses.
+	s.rl.Lock()
+	s.statuses[status]++
+	s.rl.Unlock()
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(buf.Bytes())
 	if f, ok := c.w.(http.Flusher); ok {
 		f.Flush()
 	}
-	s.announced(sn, status)
+	s.announced(sn)
 }
 
 // ---- handlers ----

@@ -191,10 +191,9 @@ func (s *Server) trip(sn rlSnap, d time.Duration) rlSnap {
 
 // announced records that a response carrying sn has reached the client:
 // from now on, requests ignoring it are violations.
-func (s *Server) announced(sn rlSnap, status int) {
+func (s *Server) announced(sn rlSnap) {
 	s.rl.Lock()
 	defer s.rl.Unlock()
-	s.statuses[status]++
 	b := sn.b
 	if b == nil || !b.enforce {
 		return

@@ -13,7 +13,6 @@ import (
 	"github.com/seatline/seatline/internal/ingestd"
 	"github.com/seatline/seatline/internal/objsrc/objsrctest"
 	"github.com/seatline/seatline/internal/testenv"
-	"github.com/seatline/seatline/internal/timeline"
 )
 
 // TestFollowReadinessDuringOutage: in S3 follow mode, ClickHouse stopped
@@ -43,27 +42,7 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 		done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}()
 	source := b.Source("")
-	waitDone := func(n int, within time.Duration) {
-		t.Helper()
-		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			got := 0
-			for _, cp := range b.Checkpoints(t, source) {
-				if cp.State == timeline.CheckpointDone {
-					got++
-				}
-			}
-			if got == n {
-				return
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("follow mode ended: %v\n%s", err, logs.String())
-			default:
-			}
-		}
-		t.Fatalf("%d objects not done within %s:\n%s", n, within, logs.String())
-	}
-	waitDone(2, time.Minute)
+	b.WaitDone(t, source, 2, time.Minute, done, &logs)
 	if code, body := httpGet(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Fatalf("before the outage: /readyz %d %s", code, body)
 	}
@@ -126,7 +105,7 @@ func TestFollowReadinessDuringOutage(t *testing.T) {
 	if v := metric(t, addr, "seatline_clickhouse_up"); v != "1" {
 		t.Fatalf("seatline_clickhouse_up %s after the restart", v)
 	}
-	waitDone(3, time.Minute)
+	b.WaitDone(t, source, 3, time.Minute, done, &logs)
 	cancel()
 	select {
 	case err := <-done:

@@ -145,6 +145,30 @@ func (b *Bed) Run(t *testing.T, cfg ingestd.Config, timeout time.Duration) (stri
 	return logs.String(), err
 }
 
+// WaitDone waits until n objects of source are checkpointed done, failing
+// the test if the worker ends first (done receives its result) or after
+// within; logs is the worker's log, for the failure.
+func (b *Bed) WaitDone(t *testing.T, source string, n int, within time.Duration, done <-chan error, logs *testenv.Buffer) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got := 0
+		for _, cp := range b.Checkpoints(t, source) {
+			if cp.State == timeline.CheckpointDone {
+				got++
+			}
+		}
+		if got == n {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("follow mode ended: %v\n%s", err, logs.String())
+		default:
+		}
+	}
+	t.Fatalf("%d objects not done within %s:\n%s", n, within, logs.String())
+}
+
 // Count runs a query giving one number.
 func (b *Bed) Count(t *testing.T, query string, args ...any) uint64 {
 	t.Helper()

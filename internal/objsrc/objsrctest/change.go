@@ -81,33 +81,13 @@ func Follow(t *testing.T, b *Bed) {
 		done <- ingestd.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}()
 	source := b.Source("")
-	waitDone := func(n int) {
-		t.Helper()
-		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			got := 0
-			for _, cp := range b.Checkpoints(t, source) {
-				if cp.State == timeline.CheckpointDone {
-					got++
-				}
-			}
-			if got == n {
-				return
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("follow mode ended: %v\n%s", err, logs.String())
-			default:
-			}
-		}
-		t.Fatalf("%d objects not done within a minute:\n%s", n, logs.String())
-	}
-	waitDone(5)
+	b.WaitDone(t, source, 5, time.Minute, done, &logs)
 
 	// A new minute, and a late object of an earlier minute than the newest key read.
 	wave2 := GenObjects("", 3, 200, 32, start.Add(10*time.Minute), 0.3, exp)
 	late := GenObjects("", 1, 200, 33, start.Add(2*time.Minute), 0.3, exp)
 	b.Upload(t, append(wave2, late...))
-	waitDone(9)
+	b.WaitDone(t, source, 9, time.Minute, done, &logs)
 	cancel()
 	select {
 	case err := <-done:

@@ -45,8 +45,8 @@ func TestBackendOnFakeGCS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	be := &backend{bucket: client.Bucket(c.Bucket), name: c.Bucket, prefix: c.prefixDir(), log: slog.Default(), page: 2}
+	be := newBackend(client, c, nil, slog.Default())
+	be.page = 2
 
 	list := func(be *backend, startAfter string) []string {
 		t.Helper()

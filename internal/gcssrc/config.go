@@ -196,6 +196,5 @@ func (c *Config) Open(ctx context.Context, deps source.Deps) (ingest.Source, err
 		log = slog.Default()
 	}
 	opts, days := c.Stream.Read("gcs", c.SourceName(), c.prefixDir())
-	be := &backend{bucket: client.Bucket(c.Bucket), name: c.Bucket, prefix: c.prefixDir(), days: days, log: log}
-	return objsrc.New(opts, be, deps)
+	return objsrc.New(opts, newBackend(client, *c, days, log), deps)
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/auth"
-	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 
 	"github.com/seatline/seatline/internal/objsrc"
@@ -141,12 +140,10 @@ func TestClassify(t *testing.T) {
 		fatal string // "": not fatal
 		is    error
 	}{
-		{"object gone", storage.ErrObjectNotExist, "k", "", objsrc.ErrVanished},
 		{"object 404", &googleapi.Error{Code: 404, Message: "No such object"}, "k", "", objsrc.ErrVanished},
-		{"bucket missing", storage.ErrBucketNotExist, "", `gcs-bucket: bucket "b" does not exist`, nil},
 		{"bucket 404", &googleapi.Error{Code: 404, Message: "The specified bucket does not exist."}, "", `gcs-bucket: bucket "b" does not exist (The specified bucket does not exist.)`, nil},
 		{"list denied", &googleapi.Error{Code: 403, Message: "denied"}, "", "storage.objects.list and storage.objects.get (role roles/storage.objectViewer on the bucket): denied", nil},
-		{"read denied, XML", &googleapi.Error{Code: 403, Body: "<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access denied.</Message><Details>x has no storage.objects.get</Details></Error>"}, "k",
+		{"read denied, media", &googleapi.Error{Code: 403, Body: `{"error":{"code":403,"message":"x has no storage.objects.get","errors":[{"reason":"forbidden"}]}}`}, "k",
 			`(object k): the worker's identity needs storage.objects.list and storage.objects.get (role roles/storage.objectViewer on the bucket): x has no storage.objects.get`, nil},
 		{"401", &googleapi.Error{Code: 401, Message: "Invalid Credentials"}, "", "gcs: credentials rejected (401 Invalid Credentials)", nil},
 		{"invalid bucket name", &googleapi.Error{Code: 400, Errors: []googleapi.ErrorItem{{Reason: "invalid", Message: "Invalid bucket name: 'B'"}}}, "", `gcs-bucket: "b": Invalid bucket name: 'B'`, nil},

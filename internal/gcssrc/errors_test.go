@@ -58,7 +58,7 @@ func gcsErrorServer(t *testing.T, list, read http.HandlerFunc) string {
 		switch {
 		case r.URL.Path == "/storage/v1/b/audit-stream/o":
 			list(w, r)
-		case strings.HasPrefix(r.URL.Path, "/audit-stream/"), strings.HasPrefix(r.URL.Path, "/storage/v1/b/audit-stream/o/"):
+		case strings.HasPrefix(r.URL.Path, "/storage/v1/b/audit-stream/o/"):
 			read(w, r)
 		default:
 			http.Error(w, "unexpected "+r.URL.String(), http.StatusTeapot)
@@ -95,8 +95,8 @@ const (
 
 // TestPermissionDenied: GCS's 403s, as Google sends them, stop the worker
 // with the permissions and the role the worker's identity lacks, and what
-// GCS said (which names the principal): for a listing (JSON API) and for
-// an object read (XML API, whose error body is XML).
+// GCS said (which names the principal): for a listing and for an object
+// read (a media download, whose error body the client leaves raw).
 func TestPermissionDenied(t *testing.T) {
 	t.Run("list", func(t *testing.T) {
 		url := gcsErrorServer(t, jsonError(403, "forbidden", listDenied), jsonError(500, "backendError", "unreached"))
@@ -108,11 +108,7 @@ func TestPermissionDenied(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 			fmt.Fprintf(w, `{"kind":"storage#objects","items":[{"name":%q,"bucket":"audit-stream","generation":"1762128060123456","size":"1234"}]}`, deniedKey)
 		}
-		read := func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access denied.</Message><Details>%s</Details></Error>", getDenied)
-		}
+		read := jsonError(403, "forbidden", getDenied)
 		fatal(t, errorBed(t, gcsErrorServer(t, list, read)), `gcs: permission denied on bucket "audit-stream" (object `+deniedKey+")", "roles/storage.objectViewer", getDenied)
 	})
 }

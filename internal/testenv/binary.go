@@ -108,20 +108,49 @@ func (p *Process) Output() string { return p.out.String() }
 // PeakRSSMiB is the process's peak resident memory (VmHWM) in MiB, read
 // from /proc while it runs.
 func (p *Process) PeakRSSMiB() (float64, error) {
+	m, err := p.Memory()
+	return m.Peak, err
+}
+
+// Memory is a process's resident memory in MiB, from /proc/PID/status.
+type Memory struct {
+	Peak float64 // VmHWM: the most it has held resident
+	Anon float64 // RssAnon now: heap, stacks, the runtime's own
+	File float64 // RssFile now: pages of its binary and mapped files (shared, reclaimable)
+}
+
+// Memory reads the process's resident memory while it runs.
+func (p *Process) Memory() (Memory, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
 	if err != nil {
-		return 0, err
+		return Memory{}, err
 	}
+	var m Memory
+	seen := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			var kb float64
-			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%f kB", &kb); err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
+		name, value, _ := strings.Cut(line, ":")
+		var dst *float64
+		switch name {
+		case "VmHWM":
+			dst = &m.Peak
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
+		default:
+			continue
 		}
+		var kb float64
+		if _, err := fmt.Sscanf(strings.TrimSpace(value), "%f kB", &kb); err != nil {
+			return Memory{}, fmt.Errorf("/proc/%d/status: %s: %w", p.PID(), line, err)
+		}
+		*dst = kb / 1024
+		seen++
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.PID())
+	if seen != 3 {
+		return Memory{}, fmt.Errorf("/proc/%d/status lacks VmHWM, RssAnon or RssFile", p.PID())
+	}
+	return m, nil
 }
 
 // Buffer is a log sink several goroutines write: a worker's log in a

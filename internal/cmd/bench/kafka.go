@@ -72,13 +72,20 @@ func (b *bench) kafka(ctx context.Context) error {
 	figure("e2e_p99_ms", fmt.Sprintf("%.1f", p99), "ms")
 	b.target("e2e_p99_ms", math.Round(p99*10)/10, p99 <= 1000, "≤ 1000")
 
-	fmt.Println("# peak_rss_mb: VmHWM of the ingest process at the end of the mixed run, just before SIGTERM")
-	figure("peak_rss_mb", fmt.Sprintf("%.1f", r.peakRSS), "MiB")
-	b.target("peak_rss_mb", math.Round(r.peakRSS*10)/10, r.peakRSS <= 256, "≤ 256")
-	fmt.Println("# peak_rss_seat_mb: VmHWM of the ingest process at the end of the 100% seat run, just before SIGTERM")
-	figure("peak_rss_seat_mb", fmt.Sprintf("%.1f", s.peakRSS), "MiB")
-	b.target("peak_rss_seat_mb", math.Round(s.peakRSS*10)/10, s.peakRSS <= 256, "≤ 256")
+	fmt.Printf("# peak_rss_mb: VmHWM of the ingest process at the end of the mixed run, just before SIGTERM (then: %s)\n", rssParts(r.mem))
+	figure("peak_rss_mb", fmt.Sprintf("%.1f", r.mem.Peak), "MiB")
+	b.target("peak_rss_mb", math.Round(r.mem.Peak*10)/10, r.mem.Peak <= 256, "≤ 256")
+	fmt.Printf("# peak_rss_seat_mb: VmHWM of the ingest process at the end of the 100%% seat run, just before SIGTERM (then: %s)\n", rssParts(s.mem))
+	figure("peak_rss_seat_mb", fmt.Sprintf("%.1f", s.mem.Peak), "MiB")
+	b.target("peak_rss_seat_mb", math.Round(s.mem.Peak*10)/10, s.mem.Peak <= 256, "≤ 256")
 	return nil
+}
+
+// rssParts says what resident memory was made of: anonymous (what the
+// memory limit bounds) and file pages (the binary's, which a bigger binary
+// raises without any more heap).
+func rssParts(m testenv.Memory) string {
+	return fmt.Sprintf("RssAnon %.1f MiB: heap, stacks, runtime; RssFile %.1f MiB: pages of the binary", m.Anon, m.File)
 }
 
 type stream struct {
@@ -184,7 +191,7 @@ type runResult struct {
 	rows      float64
 	members   float64 // membership rows written
 	dead      float64
-	peakRSS   float64
+	mem       testenv.Memory // at the end of the run, before SIGTERM
 	messages  float64
 	firstSeen float64 // messages_total at the first poll that saw > 0 (the clock's start)
 	firstRows float64 // rows_written_total at that poll
@@ -276,7 +283,7 @@ func (b *bench) ingestRun(ctx context.Context, name, topic string, n int) (runRe
 		res.cpuBench = benchkit.CPUSeconds(-1) - selfCPU0
 		break
 	}
-	if res.peakRSS, err = in.Proc.PeakRSSMiB(); err != nil {
+	if res.mem, err = in.Proc.Memory(); err != nil {
 		return res, err
 	}
 	m, err := in.Metrics(ctx)

@@ -142,8 +142,8 @@ func (b *bench) reads(ctx context.Context) error {
 		n, r.rows, r.rows-r.firstRows, r.elapsed.Round(time.Millisecond))
 	figure("reads_load_rows_per_s", fmt.Sprintf("%.0f", rate), "rows/s")
 	b.target("reads_load_rows_per_s", math.Round(rate), rate >= 50000, "≥ 50000")
-	figure("reads_load_peak_rss_mb", fmt.Sprintf("%.1f", r.peakRSS), "MiB")
-	b.target("reads_load_peak_rss_mb", math.Round(r.peakRSS*10)/10, r.peakRSS <= 256, "≤ 256")
+	figure("reads_load_peak_rss_mb", fmt.Sprintf("%.1f", r.mem.Peak), "MiB")
+	b.target("reads_load_peak_rss_mb", math.Round(r.mem.Peak*10)/10, r.mem.Peak <= 256, "≤ 256")
 
 	const db = "bench_reads"
 	store, err := b.st.Store(ctx, db)

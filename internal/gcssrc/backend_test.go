@@ -89,6 +89,21 @@ func TestBackendOnFakeGCS(t *testing.T) {
 	if err != nil || string(body) != "xxx" || o.ETag != gens[keys[2]] || o.Size != 3 {
 		t.Errorf("Open: %q, %+v, %v; want xxx, generation %s, size 3", body, o, err, gens[keys[2]])
 	}
+	// A name with bytes a URL path reserves is read, not another object.
+	odd := "audit/2026/11/03/12/00/a+b c%20d?e#f&g=h.json"
+	oddGen, err := g.Put(ctx, odd, []byte("odd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, o, err = be.Open(ctx, objsrc.Object{Key: odd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = io.ReadAll(r)
+	r.Close()
+	if err != nil || string(body) != "odd" || o.ETag != oddGen {
+		t.Errorf("Open %q: %q, %+v, %v; want odd, generation %s", odd, body, o, err, oddGen)
+	}
 	if err := g.Delete(ctx, keys[2]); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -158,11 +157,13 @@ func (b *backend) Pages(ctx context.Context, startAfter string, fn func([]objsrc
 func generation(g int64) string { return strconv.FormatInt(g, 10) }
 
 func (b *backend) Open(ctx context.Context, o objsrc.Object) (io.ReadCloser, objsrc.Object, error) {
-	u := b.client.endpoint + "b/" + url.PathEscape(b.name) + "/o/" + url.PathEscape(o.Key) + "?alt=media"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, googleapi.ResolveRelative(b.client.endpoint, "b/{bucket}/o/{object}")+"?alt=media", nil)
 	if err != nil {
 		return nil, o, err
 	}
+	// The name escaped as the generated client escapes it (every byte but
+	// the unreserved ones).
+	googleapi.Expand(req.URL, map[string]string{"bucket": b.name, "object": o.Key})
 	// The bytes as stored: asked with Accept-Encoding: gzip, GCS does not
 	// decompress an object uploaded with Content-Encoding: gzip, and Go's
 	// transport leaves a body it did not ask for compressed alone. The

@@ -25,7 +25,7 @@ import (
 // The worker reads GCS through Google's generated JSON API client
 // (google.golang.org/api/storage/v1) and, for an object's bytes, one GET on
 // the same authenticated HTTP client, as cloud.google.com/go/storage does
-// inside. That package also links gRPC, xDS and OpenTelemetry's SDK: 57 MB
+// inside. That package also links gRPC, xDS and OpenTelemetry's SDK: 60 MB
 // of a 97 MB worker and 20 MiB of its resident memory, for a listing and a
 // read. Neither call retries on its own: objsrc.Retry does, and says so in
 // the worker's log.
